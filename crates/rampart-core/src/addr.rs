@@ -1,0 +1,223 @@
+//! Address parsing and normalisation.
+//!
+//! Services write the peer's address in many shapes: `198.51.100.7`,
+//! `[2001:db8::1]`, `[2001:db8::1]:443`, `198.51.100.7:55012`,
+//! `::ffff:198.51.100.7`, `198.51.100.7.55012` (some FTP daemons). All of
+//! them normalise to one [`IpAddr`]: IPv4-mapped IPv6 becomes IPv4, so a ban
+//! and an allow entry for the same host always compare equal.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Parses an address as a service writes it, tolerating brackets, a port
+/// suffix and IPv4-mapped IPv6. Returns `None` for anything that is not an
+/// address (host names, empty strings, zone-scoped link-local addresses).
+pub fn parse_addr(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim();
+    let s = s.trim_end_matches(['.', ',', ';', ')']);
+    if s.is_empty() || s.len() > 64 {
+        return None;
+    }
+    // [v6] or [v6]:port or [v4]
+    if let Some(rest) = s.strip_prefix('[') {
+        let end = rest.find(']')?;
+        return parse_plain(&rest[..end]);
+    }
+    if let Some(ip) = parse_plain(s) {
+        return Some(ip);
+    }
+    // v4:port
+    if let Some((host, port)) = s.rsplit_once(':')
+        && !host.contains(':')
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
+    }
+    // v4.port (pure-ftpd, some xinetd builds): five dotted parts
+    if s.bytes().filter(|&b| b == b'.').count() == 4
+        && let Some((host, port)) = s.rsplit_once('.')
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
+    }
+    None
+}
+
+fn parse_plain(s: &str) -> Option<IpAddr> {
+    if s.contains('%') {
+        // zone-scoped (fe80::1%eth0): link-local, never a remote attacker
+        return None;
+    }
+    let s = s
+        .strip_prefix("::ffff:")
+        .filter(|v4| v4.contains('.'))
+        .unwrap_or(s);
+    match s.parse::<IpAddr>().ok()? {
+        IpAddr::V6(v6) => Some(normalise_v6(v6)),
+        v4 => Some(v4),
+    }
+}
+
+fn normalise_v6(v6: Ipv6Addr) -> IpAddr {
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+/// Normalises an address: IPv4-mapped IPv6 becomes IPv4.
+pub fn normalise(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => normalise_v6(v6),
+        v4 => v4,
+    }
+}
+
+/// An address or network prefix, used as a counting key and as a ban target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Net {
+    /// The network address (host bits cleared).
+    pub addr: IpAddr,
+    /// Prefix length in bits (32 or 128 for a single host).
+    pub prefix: u8,
+}
+
+impl Net {
+    /// A single host.
+    pub fn host(ip: IpAddr) -> Net {
+        let ip = normalise(ip);
+        let prefix = if ip.is_ipv4() { 32 } else { 128 };
+        Net { addr: ip, prefix }
+    }
+
+    /// The network of `prefix` bits containing `ip` (clamped to the family's width).
+    pub fn containing(ip: IpAddr, prefix: u8) -> Net {
+        match normalise(ip) {
+            IpAddr::V4(v4) => {
+                let p = prefix.min(32);
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                Net {
+                    addr: IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask)),
+                    prefix: p,
+                }
+            }
+            IpAddr::V6(v6) => {
+                let p = prefix.min(128);
+                let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                Net {
+                    addr: IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask)),
+                    prefix: p,
+                }
+            }
+        }
+    }
+
+    /// Whether this is a single address rather than a network.
+    pub fn is_host(&self) -> bool {
+        self.prefix == if self.addr.is_ipv4() { 32 } else { 128 }
+    }
+
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = normalise(ip);
+        ip.is_ipv4() == self.addr.is_ipv4() && Net::containing(ip, self.prefix).addr == self.addr
+    }
+
+    /// Parses `ADDR` or `ADDR/PREFIX`.
+    pub fn parse(s: &str) -> Option<Net> {
+        match s.split_once('/') {
+            None => parse_plain(s.trim()).map(Net::host),
+            Some((a, p)) => {
+                let ip: IpAddr = a.trim().parse().ok()?;
+                let p: u8 = p.trim().parse().ok()?;
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                if p > max {
+                    return None;
+                }
+                // ::ffff:a.b.c.d/120 maps to a.b.c.d/24
+                if let IpAddr::V6(v6) = ip
+                    && let Some(v4) = v6.to_ipv4_mapped()
+                    && p >= 96
+                {
+                    return Some(Net::containing(IpAddr::V4(v4), p - 96));
+                }
+                Some(Net::containing(ip, p))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_host() {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+/// Whether an address can never be a remote attacker worth blocking:
+/// loopback, unspecified, multicast and link-local addresses.
+pub fn is_never_blockable(ip: IpAddr) -> bool {
+    match normalise(ip) {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Option<String> {
+        parse_addr(s).map(|i| i.to_string())
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(p("198.51.100.7").as_deref(), Some("198.51.100.7"));
+        assert_eq!(p("198.51.100.7:55012").as_deref(), Some("198.51.100.7"));
+        assert_eq!(p("198.51.100.7.55012").as_deref(), Some("198.51.100.7"));
+        assert_eq!(p("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(p("[2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(p("::ffff:198.51.100.7").as_deref(), Some("198.51.100.7"));
+        assert_eq!(p("::FFFF:198.51.100.7").as_deref(), Some("198.51.100.7"));
+        assert_eq!(p("2001:DB8::A").as_deref(), Some("2001:db8::a"));
+        assert_eq!(p("[198.51.100.7]").as_deref(), Some("198.51.100.7"));
+        assert_eq!(p("fe80::1%eth0"), None);
+        assert_eq!(p("example.com"), None);
+        assert_eq!(p(""), None);
+        assert_eq!(p("999.1.1.1"), None);
+    }
+
+    #[test]
+    fn nets() {
+        let ip: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        let n = Net::containing(ip, 64);
+        assert_eq!(n.to_string(), "2001:db8:1:2::/64");
+        assert!(n.contains("2001:db8:1:2::9".parse().unwrap()));
+        assert!(!n.contains("2001:db8:1:3::9".parse().unwrap()));
+        assert_eq!(Net::parse("198.51.100.9/24").unwrap().to_string(), "198.51.100.0/24");
+        assert_eq!(Net::parse("::ffff:198.51.100.0/120").unwrap().to_string(), "198.51.100.0/24");
+        assert_eq!(Net::parse("198.51.100.9").unwrap().to_string(), "198.51.100.9");
+        assert!(Net::parse("198.51.100.9/33").is_none());
+        assert!(!Net::parse("0.0.0.0/0").unwrap().contains("::1".parse().unwrap()));
+        assert!(Net::parse("0.0.0.0/0").unwrap().contains("203.0.113.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn never_blockable() {
+        assert!(is_never_blockable("127.0.0.2".parse().unwrap()));
+        assert!(is_never_blockable("::1".parse().unwrap()));
+        assert!(is_never_blockable("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(is_never_blockable("fe80::1".parse().unwrap()));
+        assert!(!is_never_blockable("203.0.113.5".parse().unwrap()));
+    }
+}

@@ -1,0 +1,47 @@
+//! The built-in rule pack, embedded from `crates/rampart-core/rules/`.
+//!
+//! To add a family: create `rules/NAME.toml` and list it in [`FILES`]; the
+//! test suite fails if a file in the directory is not listed.
+
+use crate::rule::{RuleDef, RuleFileError, parse_rule_file};
+
+/// `(name, text)` of every built-in rule file.
+pub const FILES: &[(&str, &str)] = &[
+    ("sshd.toml", include_str!("../rules/sshd.toml")),
+    ("exim.toml", include_str!("../rules/exim.toml")),
+    ("postfix.toml", include_str!("../rules/postfix.toml")),
+    ("pop3imap.toml", include_str!("../rules/pop3imap.toml")),
+    ("ftp.toml", include_str!("../rules/ftp.toml")),
+    ("panels.toml", include_str!("../rules/panels.toml")),
+    ("web.toml", include_str!("../rules/web.toml")),
+    ("network.toml", include_str!("../rules/network.toml")),
+];
+
+/// All built-in rules, in file order.
+pub fn rules() -> Result<Vec<RuleDef>, RuleFileError> {
+    let mut out = Vec::new();
+    for (name, text) in FILES {
+        out.extend(parse_rule_file(&format!("builtin:{name}"), text)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rule_file_is_listed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".toml") {
+                assert!(super::FILES.iter().any(|(n, _)| *n == name), "rules/{name} is not listed in builtin::FILES");
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_rules_parse() {
+        let r = super::rules().unwrap();
+        assert!(!r.is_empty());
+    }
+}

@@ -1,0 +1,548 @@
+//! Configuration: `rampart.toml`, validated in one pass that reports every
+//! error at once.
+//!
+//! Every setting has a built-in default, so an empty file (or none) is a
+//! valid configuration. Errors name the file and line, the key, the bad
+//! value and what is accepted, with a "did you mean" for misspelt keys.
+//! Reading the file is the caller's job; this module only sees text.
+
+use crate::addr::Net;
+use crate::rule::parse_duration;
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file it is in.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The dotted key (`detect.ipv6_prefix`), empty for syntax errors.
+    pub key: String,
+    /// What is wrong, the bad value and what is accepted.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: ", self.file)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Per-reason (or per-rule) overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// `false` turns the reason's (or rule's) detection off.
+    pub enabled: Option<bool>,
+    /// Events that trigger a ban.
+    pub threshold: Option<u32>,
+    /// The counting window, seconds.
+    pub window_secs: Option<u64>,
+    /// The first ban: `Some(None)` is permanent.
+    pub ban_secs: Option<Option<u64>>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Offset of naive log timestamps from UTC, seconds east.
+    pub log_utc_offset_secs: i32,
+    /// Directory of user rule files.
+    pub rules_dir: String,
+    /// IPv6 addresses are counted per network of this many bits.
+    pub ipv6_prefix: u8,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Net>,
+    /// Never counted or banned by detectors.
+    pub ignore: Vec<Net>,
+    /// Upper bound on tracked (group, address) keys.
+    pub max_tracked: usize,
+    /// Per reason code.
+    pub reasons: BTreeMap<String, Tuning>,
+    /// Per rule id.
+    pub rules: BTreeMap<String, Tuning>,
+    /// Escalation factor for repeat bans.
+    pub escalation_factor: u64,
+    /// Longest temporary ban, seconds.
+    pub max_ban_secs: u64,
+    /// The Nth ban within `ban_history_secs` is permanent (0: never).
+    pub permanent_after: u32,
+    /// How far back earlier bans count.
+    pub ban_history_secs: u64,
+    /// Distributed-attack detection.
+    pub distributed_enabled: bool,
+    /// Failures against one account that trigger it.
+    pub distributed_threshold: u32,
+    /// Distinct addresses needed.
+    pub distributed_min_addresses: u32,
+    /// Suricata alerts of this severity or more severe (lower number) count.
+    pub ids_max_severity: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            log_utc_offset_secs: 0,
+            rules_dir: "/etc/rampart/rules.d".into(),
+            ipv6_prefix: 64,
+            trusted_proxies: Vec::new(),
+            ignore: Vec::new(),
+            max_tracked: 4_000_000,
+            reasons: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            escalation_factor: 4,
+            max_ban_secs: 7 * 86400,
+            permanent_after: 4,
+            ban_history_secs: 7 * 86400,
+            distributed_enabled: false,
+            distributed_threshold: 10,
+            distributed_min_addresses: 3,
+            ids_max_severity: 2,
+        }
+    }
+}
+
+/// Known keys per table, for unknown-key errors and suggestions.
+const TOP: &[&str] = &["log_timezone", "rules_dir", "detect", "reasons", "rules", "ban", "distributed", "ids"];
+const DETECT: &[&str] = &["ipv6_prefix", "trusted_proxies", "ignore", "max_tracked"];
+const TUNING: &[&str] = &["enabled", "threshold", "window", "ban"];
+const BAN: &[&str] = &["escalation_factor", "max_ban", "permanent_after", "history"];
+const DISTRIBUTED: &[&str] = &["enabled", "threshold", "min_addresses"];
+const IDS: &[&str] = &["max_severity"];
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest of `candidates` to `word`, if close enough to be a typo.
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| c)
+}
+
+struct Ctx<'t> {
+    file: &'t str,
+    text: &'t str,
+    diags: Vec<Diagnostic>,
+}
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+    fn err(&mut self, span_start: usize, key: &str, message: String) {
+        let line = Some(self.line_of(span_start));
+        self.diags.push(Diagnostic {
+            file: self.file.to_string(),
+            line,
+            key: key.to_string(),
+            message,
+        });
+    }
+    fn shown(&self, v: &Val<'_>) -> String {
+        let s = &self.text[v.span().start.min(self.text.len())..v.span().end.min(self.text.len())];
+        let s: String = s.chars().take(80).collect();
+        s
+    }
+    fn unknown(&mut self, start: usize, prefix: &str, key: &str, known: &[&str]) {
+        let hint = match suggest(key, known) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => String::new(),
+        };
+        self.err(
+            start,
+            &join(prefix, key),
+            format!("unknown key{hint} (accepted here: {})", known.join(", ")),
+        );
+    }
+    fn table<'a, 'i>(&mut self, key: &str, v: &'a Val<'i>) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                let shown = self.shown(v);
+                self.err(v.span().start, key, format!("bad value {shown}: expected a table ([{key}])"));
+                None
+            }
+        }
+    }
+    fn boolean(&mut self, key: &str, v: &Val<'_>) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                let shown = self.shown(v);
+                self.err(v.span().start, key, format!("bad value {shown}: expected true or false"));
+                None
+            }
+        }
+    }
+    fn int(&mut self, key: &str, v: &Val<'_>, min: i64, max: i64) -> Option<i64> {
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                let shown = self.shown(v);
+                self.err(v.span().start, key, format!("bad value {shown}: expected an integer from {min} to {max}"));
+                None
+            }
+        }
+    }
+    fn string<'a>(&mut self, key: &str, v: &'a Val<'_>) -> Option<&'a str> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s),
+            _ => {
+                let shown = self.shown(v);
+                self.err(v.span().start, key, format!("bad value {shown}: expected a string"));
+                None
+            }
+        }
+    }
+    /// A duration: seconds, or `90s`/`15m`/`2h`/`7d`; `permanent` when allowed.
+    fn duration(&mut self, key: &str, v: &Val<'_>, permanent_ok: bool) -> Option<Option<u64>> {
+        let accepted = if permanent_ok {
+            "expected a duration like 90s, 15m, 2h, 7d, a number of seconds, or \"permanent\""
+        } else {
+            "expected a positive duration like 90s, 15m, 2h, 7d or a number of seconds"
+        };
+        let r = match v.get_ref() {
+            DeValue::Integer(i) => i.as_str().replace('_', "").parse::<u64>().ok().map(Some),
+            DeValue::String(s) => parse_duration(s).ok(),
+            _ => None,
+        };
+        match r {
+            Some(None) if permanent_ok => Some(None),
+            Some(Some(n)) if n > 0 => Some(Some(n)),
+            _ => {
+                let shown = self.shown(v);
+                self.err(v.span().start, key, format!("bad value {shown}: {accepted}"));
+                None
+            }
+        }
+    }
+    fn nets(&mut self, key: &str, v: &Val<'_>) -> Vec<Net> {
+        let DeValue::Array(a) = v.get_ref() else {
+            let shown = self.shown(v);
+            self.err(v.span().start, key, format!("bad value {shown}: expected a list of addresses or CIDRs, e.g. [\"192.0.2.10\", \"2001:db8::/48\"]"));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in a.iter() {
+            match item.get_ref().as_str().and_then(Net::parse) {
+                Some(n) => out.push(n),
+                None => {
+                    let shown = self.shown(item);
+                    self.err(item.span().start, key, format!("bad value {shown}: expected an IPv4 or IPv6 address or CIDR (192.0.2.10, 198.51.100.0/24, 2001:db8::/48)"));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// Parses `UTC`, `Z`, `+01:00`, `-0530`.
+pub fn parse_utc_offset(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("gmt") {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let h: i32 = digits[..2].parse().ok()?;
+    let m: i32 = digits[2..].parse().ok()?;
+    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// Parses and validates a configuration. `reason_codes` and `rule_ids`
+/// are the known names, for checking `[reasons.X]` and `[rules."X"]`.
+pub fn parse(file: &str, text: &str, reason_codes: &[&str], rule_ids: &[&str]) -> Result<Config, Vec<Diagnostic>> {
+    let mut cx = Ctx {
+        file,
+        text,
+        diags: Vec::new(),
+    };
+    let (root, errors) = DeTable::parse_recoverable(text);
+    for e in errors {
+        let line = e.span().map(|s| cx.line_of(s.start));
+        cx.diags.push(Diagnostic {
+            file: file.to_string(),
+            line,
+            key: String::new(),
+            message: format!("TOML syntax error: {}", e.message()),
+        });
+    }
+    let mut c = Config::default();
+    for (k, v) in root.get_ref().iter() {
+        let key = k.get_ref().as_ref();
+        let start = k.span().start;
+        match key {
+            "log_timezone" => {
+                if let Some(s) = cx.string(key, v) {
+                    match parse_utc_offset(s) {
+                        Some(o) => c.log_utc_offset_secs = o,
+                        None => {
+                            let shown = cx.shown(v);
+                            cx.err(v.span().start, key, format!("bad value {shown}: expected \"UTC\" or an offset like \"+01:00\" or \"-0500\""));
+                        }
+                    }
+                }
+            }
+            "rules_dir" => {
+                if let Some(s) = cx.string(key, v) {
+                    c.rules_dir = s.to_string();
+                }
+            }
+            "detect" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("detect", k2s);
+                    match k2s {
+                        "ipv6_prefix" => {
+                            if let Some(n) = cx.int(&full, v2, 16, 128) {
+                                c.ipv6_prefix = n as u8;
+                            }
+                        }
+                        "trusted_proxies" => c.trusted_proxies = cx.nets(&full, v2),
+                        "ignore" => c.ignore = cx.nets(&full, v2),
+                        "max_tracked" => {
+                            if let Some(n) = cx.int(&full, v2, 1000, 100_000_000) {
+                                c.max_tracked = n as usize;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "detect", k2s, DETECT),
+                    }
+                }
+            }
+            "reasons" | "rules" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                let known: &[&str] = if key == "reasons" { reason_codes } else { rule_ids };
+                for (name, body) in t.iter() {
+                    let n = name.get_ref().as_ref();
+                    let prefix = format!("{key}.{n}");
+                    if !known.contains(&n) {
+                        let hint = suggest(n, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                        let what = if key == "reasons" { "reason code" } else { "rule id (see `rampart rules list`)" };
+                        cx.err(name.span().start, &prefix, format!("unknown {what}{hint}"));
+                        continue;
+                    }
+                    let Some(bt) = cx.table(&prefix, body) else { continue };
+                    let mut tu = Tuning::default();
+                    for (k3, v3) in bt.iter() {
+                        let k3s = k3.get_ref().as_ref();
+                        let full = join(&prefix, k3s);
+                        match k3s {
+                            "enabled" => tu.enabled = cx.boolean(&full, v3),
+                            "threshold" => tu.threshold = cx.int(&full, v3, 1, 100_000).map(|n| n as u32),
+                            "window" => tu.window_secs = cx.duration(&full, v3, false).flatten(),
+                            "ban" => tu.ban_secs = cx.duration(&full, v3, true),
+                            _ => cx.unknown(k3.span().start, &prefix, k3s, TUNING),
+                        }
+                    }
+                    if key == "reasons" {
+                        c.reasons.insert(n.to_string(), tu);
+                    } else {
+                        c.rules.insert(n.to_string(), tu);
+                    }
+                }
+            }
+            "ban" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("ban", k2s);
+                    match k2s {
+                        "escalation_factor" => {
+                            if let Some(n) = cx.int(&full, v2, 1, 100) {
+                                c.escalation_factor = n as u64;
+                            }
+                        }
+                        "max_ban" => {
+                            if let Some(Some(n)) = cx.duration(&full, v2, false) {
+                                c.max_ban_secs = n;
+                            }
+                        }
+                        "permanent_after" => {
+                            if let Some(n) = cx.int(&full, v2, 0, 1000) {
+                                c.permanent_after = n as u32;
+                            }
+                        }
+                        "history" => {
+                            if let Some(Some(n)) = cx.duration(&full, v2, false) {
+                                c.ban_history_secs = n;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "ban", k2s, BAN),
+                    }
+                }
+            }
+            "distributed" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("distributed", k2s);
+                    match k2s {
+                        "enabled" => {
+                            if let Some(b) = cx.boolean(&full, v2) {
+                                c.distributed_enabled = b;
+                            }
+                        }
+                        "threshold" => {
+                            if let Some(n) = cx.int(&full, v2, 2, 100_000) {
+                                c.distributed_threshold = n as u32;
+                            }
+                        }
+                        "min_addresses" => {
+                            if let Some(n) = cx.int(&full, v2, 2, 100_000) {
+                                c.distributed_min_addresses = n as u32;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "distributed", k2s, DISTRIBUTED),
+                    }
+                }
+            }
+            "ids" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    match k2s {
+                        "max_severity" => {
+                            if let Some(n) = cx.int(&join("ids", k2s), v2, 1, 4) {
+                                c.ids_max_severity = n as u8;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "ids", k2s, IDS),
+                    }
+                }
+            }
+            _ => cx.unknown(start, "", key, TOP),
+        }
+    }
+    if cx.diags.is_empty() {
+        Ok(c)
+    } else {
+        Err(cx.diags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        parse("rampart.toml", text, &["sshd", "smtpauth"], &["sshd.invalid_user"])
+    }
+
+    #[test]
+    fn empty_is_defaults() {
+        assert_eq!(p("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values() {
+        let c = p(r#"
+log_timezone = "+01:00"
+[detect]
+ipv6_prefix = 56
+ignore = ["192.0.2.0/24", "2001:db8::1"]
+[reasons.sshd]
+threshold = 3
+window = "10m"
+ban = "permanent"
+[rules."sshd.invalid_user"]
+enabled = false
+[ban]
+permanent_after = 0
+[distributed]
+enabled = true
+"#)
+        .unwrap();
+        assert_eq!(c.log_utc_offset_secs, 3600);
+        assert_eq!(c.ipv6_prefix, 56);
+        assert_eq!(c.ignore.len(), 2);
+        let t = &c.reasons["sshd"];
+        assert_eq!((t.threshold, t.window_secs, t.ban_secs), (Some(3), Some(600), Some(None)));
+        assert_eq!(c.rules["sshd.invalid_user"].enabled, Some(false));
+        assert_eq!(c.permanent_after, 0);
+        assert!(c.distributed_enabled);
+    }
+
+    #[test]
+    fn reports_every_error_with_line_key_value_and_hint() {
+        let errs = p(r#"
+[detect]
+ipv6_prefx = 64
+ignore = ["192.0.2.0/24", "not-an-ip"]
+[reasons.sshd]
+threshold = 0
+window = "5x"
+[reasons.smtpath]
+threshold = 5
+"#)
+        .unwrap_err();
+        let all: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        let text = all.join("\n");
+        assert_eq!(errs.len(), 4, "{text}");
+        assert!(text.contains("rampart.toml:3: detect.ipv6_prefx: unknown key; did you mean `ipv6_prefix`?"), "{text}");
+        assert!(text.contains("rampart.toml:4: detect.ignore: bad value \"not-an-ip\""), "{text}");
+        assert!(text.contains("rampart.toml:6: reasons.sshd.threshold: bad value 0: expected an integer from 1 to 100000"), "{text}");
+        assert!(text.contains("rampart.toml:7: reasons.sshd.window: bad value \"5x\""), "{text}");
+        assert!(text.contains("reasons.smtpath: unknown reason code; did you mean `smtpauth`?"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let errs = p("[detect]\nipv6_prefix = = 3\n").unwrap_err();
+        assert_eq!(errs[0].line, Some(2), "{:?}", errs);
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_utc_offset("UTC"), Some(0));
+        assert_eq!(parse_utc_offset("-0530"), Some(-19800));
+        assert_eq!(parse_utc_offset("+01:00"), Some(3600));
+        assert_eq!(parse_utc_offset("Europe/Paris"), None);
+    }
+}

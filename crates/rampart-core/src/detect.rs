@@ -1,0 +1,316 @@
+//! The detector: matching ([`Engine`]) plus counting ([`Tracker`]) wired
+//! to the configuration and the explanation catalogue. One call per line:
+//! [`Detector::process`] returns the attack event the line carries (if
+//! any) and what counting it led to.
+
+use crate::addr::Net;
+use crate::config::{Config, Tuning};
+use crate::engine::{CompileError, Engine, JsonOptions, Miss, Scratch};
+use crate::explain::{self, Reason};
+use crate::rule::RuleDef;
+use crate::time::{TimeContext, Timestamp};
+use crate::tracker::{BanDecision, BanPolicy, DistributedPolicy, GroupId, GroupPolicy, Observation, Outcome, Tracker};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// An attack event: a line a rule recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Index of the rule in [`Detector::rules`].
+    pub rule: u32,
+    /// The reason code.
+    pub reason: String,
+    /// Whom it blames.
+    pub ip: IpAddr,
+    /// The account, when named.
+    pub user: Option<String>,
+    /// The port, when named.
+    pub port: Option<u16>,
+    /// Failures the line reports.
+    pub count: u32,
+    /// The time the line carries, if any.
+    pub time: Option<Timestamp>,
+    /// The service's own rule id (mod_security, Suricata sid).
+    pub rule_id: Option<String>,
+}
+
+/// Counters of what the detector saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lines processed.
+    pub lines: u64,
+    /// Lines that produced an event.
+    pub events: u64,
+    /// Lines skipped for being longer than the limit.
+    pub oversized: u64,
+    /// Lines a rule matched but whose address did not parse.
+    pub bad_address: u64,
+    /// Lines from a trusted proxy naming no client.
+    pub trusted_proxy: u64,
+    /// Events against protected addresses (not counted).
+    pub protected: u64,
+    /// Events dropped because the tracker was full.
+    pub dropped_full: u64,
+    /// Bans decided.
+    pub bans: u64,
+}
+
+/// An error building the detector.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A rule failed to compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A rule names a reason code the catalogue does not have.
+    #[error("rule {rule}: unknown reason {reason:?} (known: {known})")]
+    UnknownReason {
+        /// Rule id.
+        rule: String,
+        /// The bad code.
+        reason: String,
+        /// Known codes.
+        known: String,
+    },
+    /// A rule's duration is malformed.
+    #[error("rule {rule}: {message}")]
+    Duration {
+        /// Rule id.
+        rule: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Matching and counting, configured.
+#[derive(Debug)]
+pub struct Detector {
+    engine: Engine,
+    tracker: Tracker,
+    reasons: Vec<Reason>,
+    rule_group: Vec<Option<GroupId>>,
+    reason_group: HashMap<String, GroupId>,
+    json: JsonOptions,
+    scratch: Scratch,
+    buf: Vec<u8>,
+    /// What the detector saw so far.
+    pub stats: Stats,
+}
+
+fn merged(base: &Tuning, over: Option<&Tuning>) -> Tuning {
+    let Some(o) = over else { return base.clone() };
+    Tuning {
+        enabled: o.enabled.or(base.enabled),
+        threshold: o.threshold.or(base.threshold),
+        window_secs: o.window_secs.or(base.window_secs),
+        ban_secs: o.ban_secs.or(base.ban_secs),
+    }
+}
+
+impl Detector {
+    /// Builds a detector. `own` are the host's own addresses: never banned,
+    /// and the inside of IDS alerts.
+    pub fn new(mut defs: Vec<RuleDef>, config: &Config, reasons: Vec<Reason>, own: Vec<Net>) -> Result<Detector, BuildError> {
+        let known: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
+        let mut groups: Vec<GroupPolicy> = Vec::new();
+        let mut reason_group = HashMap::new();
+        for r in &reasons {
+            let t = config.reasons.get(&r.code).cloned().unwrap_or_default();
+            let window = t.window_secs.unwrap_or_else(|| r.window.secs().ok().flatten().unwrap_or(3600));
+            let ban = t.ban_secs.unwrap_or_else(|| r.ban.secs().unwrap_or(Some(3600)));
+            reason_group.insert(r.code.clone(), groups.len() as GroupId);
+            groups.push(GroupPolicy {
+                name: r.code.clone(),
+                reason: r.code.clone(),
+                threshold: t.threshold.unwrap_or(r.threshold),
+                window_secs: window,
+                ban_secs: ban,
+                ports: Vec::new(),
+            });
+        }
+        let mut rule_group = Vec::with_capacity(defs.len());
+        let mut named_groups: HashMap<String, GroupId> = HashMap::new();
+        for d in &mut defs {
+            for code in std::iter::once(&d.reason).chain(d.reason_map.values()) {
+                if !known.contains(&code.as_str()) {
+                    return Err(BuildError::UnknownReason {
+                        rule: d.id.clone(),
+                        reason: code.clone(),
+                        known: known.join(", "),
+                    });
+                }
+            }
+            let dur = |v: &Option<crate::rule::DurationValue>| -> Result<Option<Option<u64>>, BuildError> {
+                v.as_ref()
+                    .map(|v| v.secs())
+                    .transpose()
+                    .map_err(|message| BuildError::Duration { rule: d.id.clone(), message })
+            };
+            let own_tuning = Tuning {
+                enabled: None,
+                threshold: d.threshold,
+                window_secs: dur(&d.window)?.flatten(),
+                ban_secs: dur(&d.ban)?,
+            };
+            let reason_cfg = config.reasons.get(&d.reason);
+            let t = merged(&own_tuning, config.rules.get(&d.id));
+            let reason_off = reason_cfg.and_then(|t| t.enabled) == Some(false);
+            d.enabled = t.enabled.unwrap_or(d.enabled && !reason_off);
+            let special = t.threshold.is_some() || t.window_secs.is_some() || t.ban_secs.is_some() || d.group.is_some() || !d.ports.is_empty();
+            if !special {
+                rule_group.push(None);
+                continue;
+            }
+            let name = d.group.clone().unwrap_or_else(|| d.id.clone());
+            if let Some(&g) = named_groups.get(&name) {
+                rule_group.push(Some(g));
+                continue;
+            }
+            let base = &groups[usize::from(reason_group[&d.reason])];
+            let g = GroupPolicy {
+                name: name.clone(),
+                reason: d.reason.clone(),
+                threshold: t.threshold.unwrap_or(base.threshold),
+                window_secs: t.window_secs.unwrap_or(base.window_secs),
+                ban_secs: t.ban_secs.unwrap_or(base.ban_secs),
+                ports: d.ports.clone(),
+            };
+            let id = groups.len() as GroupId;
+            groups.push(g);
+            named_groups.insert(name, id);
+            rule_group.push(Some(id));
+        }
+        let mut engine = Engine::new(defs, config.trusted_proxies.clone())?;
+        engine.max_line_bytes = 64 * 1024;
+        let policy = BanPolicy {
+            escalation_factor: config.escalation_factor,
+            max_ban_secs: config.max_ban_secs,
+            permanent_after: config.permanent_after,
+            history_secs: config.ban_history_secs,
+        };
+        let distributed = DistributedPolicy {
+            enabled: config.distributed_enabled,
+            threshold: config.distributed_threshold,
+            min_addresses: config.distributed_min_addresses,
+        };
+        let mut tracker = Tracker::new(groups, policy, distributed, config.ipv6_prefix);
+        let mut protected = config.ignore.clone();
+        protected.extend(own.iter().copied());
+        tracker.set_protected(protected);
+        tracker.set_max_keys(config.max_tracked);
+        let scratch = engine.scratch();
+        Ok(Detector {
+            engine,
+            tracker,
+            reasons,
+            rule_group,
+            reason_group,
+            json: JsonOptions {
+                max_severity: config.ids_max_severity,
+                own,
+            },
+            scratch,
+            buf: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// A rule's definition by index.
+    pub fn rule(&self, idx: u32) -> &RuleDef {
+        &self.engine.rules()[idx as usize].def
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The tracker (counts, groups).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// The reason record for a code.
+    pub fn reason(&self, code: &str) -> Option<&Reason> {
+        self.reasons.iter().find(|r| r.code == code)
+    }
+
+    /// The explanation catalogue.
+    pub fn reasons(&self) -> &[Reason] {
+        &self.reasons
+    }
+
+    /// The admin summary of a ban.
+    pub fn summary(&self, ban: &BanDecision) -> String {
+        let g = &self.tracker.groups()[usize::from(ban.group)];
+        let target = ban.target.to_string();
+        match self.reason(&g.reason) {
+            Some(r) => match &ban.account {
+                Some(acc) => format!(
+                    "({}) {target}, {} distributed {} attacks on account [{acc}] in the last {} secs",
+                    r.code, ban.count, r.code, g.window_secs
+                ),
+                None => explain::summary(r, &target, None, ban.count, g.window_secs, ban.rule_id.as_deref()),
+            },
+            None => format!("({}) {target}: {} events", g.reason, ban.count),
+        }
+    }
+
+    /// Processes one line (without its newline). `fallback_time` is used
+    /// when the line carries no time of its own.
+    pub fn process(&mut self, line: &[u8], ctx: &TimeContext, fallback_time: Timestamp) -> Option<(Event, Outcome)> {
+        self.stats.lines += 1;
+        if line.len() > self.engine.max_line_bytes {
+            self.stats.oversized += 1;
+            return None;
+        }
+        let hit = match self.engine.match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf) {
+            Ok(h) => h,
+            Err(Miss::NoMatch) => return None,
+            Err(Miss::BadAddress) => {
+                self.stats.bad_address += 1;
+                return None;
+            }
+            Err(Miss::TrustedProxy) => {
+                self.stats.trusted_proxy += 1;
+                return None;
+            }
+        };
+        self.stats.events += 1;
+        let group = self.rule_group[hit.rule as usize]
+            .or_else(|| self.reason_group.get(hit.reason).copied())
+            .unwrap_or(0);
+        let time = hit.time.unwrap_or(fallback_time);
+        let ev = Event {
+            rule: hit.rule,
+            reason: hit.reason.to_string(),
+            ip: hit.ip,
+            user: hit.user.map(|u| String::from_utf8_lossy(u).into_owned()),
+            port: hit.port,
+            count: hit.count,
+            time: hit.time,
+            rule_id: hit.rule_id.map(|r| String::from_utf8_lossy(r).into_owned()),
+        };
+        let outcome = self.tracker.observe(&Observation {
+            group,
+            ip: hit.ip,
+            time,
+            count: hit.count,
+            user: hit.user,
+            line,
+            rule: hit.rule,
+            rule_id: hit.rule_id,
+        });
+        match &outcome {
+            Outcome::Protected => self.stats.protected += 1,
+            Outcome::Full => self.stats.dropped_full += 1,
+            Outcome::Banned(b) => self.stats.bans += b.len() as u64,
+            _ => {}
+        }
+        Some((ev, outcome))
+    }
+
+    /// Forgets idle counting state (call periodically with the current time).
+    pub fn evict_idle(&mut self, now: Timestamp) {
+        self.tracker.evict_idle(now);
+    }
+}

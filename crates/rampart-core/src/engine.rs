@@ -1,0 +1,612 @@
+//! The matching engine: one pass per line.
+//!
+//! 1. The envelope is parsed ([`crate::envelope`]): time, program tag, message.
+//! 2. The line picks a *scope*: the rules reading its program tag (syslog
+//!    lines), or the rules reading plain lines. Lines from programs no rule
+//!    reads stop here.
+//! 3. The scope's Aho-Corasick automaton looks for the rules' literals; a
+//!    line with none of them never reaches a regex (most lines).
+//! 4. The scope's one multi-pattern regex (`regex_automata::meta::Regex`
+//!    built with `new_many`) says which rule matched and yields its captures.
+//! 5. The address comes only from the `ip` capture, normalised; a trusted
+//!    proxy's `forwarded` value replaces it.
+//!
+//! Everything is linear in the line length; lines above
+//! [`Engine::max_line_bytes`] are skipped and counted by the caller.
+
+use crate::addr::{Net, parse_addr};
+use crate::envelope::{self, Envelope};
+use crate::jsonline::{self, Decoded};
+use crate::rule::{CAPTURE_NAMES, RuleDef};
+use crate::time::{TimeContext, Timestamp, parse_leading};
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::captures::Captures;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Index of a rule in the engine.
+pub type RuleIdx = u32;
+
+/// A rule as the engine uses it.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The definition it was compiled from.
+    pub def: RuleDef,
+    /// Lower-cased `svc` → reason code.
+    pub reason_map: Vec<(String, String)>,
+}
+
+/// An error compiling rules.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A rule's regex does not compile.
+    #[error("rule {rule}: regex does not compile: {message}")]
+    Regex {
+        /// The rule id.
+        rule: String,
+        /// The regex engine's message.
+        message: String,
+    },
+    /// A rule has no `ip` capture, or captures an unknown name.
+    #[error("rule {rule}: {message}")]
+    Captures {
+        /// The rule id.
+        rule: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A rule reads neither syslog programs nor plain lines.
+    #[error("rule {rule}: set `programs` (syslog tags) and/or `line = true`, or the rule never runs")]
+    NoInput {
+        /// The rule id.
+        rule: String,
+    },
+    /// Two rules share an id.
+    #[error("rule id {0} is defined twice")]
+    Duplicate(String),
+    /// The literal prefilter failed to build.
+    #[error("prefilter: {0}")]
+    Prefilter(String),
+}
+
+/// Per-pattern capture group indices, resolved once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slots {
+    ip: Option<usize>,
+    user: Option<usize>,
+    port: Option<usize>,
+    count: Option<usize>,
+    rule_id: Option<usize>,
+    time: Option<usize>,
+    forwarded: Option<usize>,
+    svc: Option<usize>,
+}
+
+#[derive(Debug)]
+struct Scope {
+    regex: Regex,
+    /// Pattern index → rule index.
+    rules: Vec<RuleIdx>,
+    slots: Vec<Slots>,
+    /// `None` when some rule in the scope has no literal: always run the regex.
+    prefilter: Option<AhoCorasick>,
+}
+
+/// A match: which rule, whom it blames and what it captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit<'a> {
+    /// The rule that matched.
+    pub rule: RuleIdx,
+    /// The reason code (the rule's, or from its `reason_map`).
+    pub reason: &'a str,
+    /// The address the line is evidence against.
+    pub ip: IpAddr,
+    /// The account, when the line names one.
+    pub user: Option<&'a [u8]>,
+    /// The port, when the line names one.
+    pub port: Option<u16>,
+    /// How many failures the line reports (at least 1).
+    pub count: u32,
+    /// The rule id the service reported (mod_security, IDS signature).
+    pub rule_id: Option<&'a [u8]>,
+    /// The line's time: from the envelope, else from a `time` capture.
+    pub time: Option<Timestamp>,
+}
+
+/// Why a recognised line produced no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// No rule recognised the line.
+    NoMatch,
+    /// A rule matched but the `ip` capture is not an address.
+    BadAddress,
+    /// The address is a trusted proxy and the line names no client behind it.
+    TrustedProxy,
+}
+
+/// How JSON lines are read.
+#[derive(Debug, Clone, Default)]
+pub struct JsonOptions {
+    /// Suricata alerts less severe than this (numerically higher) are ignored.
+    pub max_severity: u8,
+    /// The host's own networks (which side of an IDS alert is the attacker).
+    pub own: Vec<Net>,
+}
+
+/// Reusable per-thread scratch space for [`Engine::match_line`].
+#[derive(Debug)]
+pub struct Scratch {
+    caps: Vec<Captures>,
+}
+
+/// The compiled rule set.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<Rule>,
+    scopes: Vec<Scope>,
+    by_program: HashMap<Box<[u8]>, usize>,
+    line_scope: Option<usize>,
+    trusted_proxies: Vec<Net>,
+    /// Lines longer than this are not matched (the caller counts them).
+    pub max_line_bytes: usize,
+}
+
+fn slot(regex: &Regex, pid: usize, name: &str) -> Option<usize> {
+    regex
+        .group_info()
+        .to_index(regex_automata::PatternID::new(pid).ok()?, name)
+}
+
+fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileError> {
+    let patterns: Vec<&str> = members
+        .iter()
+        .map(|&i| rules[i as usize].def.regex.as_str())
+        .collect();
+    let regex = Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Config::new()
+                .utf8_empty(false)
+                .match_kind(regex_automata::MatchKind::LeftmostFirst),
+        )
+        .build_many(&patterns)
+        .map_err(|e| {
+            let rule = e
+                .pattern()
+                .and_then(|p| members.get(p.as_usize()))
+                .map(|&i| rules[i as usize].def.id.clone())
+                .unwrap_or_default();
+            CompileError::Regex {
+                rule,
+                message: e.to_string(),
+            }
+        })?;
+    let slots = (0..members.len())
+        .map(|p| Slots {
+            ip: slot(&regex, p, "ip"),
+            user: slot(&regex, p, "user"),
+            port: slot(&regex, p, "port"),
+            count: slot(&regex, p, "count"),
+            rule_id: slot(&regex, p, "rule_id"),
+            time: slot(&regex, p, "time"),
+            forwarded: slot(&regex, p, "forwarded"),
+            svc: slot(&regex, p, "svc"),
+        })
+        .collect();
+    let all_have_literals = members
+        .iter()
+        .all(|&i| !rules[i as usize].def.literals.is_empty());
+    let prefilter = if all_have_literals {
+        let mut lits: Vec<&str> = members
+            .iter()
+            .flat_map(|&i| rules[i as usize].def.literals.iter().map(String::as_str))
+            .collect();
+        lits.sort_unstable();
+        lits.dedup();
+        Some(
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&lits)
+                .map_err(|e| CompileError::Prefilter(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    Ok(Scope {
+        regex,
+        rules: members.to_vec(),
+        slots,
+        prefilter,
+    })
+}
+
+fn check_captures(def: &RuleDef) -> Result<(), CompileError> {
+    let re = Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(meta::Config::new().utf8_empty(false))
+        .build(&def.regex)
+        .map_err(|e| CompileError::Regex {
+            rule: def.id.clone(),
+            message: e.to_string(),
+        })?;
+    let gi = re.group_info();
+    let mut has_ip = false;
+    for name in gi.pattern_names(regex_automata::PatternID::ZERO).flatten() {
+        if name == "ip" {
+            has_ip = true;
+        }
+        if !CAPTURE_NAMES.contains(&name) {
+            return Err(CompileError::Captures {
+                rule: def.id.clone(),
+                message: format!(
+                    "unknown capture name {name:?}; accepted: {}",
+                    CAPTURE_NAMES.join(", ")
+                ),
+            });
+        }
+    }
+    if !has_ip {
+        return Err(CompileError::Captures {
+            rule: def.id.clone(),
+            message: "the regex must capture the address as (?P<ip>...)".into(),
+        });
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Compiles rules. Disabled rules are left out.
+    pub fn new(defs: Vec<RuleDef>, trusted_proxies: Vec<Net>) -> Result<Engine, CompileError> {
+        let mut rules = Vec::with_capacity(defs.len());
+        let mut seen = std::collections::HashSet::new();
+        for def in defs {
+            if !seen.insert(def.id.clone()) {
+                return Err(CompileError::Duplicate(def.id));
+            }
+            if def.programs.is_empty() && !def.line {
+                return Err(CompileError::NoInput { rule: def.id });
+            }
+            check_captures(&def)?;
+            let reason_map = def
+                .reason_map
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect();
+            rules.push(Rule { def, reason_map });
+        }
+        let mut program_members: Vec<(String, Vec<RuleIdx>)> = Vec::new();
+        let mut line_members = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            if !r.def.enabled {
+                continue;
+            }
+            for p in &r.def.programs {
+                match program_members.iter_mut().find(|(name, _)| name == p) {
+                    Some((_, m)) => m.push(i as RuleIdx),
+                    None => program_members.push((p.clone(), vec![i as RuleIdx])),
+                }
+            }
+            if r.def.line {
+                line_members.push(i as RuleIdx);
+            }
+        }
+        let mut scopes = Vec::new();
+        let mut by_program = HashMap::new();
+        // programs with identical member lists share a scope
+        let mut by_members: HashMap<Vec<RuleIdx>, usize> = HashMap::new();
+        for (p, m) in program_members {
+            let idx = match by_members.get(&m) {
+                Some(&idx) => idx,
+                None => {
+                    scopes.push(build_scope(&rules, &m)?);
+                    by_members.insert(m, scopes.len() - 1);
+                    scopes.len() - 1
+                }
+            };
+            by_program.insert(p.into_bytes().into_boxed_slice(), idx);
+        }
+        let line_scope = if line_members.is_empty() {
+            None
+        } else {
+            scopes.push(build_scope(&rules, &line_members)?);
+            Some(scopes.len() - 1)
+        };
+        Ok(Engine {
+            rules,
+            scopes,
+            by_program,
+            line_scope,
+            trusted_proxies,
+            max_line_bytes: 64 * 1024,
+        })
+    }
+
+    /// The compiled rules, in definition order (disabled ones included).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Index of a rule by id.
+    pub fn rule_index(&self, id: &str) -> Option<RuleIdx> {
+        self.rules
+            .iter()
+            .position(|r| r.def.id == id)
+            .map(|i| i as RuleIdx)
+    }
+
+    /// Scratch space sized for this engine.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            caps: self.scopes.iter().map(|s| s.regex.create_captures()).collect(),
+        }
+    }
+
+    fn scope_for(&self, env: &Envelope<'_>) -> Option<usize> {
+        let Some(p) = env.program else {
+            return self.line_scope;
+        };
+        if let Some(&s) = self.by_program.get(p) {
+            return Some(s);
+        }
+        // "postfix/submission/smtpd" → "postfix/smtpd"; "postfix-out/smtpd" → "postfix/smtpd"
+        let first = memchr::memchr(b'/', p)?;
+        let last = memchr::memrchr(b'/', p)?;
+        let mut key = Vec::with_capacity(p.len());
+        let head = &p[..first];
+        key.extend_from_slice(if head.starts_with(b"postfix") {
+            b"postfix"
+        } else {
+            head
+        });
+        key.extend_from_slice(&p[last..]);
+        self.by_program.get(key.as_slice()).copied()
+    }
+
+    /// Matches one line. `line` excludes the newline.
+    pub fn match_line<'a>(
+        &'a self,
+        line: &'a [u8],
+        ctx: &TimeContext,
+        scratch: &mut Scratch,
+    ) -> Result<Hit<'a>, Miss> {
+        self.match_envelope(envelope::parse(line, ctx), ctx, scratch)
+    }
+
+    /// Matches any line: JSON lines (Suricata alerts, JSON access logs) are
+    /// decoded into `buf` first, everything else goes to [`Engine::match_line`].
+    pub fn match_any<'a>(
+        &'a self,
+        line: &'a [u8],
+        ctx: &TimeContext,
+        json: &JsonOptions,
+        scratch: &mut Scratch,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<Hit<'a>, Miss> {
+        if line.first() != Some(&b'{') {
+            return self.match_line(line, ctx, scratch);
+        }
+        let Some((kind, time)) = jsonline::decode(line, json.max_severity, &json.own, buf) else {
+            return Err(Miss::NoMatch);
+        };
+        let time = time.and_then(|t| parse_leading(t.as_bytes(), ctx).map(|(t, _)| t));
+        let program = match kind {
+            Decoded::Eve => Some(jsonline::EVE_PROGRAM),
+            Decoded::Access => None,
+            Decoded::Ignore => return Err(Miss::NoMatch),
+        };
+        let buf: &'a [u8] = buf;
+        let env = Envelope {
+            time,
+            program,
+            host: None,
+            message: buf,
+        };
+        self.match_envelope(env, ctx, scratch)
+    }
+
+    fn match_envelope<'a>(
+        &'a self,
+        env: Envelope<'a>,
+        ctx: &TimeContext,
+        scratch: &mut Scratch,
+    ) -> Result<Hit<'a>, Miss> {
+        let Some(si) = self.scope_for(&env) else {
+            return Err(Miss::NoMatch);
+        };
+        let scope = &self.scopes[si];
+        let msg = env.message;
+        if let Some(pf) = &scope.prefilter
+            && !pf.is_match(msg)
+        {
+            return Err(Miss::NoMatch);
+        }
+        let caps = &mut scratch.caps[si];
+        scope
+            .regex
+            .search_captures(&Input::new(msg).anchored(Anchored::No), caps);
+        let Some(pid) = caps.pattern() else {
+            return Err(Miss::NoMatch);
+        };
+        let pid = pid.as_usize();
+        let slots = scope.slots[pid];
+        let rule_idx = scope.rules[pid];
+        let rule = &self.rules[rule_idx as usize];
+        let caps: &Captures = caps;
+        let get = |s: Option<usize>| -> Option<&'a [u8]> {
+            s.and_then(|s| caps.get_group(s)).map(|sp| &msg[sp.range()])
+        };
+        let ip_text = get(slots.ip).ok_or(Miss::BadAddress)?;
+        let ip = std::str::from_utf8(ip_text)
+            .ok()
+            .and_then(parse_addr)
+            .ok_or(Miss::BadAddress)?;
+        let ip = if self.trusted_proxies.iter().any(|n| n.contains(ip)) {
+            let fwd = get(slots.forwarded).ok_or(Miss::TrustedProxy)?;
+            self.client_behind_proxies(fwd).ok_or(Miss::TrustedProxy)?
+        } else {
+            ip
+        };
+        let count = get(slots.count)
+            .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u32>().ok())
+            .unwrap_or(1)
+            .clamp(1, 10_000);
+        let port = get(slots.port).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
+        let time = env.time.or_else(|| {
+            let t = get(slots.time)?;
+            parse_leading(t, ctx).map(|(t, _)| t)
+        });
+        let reason = get(slots.svc)
+            .and_then(|svc| {
+                rule.reason_map
+                    .iter()
+                    .find(|(k, _)| k.as_bytes().eq_ignore_ascii_case(svc))
+                    .map(|(_, v)| v.as_str())
+            })
+            .unwrap_or(rule.def.reason.as_str());
+        Ok(Hit {
+            rule: rule_idx,
+            reason,
+            ip,
+            user: get(slots.user).filter(|u| !u.is_empty()),
+            port,
+            count,
+            rule_id: get(slots.rule_id),
+            time,
+        })
+    }
+
+    /// The client behind a chain of proxies: the rightmost address in an
+    /// `X-Forwarded-For` list that is not itself a trusted proxy.
+    fn client_behind_proxies(&self, fwd: &[u8]) -> Option<IpAddr> {
+        let s = std::str::from_utf8(fwd).ok()?;
+        s.rsplit(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty() && *x != "-")
+            .map(parse_addr)
+            .find(|ip| ip.is_none_or(|ip| !self.trusted_proxies.iter().any(|n| n.contains(ip))))
+            .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::parse_rule_file;
+
+    const RULES: &str = r#"
+[[rule]]
+id = "t.sshd"
+reason = "sshd"
+programs = ["sshd"]
+literals = ["Failed "]
+regex = '^Failed password for (?:invalid user )?(?P<user>\S*) from (?P<ip>\S+) port (?P<port>\d+)'
+[[rule]]
+id = "t.web"
+reason = "web_probe"
+line = true
+literals = ["GET"]
+regex = '^(?P<ip>\S+) \S+ \S+ \[[^\]]+\] "GET /\.env[^"]*" \d+ \S+(?: "[^"]*" "[^"]*")?(?: "(?P<forwarded>[^"]*)")?'
+[[rule]]
+id = "t.dovecot"
+reason = "imapd"
+programs = ["dovecot"]
+literals = ["-login:"]
+regex = '^(?P<svc>imap|pop3)-login: Disconnected.*\(auth failed, (?P<count>\d+) attempts.*rip=(?P<ip>[0-9a-fA-F:.]+)'
+reason_map = { pop3 = "pop3d", imap = "imapd" }
+[[rule]]
+id = "t.postfix"
+reason = "smtpauth"
+programs = ["postfix/smtpd"]
+literals = ["SASL"]
+regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
+"#;
+
+    fn engine(proxies: &[&str]) -> Engine {
+        let defs = parse_rule_file("test", RULES).unwrap();
+        Engine::new(defs, proxies.iter().map(|p| Net::parse(p).unwrap()).collect()).unwrap()
+    }
+
+    fn m(e: &Engine, line: &str) -> Result<(String, String, String), Miss> {
+        let mut s = e.scratch();
+        let ctx = TimeContext::utc(1_795_780_800);
+        let h = e.match_line(line.as_bytes(), &ctx, &mut s)?;
+        Ok((
+            e.rules()[h.rule as usize].def.id.clone(),
+            h.ip.to_string(),
+            format!("{}/{}", h.reason, h.count),
+        ))
+    }
+
+    #[test]
+    fn picks_rule_by_program_and_pattern() {
+        let e = engine(&[]);
+        let r = m(&e, "Nov 27 08:15:00 h sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2").unwrap();
+        assert_eq!((r.0.as_str(), r.1.as_str()), ("t.sshd", "198.51.100.7"));
+        // the same message from another program is not believed
+        assert_eq!(
+            m(&e, "Nov 27 08:15:00 h evil[1]: Failed password for root from 198.51.100.7 port 22 ssh2"),
+            Err(Miss::NoMatch)
+        );
+        // injection: the address in the user name is not the one blamed
+        let r = m(&e, "Nov 27 08:15:00 h sshd[1]: Failed password for invalid user x from 192.0.2.1 port 1 from 198.51.100.7 port 22 ssh2").unwrap();
+        assert_eq!(r.1, "198.51.100.7");
+    }
+
+    #[test]
+    fn multi_instance_postfix_tags() {
+        let e = engine(&[]);
+        let l = "Nov 27 08:15:00 h postfix/submission/smtpd[1]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: x";
+        assert_eq!(m(&e, l).unwrap().1, "203.0.113.9");
+        let l = "Nov 27 08:15:00 h postfix-out/smtpd[1]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: x";
+        assert_eq!(m(&e, l).unwrap().1, "203.0.113.9");
+    }
+
+    #[test]
+    fn counts_and_reason_map() {
+        let e = engine(&[]);
+        let l = "Nov 27 08:15:00 h dovecot: pop3-login: Disconnected (auth failed, 3 attempts in 12 secs): user=<a>, method=PLAIN, rip=2001:db8::5, lip=2001:db8::1";
+        let r = m(&e, l).unwrap();
+        assert_eq!((r.1.as_str(), r.2.as_str()), ("2001:db8::5", "pop3d/3"));
+    }
+
+    #[test]
+    fn trusted_proxy_forwarded() {
+        let l = r#"203.0.113.1 - - [27/Nov/2026:08:15:00 +0000] "GET /.env HTTP/1.1" 404 10 "-" "curl" "198.51.100.7, 203.0.113.2""#;
+        // untrusted: the connecting address is blamed, the header ignored
+        assert_eq!(m(&engine(&[]), l).unwrap().1, "203.0.113.1");
+        // trusted proxies: the rightmost untrusted forwarded address
+        assert_eq!(m(&engine(&["203.0.113.0/24"]), l).unwrap().1, "198.51.100.7");
+        // trusted proxy without a header: nobody is blamed
+        let l2 = r#"203.0.113.1 - - [27/Nov/2026:08:15:00 +0000] "GET /.env HTTP/1.1" 404 10"#;
+        assert_eq!(m(&engine(&["203.0.113.0/24"]), l2), Err(Miss::TrustedProxy));
+    }
+
+    #[test]
+    fn bad_input_never_panics() {
+        let e = engine(&[]);
+        let mut s = e.scratch();
+        let ctx = TimeContext::utc(0);
+        let mut junk: Vec<u8> = b"Nov 27 08:15:00 h sshd[1]: Failed password for \xff\xfe\x00 from ".to_vec();
+        junk.extend(std::iter::repeat_n(b'A', 100_000));
+        assert!(e.match_line(&junk, &ctx, &mut s).is_err());
+        let l = b"Nov 27 08:15:00 h sshd[1]: Failed password for root from 999.1.1.1 port 22";
+        assert_eq!(e.match_line(l, &ctx, &mut s), Err(Miss::BadAddress));
+    }
+
+    #[test]
+    fn compile_errors_name_the_rule() {
+        let bad = |r: &str| {
+            let defs = parse_rule_file("t", r).unwrap();
+            Engine::new(defs, vec![]).unwrap_err().to_string()
+        };
+        let e = bad("[[rule]]\nid='a.b'\nreason='sshd'\nprograms=['x']\nregex='(?P<host>x)'\n");
+        assert!(e.contains("a.b") && e.contains("ip"), "{e}");
+        let e = bad("[[rule]]\nid='a.b'\nreason='sshd'\nprograms=['x']\nregex='(?P<ip>x'\n");
+        assert!(e.contains("a.b") && e.contains("compile"), "{e}");
+        let e = bad("[[rule]]\nid='a.b'\nreason='sshd'\nregex='(?P<ip>x)'\n");
+        assert!(e.contains("programs"), "{e}");
+    }
+}

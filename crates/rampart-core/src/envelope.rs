@@ -1,0 +1,294 @@
+//! The envelope of a log line: its timestamp, and when it is a syslog line,
+//! the host, the program tag and the message.
+//!
+//! Recognised: BSD syslog (`Nov 27 08:15:00 host prog[pid]: msg`, with an
+//! optional `<PRI>`), the ISO-timestamp form rsyslog and `journalctl -o
+//! short-iso` write, RFC 5424 (`<34>1 2026-11-27T08:15:00Z host app 123 - -
+//! msg`), and the host-less form some daemons write to their own files
+//! (`Nov 27 08:15:00 imap-login: ...`). A line that is not syslog keeps the
+//! whole text (minus a leading timestamp) as its message.
+//!
+//! The program tag is what lets a rule trust a line: an sshd rule only
+//! looks at messages whose tag is `sshd`, so text that another program
+//! writes (a web app logging a user name, say) cannot pose as sshd.
+
+use crate::time::{TimeContext, Timestamp, parse_leading};
+
+/// A parsed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// The time the line carries at its start, if any.
+    pub time: Option<Timestamp>,
+    /// The program tag without its `[pid]`, for syslog lines.
+    pub program: Option<&'a [u8]>,
+    /// The host field, for syslog lines that have one.
+    pub host: Option<&'a [u8]>,
+    /// The message: after `tag: ` for syslog lines, after the leading
+    /// timestamp otherwise.
+    pub message: &'a [u8],
+}
+
+fn is_tag_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b'@')
+}
+
+/// Parses a program tag at the start of `b`: `name:`, `name[pid]:`,
+/// `name(pid):` or `name[pid]` followed by a space (proftpd). Returns the
+/// name and the offset of the message.
+fn parse_tag(b: &[u8]) -> Option<(&[u8], usize)> {
+    let mut i = 0;
+    while i < b.len() && i < 64 && is_tag_byte(b[i]) {
+        i += 1;
+    }
+    if i == 0 || !b[0].is_ascii_alphabetic() {
+        return None;
+    }
+    let name = &b[..i];
+    let mut had_pid = false;
+    if let Some(&open @ (b'[' | b'(')) = b.get(i) {
+        let close = if open == b'[' { b']' } else { b')' };
+        let mut j = i + 1;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == i + 1 || b.get(j) != Some(&close) {
+            return None;
+        }
+        i = j + 1;
+        had_pid = true;
+    }
+    match b.get(i) {
+        Some(b':') => {
+            i += 1;
+            if b.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            Some((name, i))
+        }
+        None if had_pid => Some((name, i)),
+        Some(b' ') if had_pid => Some((name, i + 1)),
+        None => Some((name, i)).filter(|_| false),
+        _ => None,
+    }
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
+/// Strips a Solaris-style `[ID 800047 auth.info] ` message prefix.
+fn strip_msgid(m: &[u8]) -> &[u8] {
+    if m.starts_with(b"[ID ")
+        && let Some(end) = memchr::memchr(b']', m)
+        && end < 48
+    {
+        return &m[skip_spaces(m, end + 1)..];
+    }
+    m
+}
+
+/// Parses the envelope of one line.
+pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
+    let mut b = line;
+    // <PRI>
+    if b.first() == Some(&b'<')
+        && let Some(end) = b.iter().take(5).position(|&c| c == b'>')
+        && end > 1
+        && b[1..end].iter().all(u8::is_ascii_digit)
+    {
+        b = &b[end + 1..];
+        if b.starts_with(b"1 ") {
+            if let Some(env) = parse_5424(&b[2..], ctx) {
+                return env;
+            }
+            return Envelope {
+                time: None,
+                program: None,
+                host: None,
+                message: line,
+            };
+        }
+    }
+    let Some((time, used)) = parse_leading(b, ctx) else {
+        return Envelope {
+            time: None,
+            program: None,
+            host: None,
+            message: line,
+        };
+    };
+    let rest_at = skip_spaces(b, used);
+    let rest = &b[rest_at..];
+    if rest_at > used {
+        // host-less: "Nov 27 08:15:00 imap-login: ..."
+        if let Some((name, off)) = parse_tag(rest) {
+            return syslog(time, None, name, &rest[off..]);
+        }
+        // "Nov 27 08:15:00 host prog[pid]: ..."
+        if let Some(sp) = memchr::memchr(b' ', rest)
+            && sp > 0
+            && sp < 256
+        {
+            let host = &rest[..sp];
+            let after = &rest[skip_spaces(rest, sp)..];
+            if let Some((name, off)) = parse_tag(after) {
+                return syslog(time, Some(host), name, &after[off..]);
+            }
+        }
+    }
+    // Not syslog: the message is what follows the timestamp (and a `: `).
+    let mut m = rest;
+    if rest_at == used && m.first() == Some(&b':') {
+        m = &m[skip_spaces(m, 1)..];
+    }
+    Envelope {
+        time: Some(time),
+        program: None,
+        host: None,
+        message: m,
+    }
+}
+
+fn syslog<'a>(time: Timestamp, host: Option<&'a [u8]>, program: &'a [u8], msg: &'a [u8]) -> Envelope<'a> {
+    Envelope {
+        time: Some(time),
+        program: Some(program),
+        host,
+        message: strip_msgid(msg),
+    }
+}
+
+/// RFC 5424 after `<PRI>1 `: `TIMESTAMP HOST APP PROCID MSGID SD MSG`.
+fn parse_5424<'a>(b: &'a [u8], ctx: &TimeContext) -> Option<Envelope<'a>> {
+    let mut fields = [&b[..0]; 5];
+    let mut i = 0;
+    for f in &mut fields {
+        let end = memchr::memchr(b' ', &b[i..]).map_or(b.len(), |e| i + e);
+        *f = &b[i..end];
+        i = (end + 1).min(b.len());
+    }
+    let [ts, host, app, _procid, _msgid] = fields;
+    let time = if ts == b"-" {
+        None
+    } else {
+        Some(parse_leading(ts, ctx)?.0)
+    };
+    // structured data: "-" or one or more [..] blocks
+    let mut rest = &b[i..];
+    if rest.first() == Some(&b'-') {
+        rest = &rest[1..];
+    } else {
+        while rest.first() == Some(&b'[') {
+            let mut j = 1;
+            let mut esc = false;
+            while j < rest.len() {
+                match rest[j] {
+                    b'\\' if !esc => esc = true,
+                    b']' if !esc => break,
+                    _ => esc = false,
+                }
+                j += 1;
+            }
+            rest = rest.get(j + 1..)?;
+        }
+    }
+    let mut msg = &rest[skip_spaces(rest, 0)..];
+    if let Some(m) = msg.strip_prefix("\u{feff}".as_bytes()) {
+        msg = m;
+    }
+    let program = (app != b"-" && !app.is_empty()).then_some(app);
+    Some(Envelope {
+        time,
+        program,
+        host: (host != b"-").then_some(host),
+        message: strip_msgid(msg),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::format_rfc3339;
+
+    const REF: Timestamp = 1_795_780_800;
+
+    fn e(s: &str) -> (Option<String>, Option<String>, Option<String>, String) {
+        let env = parse(s.as_bytes(), &TimeContext::utc(REF));
+        let st = |b: Option<&[u8]>| b.map(|x| String::from_utf8_lossy(x).into_owned());
+        (
+            env.time.map(format_rfc3339),
+            st(env.host),
+            st(env.program),
+            String::from_utf8_lossy(env.message).into_owned(),
+        )
+    }
+
+    #[test]
+    fn bsd() {
+        let (t, h, p, m) = e("Nov 27 08:15:00 web1 sshd[123]: Failed password for root");
+        assert_eq!(t.as_deref(), Some("2026-11-27T08:15:00Z"));
+        assert_eq!(h.as_deref(), Some("web1"));
+        assert_eq!(p.as_deref(), Some("sshd"));
+        assert_eq!(m, "Failed password for root");
+        let (_, _, p, m) = e("<38>Nov  7 08:15:00 web1 postfix/submission/smtpd[9]: warning: x");
+        assert_eq!(p.as_deref(), Some("postfix/submission/smtpd"));
+        assert_eq!(m, "warning: x");
+        let (_, _, p, m) = e("Nov 27 08:15:00 web1 sshd[123]: [ID 800047 auth.info] Failed x");
+        assert_eq!(p.as_deref(), Some("sshd"));
+        assert_eq!(m, "Failed x");
+    }
+
+    #[test]
+    fn iso_and_hostless_and_proftpd() {
+        let (t, h, p, m) = e("2026-11-27T08:15:00.123456+01:00 web1 sshd-session[5]: Invalid user x");
+        assert_eq!(t.as_deref(), Some("2026-11-27T07:15:00Z"));
+        assert_eq!((h.as_deref(), p.as_deref()), (Some("web1"), Some("sshd-session")));
+        assert_eq!(m, "Invalid user x");
+        let (_, h, p, m) = e("Nov 27 08:15:00 imap-login: Info: Aborted login");
+        assert_eq!((h, p.as_deref()), (None, Some("imap-login")));
+        assert_eq!(m, "Info: Aborted login");
+        let (_, _, p, m) = e("Nov 27 08:15:00 web1 proftpd[77] web1 (198.51.100.7[198.51.100.7]): USER x");
+        assert_eq!(p.as_deref(), Some("proftpd"));
+        assert_eq!(m, "web1 (198.51.100.7[198.51.100.7]): USER x");
+    }
+
+    #[test]
+    fn rfc5424() {
+        let (t, h, p, m) = e("<34>1 2026-11-27T08:15:00.003Z web1 sshd 123 - - Failed password");
+        assert_eq!(t.as_deref(), Some("2026-11-27T08:15:00Z"));
+        assert_eq!((h.as_deref(), p.as_deref()), (Some("web1"), Some("sshd")));
+        assert_eq!(m, "Failed password");
+        let (_, _, p, m) = e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 ID47 [x@1 a="\]b"][y@2] hi"#);
+        assert_eq!(p.as_deref(), Some("sshd"));
+        assert_eq!(m, "hi");
+    }
+
+    #[test]
+    fn not_syslog() {
+        let (t, h, p, m) = e("198.51.100.7 - - [27/Nov/2026:08:15:00 +0000] \"GET / HTTP/1.1\" 200 1");
+        assert_eq!((t, h, p), (None, None, None));
+        assert!(m.starts_with("198.51.100.7"));
+        let (t, _, p, m) = e("2026-11-27 08:15:00 H=(x) [198.51.100.7] rejected");
+        assert_eq!(t.as_deref(), Some("2026-11-27T08:15:00Z"));
+        assert_eq!(p, None);
+        assert_eq!(m, "H=(x) [198.51.100.7] rejected");
+        let (_, _, p, m) = e("[27-Nov-2026 08:15:00 +0100]: <abc> IMAP Error");
+        assert_eq!(p, None);
+        assert_eq!(m, "<abc> IMAP Error");
+        let (_, _, p, m) = e("Fri Nov 27 08:15:00 2026 [pid 3] [u] FAIL LOGIN: Client \"198.51.100.7\"");
+        assert_eq!(p, None);
+        assert!(m.starts_with("[pid 3]"));
+    }
+
+    #[test]
+    fn garbage_is_not_a_crash() {
+        for s in ["", "<", "<1>", "<1>1 ", "<1>1 - - - - - -", "Nov 27 08:15:00", "\u{0}\u{0}", "[", "[]"] {
+            let _ = e(s);
+        }
+        let bin: Vec<u8> = (0..=255u8).collect();
+        let _ = parse(&bin, &TimeContext::utc(REF));
+    }
+}

@@ -1,0 +1,429 @@
+//! Time: the injected clock, and timestamps as logs write them.
+//!
+//! The core never reads the system clock. Callers pass "now" explicitly, or
+//! hand a [`Clock`] to the parts that need one; the scanner uses the times
+//! written in the logs, the daemon uses the wall clock.
+//!
+//! Timestamps are seconds since the Unix epoch (UTC). Logs that write a
+//! naive local time (BSD syslog, exim, nginx) are read in a configured
+//! zone offset; logs that carry an offset (`+0200`, `Z`) are honoured.
+//! Year-less syslog times get the year that puts them closest to, and not
+//! more than a few days after, the reference time.
+
+/// Seconds since 1970-01-01T00:00:00Z.
+pub type Timestamp = i64;
+
+/// A source of the current time, injected wherever the core needs "now".
+pub trait Clock {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock that stands still until moved: for tests and log replay.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+/// How naive timestamps are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeContext {
+    /// Offset of the logs' local time from UTC, seconds east.
+    pub offset_secs: i32,
+    /// The reference time used to infer the year of year-less timestamps.
+    pub reference: Timestamp,
+}
+
+impl TimeContext {
+    /// Logs in UTC, years inferred relative to `reference`.
+    pub fn utc(reference: Timestamp) -> TimeContext {
+        TimeContext {
+            offset_secs: 0,
+            reference,
+        }
+    }
+}
+
+/// Days since the epoch of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// The civil date (year, month, day) of a day count since the epoch.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Formats a timestamp as RFC 3339 UTC (`2026-11-27T08:15:00Z`).
+pub fn format_rfc3339(t: Timestamp) -> String {
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn month_from(b: &[u8]) -> Option<u32> {
+    if b.len() < 3 {
+        return None;
+    }
+    let m = [
+        b[0].to_ascii_lowercase(),
+        b[1].to_ascii_lowercase(),
+        b[2].to_ascii_lowercase(),
+    ];
+    Some(match &m {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    })
+}
+
+/// A tiny cursor over bytes for the fixed-shape timestamp parsers.
+struct Cur<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
+        let start = self.i;
+        let mut v: u32 = 0;
+        while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit() {
+            v = v * 10 + u32::from(self.b[self.i] - b'0');
+            self.i += 1;
+        }
+        (self.i - start >= min).then_some(v)
+    }
+    fn byte(&mut self, c: u8) -> Option<()> {
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn spaces(&mut self) -> usize {
+        let s = self.i;
+        while self.peek() == Some(b' ') {
+            self.i += 1;
+        }
+        self.i - s
+    }
+    fn month(&mut self) -> Option<u32> {
+        let m = month_from(self.b.get(self.i..)?)?;
+        self.i += 3;
+        Some(m)
+    }
+    fn weekday(&mut self) -> Option<()> {
+        let w = self.b.get(self.i..self.i + 3)?;
+        if w.iter().all(u8::is_ascii_alphabetic) {
+            self.i += 3;
+            Some(())
+        } else {
+            None
+        }
+    }
+    /// hh:mm:ss with an optional fraction (`.123`, `,123`).
+    fn hms(&mut self) -> Option<i64> {
+        let h = self.digits(1, 2)?;
+        self.byte(b':')?;
+        let mi = self.digits(2, 2)?;
+        self.byte(b':')?;
+        let s = self.digits(2, 2)?;
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'.' | b','))
+            && self.b.get(self.i + 1).is_some_and(u8::is_ascii_digit)
+        {
+            self.i += 1;
+            self.digits(1, 9)?;
+        }
+        Some(i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s.min(59)))
+    }
+    /// An optional zone: ` +0200`, `+02:00`, `Z`, ` UTC`, ` GMT`. Returns seconds east.
+    fn zone(&mut self) -> Option<i32> {
+        let save = self.i;
+        if self.peek() == Some(b'Z') {
+            self.i += 1;
+            return Some(0);
+        }
+        let sp = self.spaces();
+        match self.peek() {
+            Some(c @ (b'+' | b'-')) => {
+                self.i += 1;
+                let h = self.digits(2, 2);
+                let _ = self.byte(b':');
+                let m = self.digits(2, 2);
+                if let (Some(h), Some(m)) = (h, m)
+                    && h <= 14
+                    && m < 60
+                {
+                    let off = (h * 3600 + m * 60) as i32;
+                    return Some(if c == b'-' { -off } else { off });
+                }
+            }
+            Some(b'U' | b'G') if sp > 0 => {
+                let w = self.b.get(self.i..self.i + 3);
+                if w == Some(b"UTC") || w == Some(b"GMT") {
+                    self.i += 3;
+                    return Some(0);
+                }
+            }
+            _ => {}
+        }
+        self.i = save;
+        None
+    }
+}
+
+fn valid_date(y: i64, m: u32, d: u32) -> bool {
+    (1970..=9999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
+}
+
+fn assemble(y: i64, m: u32, d: u32, secs: i64, zone: Option<i32>, ctx: &TimeContext) -> Timestamp {
+    let local = days_from_civil(y, m, d) * 86400 + secs;
+    local - i64::from(zone.unwrap_or(ctx.offset_secs))
+}
+
+/// The year that puts a year-less (month, day) closest to the reference,
+/// allowing it at most 7 days in the future (clocks and rotation skew).
+fn infer_year(m: u32, d: u32, secs: i64, ctx: &TimeContext) -> i64 {
+    let (ry, _, _) = civil_from_days(ctx.reference.div_euclid(86400));
+    let t = assemble(ry, m, d, secs, None, ctx);
+    if t > ctx.reference + 7 * 86400 {
+        ry - 1
+    } else {
+        ry
+    }
+}
+
+/// Parses a timestamp at the start of `b`, in any of the shapes services
+/// write. Returns the time and the number of bytes consumed (including a
+/// surrounding `[...]` and the zone, but not the following space).
+///
+/// Shapes: `Nov 27 08:15:00`, `2026-11-27T08:15:00.123+01:00`,
+/// `2026-11-27 08:15:00 +0100`, `2026/11/27 08:15:00`,
+/// `Fri Nov 27 08:15:00[.123456] 2026`, `27/Nov/2026:08:15:00 +0100`,
+/// `27-Nov-2026 08:15:00 +0100`, `27-11-2026 08:15:00`, each optionally in brackets.
+pub fn parse_leading(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
+    let bracket = b.first() == Some(&b'[');
+    let start = usize::from(bracket);
+    let (t, mut used) = parse_bare(&b[start..], ctx)?;
+    used += start;
+    if bracket {
+        if b.get(used) == Some(&b']') {
+            used += 1;
+        } else {
+            return None;
+        }
+    }
+    Some((t, used))
+}
+
+fn parse_bare(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
+    let first = *b.first()?;
+    if first.is_ascii_digit() {
+        parse_numeric(b, ctx)
+    } else if first.is_ascii_alphabetic() {
+        parse_named(b, ctx)
+    } else {
+        None
+    }
+}
+
+/// `2026-11-27T08:15:00`, `2026/11/27 08:15:00`, `27/Nov/2026:08:15:00 +0100`,
+/// `27-Nov-2026 08:15:00`, `27-11-2026 08:15:00`.
+fn parse_numeric(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
+    let mut c = Cur { b, i: 0 };
+    let a = c.digits(1, 4)?;
+    let a_len = c.i;
+    let sep = c.peek()?;
+    if a_len == 4 && (sep == b'-' || sep == b'/') {
+        c.i += 1;
+        let m = c.digits(1, 2)?;
+        c.byte(sep)?;
+        let d = c.digits(1, 2)?;
+        match c.peek() {
+            Some(b'T' | b' ' | b'_') => c.i += 1,
+            _ => return None,
+        }
+        let secs = c.hms()?;
+        let zone = c.zone();
+        let y = i64::from(a);
+        if !valid_date(y, m, d) {
+            return None;
+        }
+        return Some((assemble(y, m, d, secs, zone, ctx), c.i));
+    }
+    if a_len <= 2 && (sep == b'/' || sep == b'-') {
+        c.i += 1;
+        let m = match c.month() {
+            Some(m) => m,
+            None => c.digits(1, 2)?,
+        };
+        c.byte(sep)?;
+        let y = i64::from(c.digits(4, 4)?);
+        match c.peek() {
+            Some(b':' | b' ') => c.i += 1,
+            _ => return None,
+        }
+        let secs = c.hms()?;
+        let zone = c.zone();
+        if !valid_date(y, m, a) {
+            return None;
+        }
+        return Some((assemble(y, m, a, secs, zone, ctx), c.i));
+    }
+    None
+}
+
+/// `Nov 27 08:15:00` (year inferred), `Nov 27 2026 08:15:00`,
+/// `Fri Nov 27 08:15:00[.123] 2026`, `Fri Nov 27 2026 08:15:00`.
+fn parse_named(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
+    let mut c = Cur { b, i: 0 };
+    let m = match c.month() {
+        Some(m) if c.peek() == Some(b' ') => m,
+        _ => {
+            c.i = 0;
+            c.weekday()?;
+            if c.peek() == Some(b',') {
+                c.i += 1;
+            }
+            c.spaces();
+            c.month()?
+        }
+    };
+    if c.spaces() == 0 {
+        return None;
+    }
+    let d = c.digits(1, 2)?;
+    if c.spaces() == 0 {
+        return None;
+    }
+    // optional year before the time
+    let save = c.i;
+    let mut year = None;
+    if let Some(y) = c.digits(4, 4)
+        && c.peek() == Some(b' ')
+    {
+        c.spaces();
+        year = Some(i64::from(y));
+    } else {
+        c.i = save;
+    }
+    let secs = c.hms()?;
+    let mut zone = None;
+    if year.is_none() {
+        // optional trailing year: "Fri Nov 27 08:15:00 2026"
+        let save = c.i;
+        if c.spaces() == 1
+            && let Some(y) = c.digits(4, 4)
+            && !c.peek().is_some_and(|x| x.is_ascii_digit() || x == b':')
+        {
+            year = Some(i64::from(y));
+        } else {
+            c.i = save;
+        }
+    }
+    if year.is_some() {
+        zone = c.zone();
+    }
+    let y = year.unwrap_or_else(|| infer_year(m, d, secs, ctx));
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    Some((assemble(y, m, d, secs, zone, ctx), c.i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2026-11-27T12:00:00Z
+    const REF: Timestamp = 1_795_780_800;
+
+    fn t(s: &str) -> Option<(String, usize)> {
+        parse_leading(s.as_bytes(), &TimeContext::utc(REF)).map(|(t, n)| (format_rfc3339(t), n))
+    }
+
+    #[test]
+    fn reference_is_what_we_think() {
+        assert_eq!(format_rfc3339(REF), "2026-11-27T12:00:00Z");
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(t("Nov 27 08:15:00 host").unwrap().0, "2026-11-27T08:15:00Z");
+        assert_eq!(t("Nov  2 08:15:00 host").unwrap().0, "2026-11-02T08:15:00Z");
+        // December logs read in late November belong to last year
+        assert_eq!(t("Dec 31 23:59:59 host").unwrap().0, "2025-12-31T23:59:59Z");
+        assert_eq!(t("2026-11-27T08:15:00.123456+01:00 h").unwrap().0, "2026-11-27T07:15:00Z");
+        assert_eq!(t("2026-11-27T08:15:00Z h"), Some(("2026-11-27T08:15:00Z".into(), 20)));
+        assert_eq!(t("2026-11-27 08:15:00 +0100 x").unwrap().0, "2026-11-27T07:15:00Z");
+        assert_eq!(t("2026-11-27 08:15:00 x"), Some(("2026-11-27T08:15:00Z".into(), 19)));
+        assert_eq!(t("2026/11/27 08:15:00 [error]").unwrap().0, "2026-11-27T08:15:00Z");
+        assert_eq!(t("[Fri Nov 27 08:15:00.123456 2026] [x]"), Some(("2026-11-27T08:15:00Z".into(), 33)));
+        assert_eq!(t("Fri Nov 27 08:15:00 2026 [pid 1]").unwrap().0, "2026-11-27T08:15:00Z");
+        assert_eq!(t("[27/Nov/2026:08:15:00 -0700]").unwrap().0, "2026-11-27T15:15:00Z");
+        assert_eq!(t("[27-Nov-2026 08:15:00 +0200]").unwrap().0, "2026-11-27T06:15:00Z");
+        assert_eq!(t("[2026-11-27 08:15:00 -0500]").unwrap().0, "2026-11-27T13:15:00Z");
+        assert_eq!(t("27-11-2026 08:15:00 +0300").unwrap().0, "2026-11-27T05:15:00Z");
+        assert_eq!(t("2026-11-27 08:15:00,123 x").unwrap().0, "2026-11-27T08:15:00Z");
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(t(""), None);
+        assert_eq!(t("hello world"), None);
+        assert_eq!(t("198.51.100.7 - -"), None);
+        assert_eq!(t("Nov 32 08:15:00"), None);
+        assert_eq!(t("Nov 27 25:15:00"), None);
+        assert_eq!(t("[Nov 27 08:15:00"), None);
+        assert_eq!(t("2026-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn zone_offset_applies_to_naive_times() {
+        let ctx = TimeContext {
+            offset_secs: 3600,
+            reference: REF,
+        };
+        let (ts, _) = parse_leading(b"2026-11-27 08:15:00 x", &ctx).unwrap();
+        assert_eq!(format_rfc3339(ts), "2026-11-27T07:15:00Z");
+    }
+}

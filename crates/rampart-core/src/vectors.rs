@@ -1,0 +1,130 @@
+//! Rule test vectors: every rule carries lines that must match (with the
+//! captures they must give) and lines that must not. The test suite runs
+//! all built-in vectors; `rampart rules test` runs users' too.
+
+use crate::addr::parse_addr;
+use crate::config::Config;
+use crate::engine::{Engine, JsonOptions, Scratch};
+use crate::rule::RuleDef;
+use crate::time::{TimeContext, Timestamp};
+
+/// A vector that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The rule the vector belongs to.
+    pub rule: String,
+    /// The line.
+    pub line: String,
+    /// What went wrong.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {}: {}\n    line: {}", self.rule, self.problem, self.line)
+    }
+}
+
+/// The outcome of one line through an engine: `(rule id, ip, user, count, rule_id, reason)`.
+type Got = (String, String, Option<String>, u32, Option<String>, String);
+
+fn run(engine: &Engine, line: &str, ctx: &TimeContext, json: &JsonOptions, scratch: &mut Scratch) -> Result<Got, String> {
+    let mut buf = Vec::new();
+    match engine.match_any(line.as_bytes(), ctx, json, scratch, &mut buf) {
+        Ok(h) => Ok((
+            engine.rules()[h.rule as usize].def.id.clone(),
+            h.ip.to_string(),
+            h.user.map(|u| String::from_utf8_lossy(u).into_owned()),
+            h.count,
+            h.rule_id.map(|u| String::from_utf8_lossy(u).into_owned()),
+            h.reason.to_string(),
+        )),
+        Err(m) => Err(format!("{m:?}")),
+    }
+}
+
+/// Checks every vector of `defs`, with all rules enabled (disabled rules
+/// are tested too). `now` anchors year-less timestamps.
+pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
+    let mut all = defs.to_vec();
+    for d in &mut all {
+        d.enabled = true;
+    }
+    let cfg = Config::default();
+    let engine = Engine::new(all, cfg.trusted_proxies).map_err(|e| e.to_string())?;
+    let json = JsonOptions {
+        max_severity: cfg.ids_max_severity,
+        own: Vec::new(),
+    };
+    let ctx = TimeContext::utc(now);
+    let mut scratch = engine.scratch();
+    let mut out = Vec::new();
+    for d in defs {
+        let fail = |line: &str, problem: String| Failure {
+            rule: d.id.clone(),
+            line: line.to_string(),
+            problem,
+        };
+        if d.must_match.is_empty() {
+            out.push(fail("", "the rule has no [[rule.match]] vectors".into()));
+        }
+        if d.must_not_match.is_empty() {
+            out.push(fail("", "the rule has no [[rule.nomatch]] vectors".into()));
+        }
+        for v in &d.must_match {
+            match run(&engine, &v.line, &ctx, &json, &mut scratch) {
+                Err(m) => out.push(fail(&v.line, format!("must match, but no rule did ({m})"))),
+                Ok((id, ip, user, count, rule_id, reason)) => {
+                    let want_ip = parse_addr(&v.ip).map(|i| i.to_string()).unwrap_or_else(|| v.ip.clone());
+                    let mut p = Vec::new();
+                    if id != d.id {
+                        p.push(format!("matched rule {id} instead"));
+                    }
+                    if ip != want_ip {
+                        p.push(format!("blamed {ip}, expected {want_ip}"));
+                    }
+                    if v.user.is_some() && user != v.user {
+                        p.push(format!("user {user:?}, expected {:?}", v.user));
+                    }
+                    if count != v.count.unwrap_or(1) {
+                        p.push(format!("count {count}, expected {}", v.count.unwrap_or(1)));
+                    }
+                    if v.rule_id.is_some() && rule_id != v.rule_id {
+                        p.push(format!("rule_id {rule_id:?}, expected {:?}", v.rule_id));
+                    }
+                    if let Some(r) = &v.reason
+                        && *r != reason
+                    {
+                        p.push(format!("reason {reason}, expected {r}"));
+                    }
+                    if !p.is_empty() {
+                        out.push(fail(&v.line, p.join("; ")));
+                    }
+                }
+            }
+        }
+        for v in &d.must_not_match {
+            if let Ok((id, ip, ..)) = run(&engine, &v.line, &ctx, &json, &mut scratch) {
+                let allowed = v.other_rule.as_deref() == Some(id.as_str()) && id != d.id;
+                let ip_ok = v.ip.as_ref().is_none_or(|want| parse_addr(want).map(|i| i.to_string()).as_deref() == Some(ip.as_str()));
+                if !allowed || !ip_ok {
+                    out.push(fail(&v.line, format!("must not match, but rule {id} blamed {ip}")));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every built-in rule's vectors pass.
+    #[test]
+    fn builtin_vectors() {
+        let defs = crate::builtin::rules().unwrap();
+        // 2026-11-27T12:00:00Z
+        let failures = super::check(&defs, 1_795_780_800).unwrap();
+        let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), text.join("\n"));
+    }
+}

@@ -1,0 +1,41 @@
+//! `rampart`: the command-line front end and I/O shell around `rampart-core`.
+
+mod cli;
+mod input;
+mod rules_cmd;
+mod scan;
+mod settings;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit codes (sysexits-style where one fits).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The command ran, but found problems (failed vectors, unreadable inputs, config errors).
+    pub const FOUND_PROBLEMS: u8 = 1;
+    /// Usage error (bad arguments).
+    pub const USAGE: u8 = 2;
+    /// Configuration error (sysexits EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+    /// Other failure (sysexits EX_SOFTWARE).
+    pub const SOFTWARE: u8 = 70;
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let r = match cli.command {
+        cli::Command::Scan(ref a) => scan::run(&cli.global, a),
+        cli::Command::Rules(cli::RulesCmd::List(ref a)) => rules_cmd::list(&cli.global, a),
+        cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules_cmd::test(&cli.global, a),
+        cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rampart: error: {e:#}");
+            ExitCode::from(e.downcast_ref::<settings::ConfigErrors>().map_or(exit::SOFTWARE, |_| exit::CONFIG))
+        }
+    }
+}

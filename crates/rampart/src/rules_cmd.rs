@@ -1,0 +1,135 @@
+//! `rampart rules list` and `rampart rules test`.
+
+use crate::cli::{Global, RulesListArgs, RulesTestArgs};
+use crate::exit;
+use crate::settings::{self, now};
+use anyhow::{Context, Result};
+use rampart_core::time::TimeContext;
+use rampart_core::vectors;
+use std::io::Read;
+
+/// `rampart rules list`.
+pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
+    let loaded = settings::load(global, &a.sources)?;
+    let det = loaded.detector()?;
+    let groups = det.tracker().groups();
+    let rows: Vec<serde_json::Value> = loaded
+        .rules
+        .iter()
+        .map(|r| {
+            let reason = det.reason(&r.reason);
+            let enabled = det.engine().rules().iter().find(|x| x.def.id == r.id).is_some_and(|x| x.def.enabled);
+            let g = groups.iter().find(|g| g.name == r.id || Some(&g.name) == r.group.as_ref()).or_else(|| groups.iter().find(|g| g.name == r.reason));
+            serde_json::json!({
+                "id": r.id,
+                "reason": r.reason,
+                "service": r.service,
+                "description": r.description,
+                "enabled": enabled,
+                "programs": r.programs,
+                "line": r.line,
+                "threshold": g.map(|g| g.threshold),
+                "window_secs": g.map(|g| g.window_secs),
+                "ban_secs": g.map(|g| g.ban_secs),
+                "title": reason.map(|x| x.title.as_str()),
+            })
+        })
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(exit::OK);
+    }
+    println!("{:<34} {:<14} {:<8} {:>9} {:>8}  description", "rule", "reason", "enabled", "threshold", "window");
+    for r in &rows {
+        println!(
+            "{:<34} {:<14} {:<8} {:>9} {:>8}  {}",
+            r["id"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or(""),
+            if r["enabled"].as_bool() == Some(true) { "yes" } else { "no" },
+            r["threshold"],
+            r["window_secs"].as_u64().map(|w| format!("{w}s")).unwrap_or_default(),
+            r["description"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `rampart rules test`.
+pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
+    let loaded = settings::load(global, &a.sources)?;
+    let mut lines: Vec<String> = a.lines.clone();
+    if let Some(f) = &a.file {
+        let mut text = String::new();
+        if f.as_os_str() == "-" {
+            std::io::stdin().read_to_string(&mut text)?;
+        } else {
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        lines.extend(text.lines().map(str::to_string));
+    }
+    if lines.is_empty() && a.file.is_none() {
+        return run_vectors(&loaded, a.json);
+    }
+    let mut det = loaded.detector()?;
+    let ctx = TimeContext {
+        offset_secs: loaded.config.log_utc_offset_secs,
+        reference: now(),
+    };
+    let mut matched = 0;
+    let mut out = Vec::new();
+    for l in &lines {
+        let r = det.process(l.as_bytes(), &ctx, ctx.reference);
+        let v = match &r {
+            Some((ev, _)) => {
+                matched += 1;
+                let id = det.rule(ev.rule).id.clone();
+                serde_json::json!({"line": l, "rule": id, "reason": ev.reason, "ip": ev.ip.to_string(),
+                    "user": ev.user, "port": ev.port, "count": ev.count, "rule_id": ev.rule_id,
+                    "time": ev.time.map(rampart_core::time::format_rfc3339)})
+            }
+            None => serde_json::json!({"line": l, "rule": null}),
+        };
+        out.push(v);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for v in &out {
+            println!("{}", v["line"].as_str().unwrap_or(""));
+            if v["rule"].is_null() {
+                println!("    no rule matched");
+                continue;
+            }
+            print!("    rule {} (reason {}): ip={}", v["rule"].as_str().unwrap_or(""), v["reason"].as_str().unwrap_or(""), v["ip"].as_str().unwrap_or(""));
+            for k in ["user", "port", "rule_id", "time"] {
+                if !v[k].is_null() {
+                    print!(" {k}={}", v[k].as_str().map(str::to_string).unwrap_or_else(|| v[k].to_string()));
+                }
+            }
+            if v["count"].as_u64() != Some(1) {
+                print!(" count={}", v["count"]);
+            }
+            println!();
+        }
+    }
+    Ok(if matched == lines.len() { exit::OK } else { exit::FOUND_PROBLEMS })
+}
+
+fn run_vectors(loaded: &settings::Loaded, json: bool) -> Result<u8> {
+    let failures = vectors::check(&loaded.rules, now()).map_err(anyhow::Error::msg)?;
+    let total: usize = loaded.rules.iter().map(|r| r.must_match.len() + r.must_not_match.len()).sum();
+    if json {
+        let f: Vec<_> = failures
+            .iter()
+            .map(|f| serde_json::json!({"rule": f.rule, "line": f.line, "problem": f.problem}))
+            .collect();
+        println!("{}", serde_json::json!({"rules": loaded.rules.len(), "vectors": total, "failures": f}));
+    } else {
+        for f in &failures {
+            println!("FAIL {f}");
+        }
+        println!("{} rules, {} vectors, {} failure(s)", loaded.rules.len(), total, failures.len());
+    }
+    Ok(if failures.is_empty() { exit::OK } else { exit::FOUND_PROBLEMS })
+}

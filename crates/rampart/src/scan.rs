@@ -1,0 +1,354 @@
+//! `rampart scan`: offline log analysis.
+
+use crate::cli::{Global, ScanArgs};
+use crate::exit;
+use crate::input::{self, Input};
+use crate::settings::{self, now};
+use anyhow::Result;
+use rampart_core::detect::{Detector, Event};
+use rampart_core::time::{TimeContext, Timestamp, format_rfc3339};
+use rampart_core::tracker::{BanDecision, Outcome};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+/// One would-be ban in the report.
+#[derive(Debug, Serialize)]
+struct BanRecord {
+    ip: String,
+    reason: String,
+    rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_id: Option<String>,
+    summary: String,
+    count: u64,
+    first_seen: String,
+    last_seen: String,
+    /// The ban's length in seconds; null for permanent.
+    ban_secs: Option<i64>,
+    permanent: bool,
+    /// Earlier bans of the same target (escalation).
+    earlier_bans: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<u16>,
+    evidence: Vec<String>,
+    #[serde(skip)]
+    last_ts: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+struct EventOut<'a> {
+    source: &'a str,
+    line: u64,
+    rule: &'a str,
+    reason: &'a str,
+    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_id: Option<&'a str>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ReasonSummary {
+    events: u64,
+    bans: u64,
+    addresses: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct InputSummary {
+    source: String,
+    lines: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+struct Scan<'a> {
+    det: Detector,
+    bans: Vec<BanRecord>,
+    /// target → index of its current ban record
+    active: HashMap<String, usize>,
+    per_reason: BTreeMap<String, ReasonSummary>,
+    evidence_max: usize,
+    events_out: Option<Box<dyn Write + 'a>>,
+}
+
+impl Scan<'_> {
+    fn record(&mut self, d: &BanDecision) {
+        let g = &self.det.tracker().groups()[usize::from(d.group)];
+        let rule = self.det.rule(d.rule).id.clone();
+        let mut evidence = d.evidence.clone();
+        evidence.truncate(self.evidence_max.max(1));
+        let target = d.target.to_string();
+        let rec = BanRecord {
+            ip: target.clone(),
+            reason: g.reason.clone(),
+            rule,
+            rule_id: d.rule_id.clone(),
+            summary: self.det.summary(d),
+            count: d.count,
+            first_seen: format_rfc3339(d.first_seen),
+            last_seen: format_rfc3339(d.last_seen),
+            ban_secs: d.until.map(|u| u - d.last_seen),
+            permanent: d.until.is_none(),
+            earlier_bans: d.earlier_bans,
+            account: d.account.clone(),
+            ports: g.ports.clone(),
+            evidence,
+            last_ts: d.last_seen,
+        };
+        self.per_reason.entry(rec.reason.clone()).or_default().bans += 1;
+        self.bans.push(rec);
+        self.active.insert(target, self.bans.len() - 1);
+    }
+
+    fn line(&mut self, source: &str, n: u64, line: &[u8], ctx: &TimeContext, fallback: &mut Timestamp) -> std::io::Result<()> {
+        let Some((ev, outcome)) = self.det.process(line, ctx, *fallback) else {
+            return Ok(());
+        };
+        if let Some(t) = ev.time {
+            *fallback = t;
+        }
+        self.per_reason.entry(ev.reason.clone()).or_default().events += 1;
+        if let Some(w) = self.events_out.as_mut() {
+            write_event(w, &self.det, source, n, &ev)?;
+        }
+        match outcome {
+            Outcome::Banned(ds) => {
+                for d in &ds {
+                    self.record(d);
+                }
+            }
+            Outcome::AlreadyBanned(target) => {
+                if let Some(&i) = self.active.get(&target.to_string()) {
+                    let b = &mut self.bans[i];
+                    b.count += u64::from(ev.count);
+                    b.last_ts = b.last_ts.max(ev.time.unwrap_or(*fallback));
+                    b.last_seen = format_rfc3339(b.last_ts);
+                    if b.evidence.len() < self.evidence_max {
+                        b.evidence.push(String::from_utf8_lossy(line).into_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn write_event(w: &mut dyn Write, det: &Detector, source: &str, n: u64, ev: &Event) -> std::io::Result<()> {
+    let e = EventOut {
+        source,
+        line: n,
+        rule: &det.rule(ev.rule).id,
+        reason: &ev.reason,
+        ip: ev.ip.to_string(),
+        user: ev.user.as_deref(),
+        port: ev.port,
+        count: ev.count,
+        time: ev.time.map(format_rfc3339),
+        rule_id: ev.rule_id.as_deref(),
+    };
+    serde_json::to_writer(&mut *w, &e)?;
+    w.write_all(b"\n")
+}
+
+/// `rampart scan`.
+pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
+    let loaded = settings::load(global, &a.sources)?;
+    let det = loaded.detector()?;
+    let max_line = det.engine().max_line_bytes;
+    let inputs = if a.paths.is_empty() {
+        let found: Vec<Input> = input::STANDARD_LOGS
+            .iter()
+            .filter(|p| std::path::Path::new(p).is_file())
+            .map(|p| Input::File(p.into()))
+            .collect();
+        if found.is_empty() {
+            eprintln!("rampart: no PATH given and none of the standard log files exist; pass files to scan, or - for standard input");
+            return Ok(exit::USAGE);
+        }
+        eprintln!("rampart: scanning {}", found.iter().map(Input::name).collect::<Vec<_>>().join(", "));
+        found
+    } else {
+        input::expand(&a.paths)?
+    };
+    let ctx = TimeContext {
+        offset_secs: loaded.config.log_utc_offset_secs,
+        reference: now(),
+    };
+    let stdout = std::io::stdout();
+    let events_out: Option<Box<dyn Write>> = if a.events {
+        Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout.lock())))
+    } else {
+        None
+    };
+    let mut scan = Scan {
+        det,
+        bans: Vec::new(),
+        active: HashMap::new(),
+        per_reason: BTreeMap::new(),
+        evidence_max: if a.json || a.events { 5 } else { a.evidence },
+        events_out,
+    };
+    let started = std::time::Instant::now();
+    let mut summaries = Vec::new();
+    let mut failed = false;
+    let mut fallback = ctx.reference;
+    for inp in &inputs {
+        let name = inp.name();
+        let mut lines = 0;
+        let mut error = None;
+        match inp.open() {
+            Err(e) => error = Some(format!("{e:#}")),
+            Ok(mut r) => {
+                let mut write_err = None;
+                let mut since_evict = 0u32;
+                let res = input::for_each_line(&mut *r, max_line, |n, l| {
+                    lines = n;
+                    if write_err.is_none()
+                        && let Err(e) = scan.line(&name, n, l, &ctx, &mut fallback)
+                    {
+                        write_err = Some(e);
+                    }
+                    since_evict += 1;
+                    if since_evict == 1 << 18 {
+                        since_evict = 0;
+                        scan.det.evict_idle(fallback);
+                    }
+                });
+                if let Some(e) = write_err {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(exit::OK);
+                    }
+                    return Err(e.into());
+                }
+                if let Err(e) = res {
+                    error = Some(format!("read error after line {lines}: {e}"));
+                }
+            }
+        }
+        if let Some(e) = &error {
+            eprintln!("rampart: {name}: {e}");
+            failed = true;
+        }
+        summaries.push(InputSummary { source: name, lines, error });
+    }
+    if let Some(mut w) = scan.events_out.take() {
+        w.flush()?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut addrs: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for b in &scan.bans {
+        addrs.entry(&b.reason).or_default().insert(&b.ip);
+    }
+    let addr_counts: Vec<(String, u64)> = addrs.iter().map(|(r, s)| (r.to_string(), s.len() as u64)).collect();
+    for (r, n) in addr_counts {
+        if let Some(s) = scan.per_reason.get_mut(&r) {
+            s.addresses = n;
+        }
+    }
+    let stats = &scan.det.stats;
+    if a.json {
+        let distinct: std::collections::BTreeSet<&str> = scan.bans.iter().map(|b| b.ip.as_str()).collect();
+        let v = serde_json::json!({
+            "bans": scan.bans,
+            "summary": {
+                "lines": stats.lines,
+                "events": stats.events,
+                "bans": scan.bans.len(),
+                "addresses": distinct.len(),
+                "by_reason": scan.per_reason,
+                "skipped": {
+                    "oversized_lines": stats.oversized,
+                    "unparsable_addresses": stats.bad_address,
+                    "trusted_proxy_without_client": stats.trusted_proxy,
+                    "protected_addresses": stats.protected,
+                    "tracker_full": stats.dropped_full,
+                },
+                "inputs": summaries,
+                "seconds": elapsed,
+            }
+        });
+        let mut out = stdout.lock();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else if !a.events {
+        print_report(&scan, &summaries, elapsed, a.evidence)?;
+    }
+    Ok(if failed { exit::FOUND_PROBLEMS } else { exit::OK })
+}
+
+fn human_secs(s: i64) -> String {
+    match s {
+        s if s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn print_report(scan: &Scan<'_>, inputs: &[InputSummary], elapsed: f64, evidence: usize) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let stats = &scan.det.stats;
+    let distinct: std::collections::BTreeSet<&str> = scan.bans.iter().map(|b| b.ip.as_str()).collect();
+    writeln!(
+        out,
+        "Scanned {} lines in {} input(s) in {:.2}s: {} attack events, {} would-be bans of {} addresses.",
+        stats.lines,
+        inputs.len(),
+        elapsed,
+        stats.events,
+        scan.bans.len(),
+        distinct.len()
+    )?;
+    if !scan.bans.is_empty() {
+        writeln!(out)?;
+    }
+    for b in &scan.bans {
+        let len = if b.permanent {
+            "permanent ban".to_string()
+        } else {
+            format!("ban {}", human_secs(b.ban_secs.unwrap_or(0)))
+        };
+        let esc = if b.earlier_bans > 0 {
+            format!(", escalated after {} earlier ban(s)", b.earlier_bans)
+        } else {
+            String::new()
+        };
+        writeln!(out, "{}", b.summary)?;
+        writeln!(
+            out,
+            "    rule {}: {} events from {} to {}; {len}{esc}",
+            b.rule, b.count, b.first_seen, b.last_seen
+        )?;
+        for e in b.evidence.iter().take(evidence) {
+            writeln!(out, "    | {e}")?;
+        }
+    }
+    if !scan.per_reason.is_empty() {
+        writeln!(out, "\nBy reason:")?;
+        writeln!(out, "  {:<16} {:>10} {:>8} {:>10}", "reason", "events", "bans", "addresses")?;
+        for (r, s) in &scan.per_reason {
+            writeln!(out, "  {r:<16} {:>10} {:>8} {:>10}", s.events, s.bans, s.addresses)?;
+        }
+    }
+    let skipped = stats.oversized + stats.bad_address + stats.trusted_proxy;
+    if skipped > 0 || stats.protected > 0 {
+        writeln!(
+            out,
+            "\nNot counted: {} oversized lines, {} unparsable addresses, {} trusted-proxy lines without a client, {} events from protected addresses.",
+            stats.oversized, stats.bad_address, stats.trusted_proxy, stats.protected
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
