@@ -156,6 +156,25 @@ impl std::fmt::Display for Net {
     }
 }
 
+/// Whether an address is private, loopback or link-local (RFC 1918,
+/// 100.64/10 shared space, fc00::/7 unique-local, fe80::/10).
+pub fn is_private(ip: IpAddr) -> bool {
+    match normalise(ip) {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 /// Whether an address can never be a remote attacker worth blocking:
 /// loopback, unspecified, multicast and link-local addresses.
 pub fn is_never_blockable(ip: IpAddr) -> bool {
@@ -204,12 +223,29 @@ mod tests {
         assert_eq!(n.to_string(), "2001:db8:1:2::/64");
         assert!(n.contains("2001:db8:1:2::9".parse().unwrap()));
         assert!(!n.contains("2001:db8:1:3::9".parse().unwrap()));
-        assert_eq!(Net::parse("198.51.100.9/24").unwrap().to_string(), "198.51.100.0/24");
-        assert_eq!(Net::parse("::ffff:198.51.100.0/120").unwrap().to_string(), "198.51.100.0/24");
-        assert_eq!(Net::parse("198.51.100.9").unwrap().to_string(), "198.51.100.9");
+        assert_eq!(
+            Net::parse("198.51.100.9/24").unwrap().to_string(),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            Net::parse("::ffff:198.51.100.0/120").unwrap().to_string(),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            Net::parse("198.51.100.9").unwrap().to_string(),
+            "198.51.100.9"
+        );
         assert!(Net::parse("198.51.100.9/33").is_none());
-        assert!(!Net::parse("0.0.0.0/0").unwrap().contains("::1".parse().unwrap()));
-        assert!(Net::parse("0.0.0.0/0").unwrap().contains("203.0.113.1".parse().unwrap()));
+        assert!(
+            !Net::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            Net::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("203.0.113.1".parse().unwrap())
+        );
     }
 
     #[test]

@@ -34,7 +34,10 @@ mod tests {
         for e in std::fs::read_dir(dir).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
             if name.ends_with(".toml") {
-                assert!(super::FILES.iter().any(|(n, _)| *n == name), "rules/{name} is not listed in builtin::FILES");
+                assert!(
+                    super::FILES.iter().any(|(n, _)| *n == name),
+                    "rules/{name} is not listed in builtin::FILES"
+                );
             }
         }
     }

@@ -63,6 +63,8 @@ pub struct Config {
     pub ipv6_prefix: u8,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Net>,
+    /// Private addresses count as trusted proxies too (default true).
+    pub trust_private_proxies: bool,
     /// Never counted or banned by detectors.
     pub ignore: Vec<Net>,
     /// Upper bound on tracked (group, address) keys.
@@ -96,6 +98,7 @@ impl Default for Config {
             rules_dir: "/etc/rampart/rules.d".into(),
             ipv6_prefix: 64,
             trusted_proxies: Vec::new(),
+            trust_private_proxies: true,
             ignore: Vec::new(),
             max_tracked: 4_000_000,
             reasons: BTreeMap::new(),
@@ -113,8 +116,23 @@ impl Default for Config {
 }
 
 /// Known keys per table, for unknown-key errors and suggestions.
-const TOP: &[&str] = &["log_timezone", "rules_dir", "detect", "reasons", "rules", "ban", "distributed", "ids"];
-const DETECT: &[&str] = &["ipv6_prefix", "trusted_proxies", "ignore", "max_tracked"];
+const TOP: &[&str] = &[
+    "log_timezone",
+    "rules_dir",
+    "detect",
+    "reasons",
+    "rules",
+    "ban",
+    "distributed",
+    "ids",
+];
+const DETECT: &[&str] = &[
+    "ipv6_prefix",
+    "trusted_proxies",
+    "trust_private_proxies",
+    "ignore",
+    "max_tracked",
+];
 const TUNING: &[&str] = &["enabled", "threshold", "window", "ban"];
 const BAN: &[&str] = &["escalation_factor", "max_ban", "permanent_after", "history"];
 const DISTRIBUTED: &[&str] = &["enabled", "threshold", "min_addresses"];
@@ -127,7 +145,9 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -154,7 +174,10 @@ type Val<'i> = Spanned<DeValue<'i>>;
 
 impl Ctx<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
     fn err(&mut self, span_start: usize, key: &str, message: String) {
         let line = Some(self.line_of(span_start));
@@ -186,7 +209,11 @@ impl Ctx<'_> {
             DeValue::Table(t) => Some(t),
             _ => {
                 let shown = self.shown(v);
-                self.err(v.span().start, key, format!("bad value {shown}: expected a table ([{key}])"));
+                self.err(
+                    v.span().start,
+                    key,
+                    format!("bad value {shown}: expected a table ([{key}])"),
+                );
                 None
             }
         }
@@ -196,21 +223,31 @@ impl Ctx<'_> {
             DeValue::Boolean(b) => Some(*b),
             _ => {
                 let shown = self.shown(v);
-                self.err(v.span().start, key, format!("bad value {shown}: expected true or false"));
+                self.err(
+                    v.span().start,
+                    key,
+                    format!("bad value {shown}: expected true or false"),
+                );
                 None
             }
         }
     }
     fn int(&mut self, key: &str, v: &Val<'_>, min: i64, max: i64) -> Option<i64> {
         let parsed = match v.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
+            DeValue::Integer(i) => {
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+            }
             _ => None,
         };
         match parsed {
             Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
                 let shown = self.shown(v);
-                self.err(v.span().start, key, format!("bad value {shown}: expected an integer from {min} to {max}"));
+                self.err(
+                    v.span().start,
+                    key,
+                    format!("bad value {shown}: expected an integer from {min} to {max}"),
+                );
                 None
             }
         }
@@ -220,7 +257,11 @@ impl Ctx<'_> {
             DeValue::String(s) => Some(s),
             _ => {
                 let shown = self.shown(v);
-                self.err(v.span().start, key, format!("bad value {shown}: expected a string"));
+                self.err(
+                    v.span().start,
+                    key,
+                    format!("bad value {shown}: expected a string"),
+                );
                 None
             }
         }
@@ -242,7 +283,11 @@ impl Ctx<'_> {
             Some(Some(n)) if n > 0 => Some(Some(n)),
             _ => {
                 let shown = self.shown(v);
-                self.err(v.span().start, key, format!("bad value {shown}: {accepted}"));
+                self.err(
+                    v.span().start,
+                    key,
+                    format!("bad value {shown}: {accepted}"),
+                );
                 None
             }
         }
@@ -278,7 +323,8 @@ fn join(prefix: &str, key: &str) -> String {
 /// Parses `UTC`, `Z`, `+01:00`, `-0530`.
 pub fn parse_utc_offset(s: &str) -> Option<i32> {
     let s = s.trim();
-    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("gmt") {
+    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("gmt")
+    {
         return Some(0);
     }
     let (sign, rest) = match s.as_bytes().first()? {
@@ -297,7 +343,12 @@ pub fn parse_utc_offset(s: &str) -> Option<i32> {
 
 /// Parses and validates a configuration. `reason_codes` and `rule_ids`
 /// are the known names, for checking `[reasons.X]` and `[rules."X"]`.
-pub fn parse(file: &str, text: &str, reason_codes: &[&str], rule_ids: &[&str]) -> Result<Config, Vec<Diagnostic>> {
+pub fn parse(
+    file: &str,
+    text: &str,
+    reason_codes: &[&str],
+    rule_ids: &[&str],
+) -> Result<Config, Vec<Diagnostic>> {
     let mut cx = Ctx {
         file,
         text,
@@ -314,6 +365,10 @@ pub fn parse(file: &str, text: &str, reason_codes: &[&str], rule_ids: &[&str]) -
         });
     }
     let mut c = Config::default();
+    if !cx.diags.is_empty() {
+        // Values next to a syntax error are unreliable: report the syntax first.
+        return Err(cx.diags);
+    }
     for (k, v) in root.get_ref().iter() {
         let key = k.get_ref().as_ref();
         let start = k.span().start;
@@ -346,6 +401,11 @@ pub fn parse(file: &str, text: &str, reason_codes: &[&str], rule_ids: &[&str]) -
                             }
                         }
                         "trusted_proxies" => c.trusted_proxies = cx.nets(&full, v2),
+                        "trust_private_proxies" => {
+                            if let Some(b) = cx.boolean(&full, v2) {
+                                c.trust_private_proxies = b;
+                            }
+                        }
                         "ignore" => c.ignore = cx.nets(&full, v2),
                         "max_tracked" => {
                             if let Some(n) = cx.int(&full, v2, 1000, 100_000_000) {
@@ -358,24 +418,38 @@ pub fn parse(file: &str, text: &str, reason_codes: &[&str], rule_ids: &[&str]) -
             }
             "reasons" | "rules" => {
                 let Some(t) = cx.table(key, v) else { continue };
-                let known: &[&str] = if key == "reasons" { reason_codes } else { rule_ids };
+                let known: &[&str] = if key == "reasons" {
+                    reason_codes
+                } else {
+                    rule_ids
+                };
                 for (name, body) in t.iter() {
                     let n = name.get_ref().as_ref();
                     let prefix = format!("{key}.{n}");
                     if !known.contains(&n) {
-                        let hint = suggest(n, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                        let what = if key == "reasons" { "reason code" } else { "rule id (see `rampart rules list`)" };
+                        let hint = suggest(n, known)
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        let what = if key == "reasons" {
+                            "reason code"
+                        } else {
+                            "rule id (see `rampart rules list`)"
+                        };
                         cx.err(name.span().start, &prefix, format!("unknown {what}{hint}"));
                         continue;
                     }
-                    let Some(bt) = cx.table(&prefix, body) else { continue };
+                    let Some(bt) = cx.table(&prefix, body) else {
+                        continue;
+                    };
                     let mut tu = Tuning::default();
                     for (k3, v3) in bt.iter() {
                         let k3s = k3.get_ref().as_ref();
                         let full = join(&prefix, k3s);
                         match k3s {
                             "enabled" => tu.enabled = cx.boolean(&full, v3),
-                            "threshold" => tu.threshold = cx.int(&full, v3, 1, 100_000).map(|n| n as u32),
+                            "threshold" => {
+                                tu.threshold = cx.int(&full, v3, 1, 100_000).map(|n| n as u32)
+                            }
                             "window" => tu.window_secs = cx.duration(&full, v3, false).flatten(),
                             "ban" => tu.ban_secs = cx.duration(&full, v3, true),
                             _ => cx.unknown(k3.span().start, &prefix, k3s, TUNING),
@@ -460,6 +534,7 @@ pub fn parse(file: &str, text: &str, reason_codes: &[&str], rule_ids: &[&str]) -
             _ => cx.unknown(start, "", key, TOP),
         }
     }
+    cx.diags.sort_by_key(|d| d.line);
     if cx.diags.is_empty() {
         Ok(c)
     } else {
@@ -472,7 +547,12 @@ mod tests {
     use super::*;
 
     fn p(text: &str) -> Result<Config, Vec<Diagnostic>> {
-        parse("rampart.toml", text, &["sshd", "smtpauth"], &["sshd.invalid_user"])
+        parse(
+            "rampart.toml",
+            text,
+            &["sshd", "smtpauth"],
+            &["sshd.invalid_user"],
+        )
     }
 
     #[test]
@@ -503,7 +583,10 @@ enabled = true
         assert_eq!(c.ipv6_prefix, 56);
         assert_eq!(c.ignore.len(), 2);
         let t = &c.reasons["sshd"];
-        assert_eq!((t.threshold, t.window_secs, t.ban_secs), (Some(3), Some(600), Some(None)));
+        assert_eq!(
+            (t.threshold, t.window_secs, t.ban_secs),
+            (Some(3), Some(600), Some(None))
+        );
         assert_eq!(c.rules["sshd.invalid_user"].enabled, Some(false));
         assert_eq!(c.permanent_after, 0);
         assert!(c.distributed_enabled);
@@ -524,12 +607,26 @@ threshold = 5
         .unwrap_err();
         let all: Vec<String> = errs.iter().map(ToString::to_string).collect();
         let text = all.join("\n");
-        assert_eq!(errs.len(), 4, "{text}");
-        assert!(text.contains("rampart.toml:3: detect.ipv6_prefx: unknown key; did you mean `ipv6_prefix`?"), "{text}");
-        assert!(text.contains("rampart.toml:4: detect.ignore: bad value \"not-an-ip\""), "{text}");
+        assert_eq!(errs.len(), 5, "{text}");
+        assert!(
+            text.contains(
+                "rampart.toml:3: detect.ipv6_prefx: unknown key; did you mean `ipv6_prefix`?"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("rampart.toml:4: detect.ignore: bad value \"not-an-ip\""),
+            "{text}"
+        );
         assert!(text.contains("rampart.toml:6: reasons.sshd.threshold: bad value 0: expected an integer from 1 to 100000"), "{text}");
-        assert!(text.contains("rampart.toml:7: reasons.sshd.window: bad value \"5x\""), "{text}");
-        assert!(text.contains("reasons.smtpath: unknown reason code; did you mean `smtpauth`?"), "{text}");
+        assert!(
+            text.contains("rampart.toml:7: reasons.sshd.window: bad value \"5x\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("reasons.smtpath: unknown reason code; did you mean `smtpauth`?"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -9,21 +9,25 @@ use crate::engine::{CompileError, Engine, JsonOptions, Miss, Scratch};
 use crate::explain::{self, Reason};
 use crate::rule::RuleDef;
 use crate::time::{TimeContext, Timestamp};
-use crate::tracker::{BanDecision, BanPolicy, DistributedPolicy, GroupId, GroupPolicy, Observation, Outcome, Tracker};
+use crate::tracker::{
+    BanDecision, BanPolicy, DistributedPolicy, GroupId, GroupPolicy, Observation, Outcome, Tracker,
+};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// An attack event: a line a rule recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// Index of the rule in [`Detector::rules`].
+pub struct Event<'a> {
+    /// Index of the rule (see [`Detector::rule`]).
     pub rule: u32,
+    /// The rule's id.
+    pub rule_name: &'a str,
     /// The reason code.
-    pub reason: String,
+    pub reason: &'a str,
     /// Whom it blames.
     pub ip: IpAddr,
-    /// The account, when named.
-    pub user: Option<String>,
+    /// The account, when named (raw bytes from the line).
+    pub user: Option<&'a [u8]>,
     /// The port, when named.
     pub port: Option<u16>,
     /// Failures the line reports.
@@ -31,7 +35,7 @@ pub struct Event {
     /// The time the line carries, if any.
     pub time: Option<Timestamp>,
     /// The service's own rule id (mod_security, Suricata sid).
-    pub rule_id: Option<String>,
+    pub rule_id: Option<&'a [u8]>,
 }
 
 /// Counters of what the detector saw.
@@ -109,14 +113,23 @@ fn merged(base: &Tuning, over: Option<&Tuning>) -> Tuning {
 impl Detector {
     /// Builds a detector. `own` are the host's own addresses: never banned,
     /// and the inside of IDS alerts.
-    pub fn new(mut defs: Vec<RuleDef>, config: &Config, reasons: Vec<Reason>, own: Vec<Net>) -> Result<Detector, BuildError> {
+    pub fn new(
+        mut defs: Vec<RuleDef>,
+        config: &Config,
+        reasons: Vec<Reason>,
+        own: Vec<Net>,
+    ) -> Result<Detector, BuildError> {
         let known: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
         let mut groups: Vec<GroupPolicy> = Vec::new();
         let mut reason_group = HashMap::new();
         for r in &reasons {
             let t = config.reasons.get(&r.code).cloned().unwrap_or_default();
-            let window = t.window_secs.unwrap_or_else(|| r.window.secs().ok().flatten().unwrap_or(3600));
-            let ban = t.ban_secs.unwrap_or_else(|| r.ban.secs().unwrap_or(Some(3600)));
+            let window = t
+                .window_secs
+                .unwrap_or_else(|| r.window.secs().ok().flatten().unwrap_or(3600));
+            let ban = t
+                .ban_secs
+                .unwrap_or_else(|| r.ban.secs().unwrap_or(Some(3600)));
             reason_group.insert(r.code.clone(), groups.len() as GroupId);
             groups.push(GroupPolicy {
                 name: r.code.clone(),
@@ -155,7 +168,11 @@ impl Detector {
             let t = merged(&own_tuning, config.rules.get(&d.id));
             let reason_off = reason_cfg.and_then(|t| t.enabled) == Some(false);
             d.enabled = t.enabled.unwrap_or(d.enabled && !reason_off);
-            let special = t.threshold.is_some() || t.window_secs.is_some() || t.ban_secs.is_some() || d.group.is_some() || !d.ports.is_empty();
+            let special = t.threshold.is_some()
+                || t.window_secs.is_some()
+                || t.ban_secs.is_some()
+                || d.group.is_some()
+                || !d.ports.is_empty();
             if !special {
                 rule_group.push(None);
                 continue;
@@ -180,6 +197,7 @@ impl Detector {
             rule_group.push(Some(id));
         }
         let mut engine = Engine::new(defs, config.trusted_proxies.clone())?;
+        engine.trust_private_proxies = config.trust_private_proxies;
         engine.max_line_bytes = 64 * 1024;
         let policy = BanPolicy {
             escalation_factor: config.escalation_factor,
@@ -249,7 +267,14 @@ impl Detector {
                     "({}) {target}, {} distributed {} attacks on account [{acc}] in the last {} secs",
                     r.code, ban.count, r.code, g.window_secs
                 ),
-                None => explain::summary(r, &target, None, ban.count, g.window_secs, ban.rule_id.as_deref()),
+                None => explain::summary(
+                    r,
+                    &target,
+                    None,
+                    ban.count,
+                    g.window_secs,
+                    ban.rule_id.as_deref(),
+                ),
             },
             None => format!("({}) {target}: {} events", g.reason, ban.count),
         }
@@ -257,24 +282,33 @@ impl Detector {
 
     /// Processes one line (without its newline). `fallback_time` is used
     /// when the line carries no time of its own.
-    pub fn process(&mut self, line: &[u8], ctx: &TimeContext, fallback_time: Timestamp) -> Option<(Event, Outcome)> {
+    pub fn process<'a>(
+        &'a mut self,
+        line: &'a [u8],
+        ctx: &TimeContext,
+        fallback_time: Timestamp,
+    ) -> Option<(Event<'a>, Outcome)> {
         self.stats.lines += 1;
         if line.len() > self.engine.max_line_bytes {
             self.stats.oversized += 1;
             return None;
         }
-        let hit = match self.engine.match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf) {
-            Ok(h) => h,
-            Err(Miss::NoMatch) => return None,
-            Err(Miss::BadAddress) => {
-                self.stats.bad_address += 1;
-                return None;
-            }
-            Err(Miss::TrustedProxy) => {
-                self.stats.trusted_proxy += 1;
-                return None;
-            }
-        };
+        let hit =
+            match self
+                .engine
+                .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf)
+            {
+                Ok(h) => h,
+                Err(Miss::NoMatch) => return None,
+                Err(Miss::BadAddress) => {
+                    self.stats.bad_address += 1;
+                    return None;
+                }
+                Err(Miss::TrustedProxy) => {
+                    self.stats.trusted_proxy += 1;
+                    return None;
+                }
+            };
         self.stats.events += 1;
         let group = self.rule_group[hit.rule as usize]
             .or_else(|| self.reason_group.get(hit.reason).copied())
@@ -282,13 +316,14 @@ impl Detector {
         let time = hit.time.unwrap_or(fallback_time);
         let ev = Event {
             rule: hit.rule,
-            reason: hit.reason.to_string(),
+            rule_name: &self.engine.rules()[hit.rule as usize].def.id,
+            reason: hit.reason,
             ip: hit.ip,
-            user: hit.user.map(|u| String::from_utf8_lossy(u).into_owned()),
+            user: hit.user,
             port: hit.port,
             count: hit.count,
             time: hit.time,
-            rule_id: hit.rule_id.map(|r| String::from_utf8_lossy(r).into_owned()),
+            rule_id: hit.rule_id,
         };
         let outcome = self.tracker.observe(&Observation {
             group,

@@ -16,6 +16,7 @@
 
 use crate::addr::{Net, parse_addr};
 use crate::envelope::{self, Envelope};
+use crate::fxhash::FxHashMap;
 use crate::jsonline::{self, Decoded};
 use crate::rule::{CAPTURE_NAMES, RuleDef};
 use crate::time::{TimeContext, Timestamp, parse_leading};
@@ -59,7 +60,9 @@ pub enum CompileError {
         message: String,
     },
     /// A rule reads neither syslog programs nor plain lines.
-    #[error("rule {rule}: set `programs` (syslog tags) and/or `line = true`, or the rule never runs")]
+    #[error(
+        "rule {rule}: set `programs` (syslog tags) and/or `line = true`, or the rule never runs"
+    )]
     NoInput {
         /// The rule id.
         rule: String,
@@ -72,24 +75,34 @@ pub enum CompileError {
     Prefilter(String),
 }
 
+/// Capture group indices of one name and its alternates (`ip`, `ip2`,
+/// `ip3`, `ip4`: for patterns whose alternation has the field in several places).
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot([Option<usize>; 4]);
+
 /// Per-pattern capture group indices, resolved once.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slots {
-    ip: Option<usize>,
-    user: Option<usize>,
-    port: Option<usize>,
-    count: Option<usize>,
-    rule_id: Option<usize>,
-    time: Option<usize>,
-    forwarded: Option<usize>,
-    svc: Option<usize>,
+    ip: Slot,
+    user: Slot,
+    port: Slot,
+    count: Slot,
+    rule_id: Slot,
+    time: Slot,
+    forwarded: Slot,
+    svc: Slot,
 }
 
 #[derive(Debug)]
 struct Scope {
+    /// All the scope's rules as one multi-pattern regex: which rule matched.
     regex: Regex,
     /// Pattern index → rule index.
     rules: Vec<RuleIdx>,
+    /// Pattern index → that rule alone, for its captures (a small NFA makes
+    /// capture extraction several times cheaper than on the combined one).
+    singles: Vec<Regex>,
+    /// Capture slots of `singles`.
     slots: Vec<Slots>,
     /// `None` when some rule in the scope has no literal: always run the regex.
     prefilter: Option<AhoCorasick>,
@@ -139,7 +152,8 @@ pub struct JsonOptions {
 /// Reusable per-thread scratch space for [`Engine::match_line`].
 #[derive(Debug)]
 pub struct Scratch {
-    caps: Vec<Captures>,
+    /// Per scope, per pattern: captures of the single-rule regex.
+    caps: Vec<Vec<Captures>>,
 }
 
 /// The compiled rule set.
@@ -147,17 +161,26 @@ pub struct Scratch {
 pub struct Engine {
     rules: Vec<Rule>,
     scopes: Vec<Scope>,
-    by_program: HashMap<Box<[u8]>, usize>,
+    by_program: FxHashMap<Box<[u8]>, usize>,
     line_scope: Option<usize>,
     trusted_proxies: Vec<Net>,
+    /// Private addresses count as trusted proxies (a forwarded client is believed).
+    pub trust_private_proxies: bool,
     /// Lines longer than this are not matched (the caller counts them).
     pub max_line_bytes: usize,
 }
 
-fn slot(regex: &Regex, pid: usize, name: &str) -> Option<usize> {
-    regex
-        .group_info()
-        .to_index(regex_automata::PatternID::new(pid).ok()?, name)
+fn slot(regex: &Regex, pid: usize, name: &str) -> Slot {
+    let Ok(p) = regex_automata::PatternID::new(pid) else {
+        return Slot::default();
+    };
+    let gi = regex.group_info();
+    Slot([
+        gi.to_index(p, name),
+        gi.to_index(p, &format!("{name}2")),
+        gi.to_index(p, &format!("{name}3")),
+        gi.to_index(p, &format!("{name}4")),
+    ])
 }
 
 fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileError> {
@@ -170,6 +193,10 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         .configure(
             meta::Config::new()
                 .utf8_empty(false)
+                // Only "which pattern, where" is asked of the combined regex:
+                // the lazy DFA answers that; the backtracker would be slower.
+                .backtrack(false)
+                .onepass(false)
                 .match_kind(regex_automata::MatchKind::LeftmostFirst),
         )
         .build_many(&patterns)
@@ -184,16 +211,21 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
                 message: e.to_string(),
             }
         })?;
-    let slots = (0..members.len())
-        .map(|p| Slots {
-            ip: slot(&regex, p, "ip"),
-            user: slot(&regex, p, "user"),
-            port: slot(&regex, p, "port"),
-            count: slot(&regex, p, "count"),
-            rule_id: slot(&regex, p, "rule_id"),
-            time: slot(&regex, p, "time"),
-            forwarded: slot(&regex, p, "forwarded"),
-            svc: slot(&regex, p, "svc"),
+    let singles: Vec<Regex> = members
+        .iter()
+        .map(|&i| compile_single(&rules[i as usize].def))
+        .collect::<Result<_, _>>()?;
+    let slots = singles
+        .iter()
+        .map(|r| Slots {
+            ip: slot(r, 0, "ip"),
+            user: slot(r, 0, "user"),
+            port: slot(r, 0, "port"),
+            count: slot(r, 0, "count"),
+            rule_id: slot(r, 0, "rule_id"),
+            time: slot(r, 0, "time"),
+            forwarded: slot(r, 0, "forwarded"),
+            svc: slot(r, 0, "svc"),
         })
         .collect();
     let all_have_literals = members
@@ -218,31 +250,37 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
     Ok(Scope {
         regex,
         rules: members.to_vec(),
+        singles,
         slots,
         prefilter,
     })
 }
 
-fn check_captures(def: &RuleDef) -> Result<(), CompileError> {
-    let re = Regex::builder()
+fn compile_single(def: &RuleDef) -> Result<Regex, CompileError> {
+    Regex::builder()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(meta::Config::new().utf8_empty(false))
         .build(&def.regex)
         .map_err(|e| CompileError::Regex {
             rule: def.id.clone(),
             message: e.to_string(),
-        })?;
+        })
+}
+
+fn check_captures(def: &RuleDef) -> Result<(), CompileError> {
+    let re = compile_single(def)?;
     let gi = re.group_info();
     let mut has_ip = false;
     for name in gi.pattern_names(regex_automata::PatternID::ZERO).flatten() {
         if name == "ip" {
             has_ip = true;
         }
-        if !CAPTURE_NAMES.contains(&name) {
+        let base = name.strip_suffix(['2', '3', '4']).unwrap_or(name);
+        if !CAPTURE_NAMES.contains(&base) {
             return Err(CompileError::Captures {
                 rule: def.id.clone(),
                 message: format!(
-                    "unknown capture name {name:?}; accepted: {}",
+                    "unknown capture name {name:?}; accepted: {} (and NAME2..NAME4 for alternates)",
                     CAPTURE_NAMES.join(", ")
                 ),
             });
@@ -294,7 +332,7 @@ impl Engine {
             }
         }
         let mut scopes = Vec::new();
-        let mut by_program = HashMap::new();
+        let mut by_program = FxHashMap::default();
         // programs with identical member lists share a scope
         let mut by_members: HashMap<Vec<RuleIdx>, usize> = HashMap::new();
         for (p, m) in program_members {
@@ -320,6 +358,7 @@ impl Engine {
             by_program,
             line_scope,
             trusted_proxies,
+            trust_private_proxies: true,
             max_line_bytes: 64 * 1024,
         })
     }
@@ -340,14 +379,29 @@ impl Engine {
     /// Scratch space sized for this engine.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            caps: self.scopes.iter().map(|s| s.regex.create_captures()).collect(),
+            caps: self
+                .scopes
+                .iter()
+                .map(|s| s.singles.iter().map(Regex::create_captures).collect())
+                .collect(),
         }
     }
 
-    fn scope_for(&self, env: &Envelope<'_>) -> Option<usize> {
+    /// The scope for a line, and the text its rules see. A syslog line
+    /// from a program no rule reads goes to the plain-line rules with the
+    /// text after its timestamp: some services' own files look like
+    /// host-less syslog (`2026-11-27 08:15:00 1abc-00 SA: ...`).
+    fn scope_for<'a>(&self, env: &Envelope<'a>) -> Option<(usize, &'a [u8])> {
         let Some(p) = env.program else {
-            return self.line_scope;
+            return self.line_scope.map(|s| (s, env.message));
         };
+        match self.program_scope(p) {
+            Some(s) => Some((s, env.message)),
+            None => self.line_scope.map(|s| (s, env.after_time)),
+        }
+    }
+
+    fn program_scope(&self, p: &[u8]) -> Option<usize> {
         if let Some(&s) = self.by_program.get(p) {
             return Some(s);
         }
@@ -399,10 +453,11 @@ impl Engine {
         };
         let buf: &'a [u8] = buf;
         let env = Envelope {
-            time,
+            time: time.map_or(envelope::LineTime::None, envelope::LineTime::Known),
             program,
             host: None,
             message: buf,
+            after_time: buf,
         };
         self.match_envelope(env, ctx, scratch)
     }
@@ -413,37 +468,45 @@ impl Engine {
         ctx: &TimeContext,
         scratch: &mut Scratch,
     ) -> Result<Hit<'a>, Miss> {
-        let Some(si) = self.scope_for(&env) else {
+        let Some((si, msg)) = self.scope_for(&env) else {
             return Err(Miss::NoMatch);
         };
         let scope = &self.scopes[si];
-        let msg = env.message;
         if let Some(pf) = &scope.prefilter
             && !pf.is_match(msg)
         {
             return Err(Miss::NoMatch);
         }
-        let caps = &mut scratch.caps[si];
-        scope
-            .regex
-            .search_captures(&Input::new(msg).anchored(Anchored::No), caps);
-        let Some(pid) = caps.pattern() else {
+        let Some(m) = scope.regex.search(&Input::new(msg)) else {
             return Err(Miss::NoMatch);
         };
-        let pid = pid.as_usize();
+        let pid = m.pattern().as_usize();
+        let caps = &mut scratch.caps[si][pid];
+        // Captures from the matched rule's own regex, over the same haystack
+        // from where the combined regex found the match.
+        scope.singles[pid].search_captures(
+            &Input::new(msg).range(m.start()..).anchored(Anchored::Yes),
+            caps,
+        );
+        if !caps.is_match() {
+            return Err(Miss::NoMatch);
+        }
         let slots = scope.slots[pid];
         let rule_idx = scope.rules[pid];
         let rule = &self.rules[rule_idx as usize];
         let caps: &Captures = caps;
-        let get = |s: Option<usize>| -> Option<&'a [u8]> {
-            s.and_then(|s| caps.get_group(s)).map(|sp| &msg[sp.range()])
+        let get = |s: Slot| -> Option<&'a [u8]> {
+            s.0.iter()
+                .flatten()
+                .find_map(|&i| caps.get_group(i))
+                .map(|sp| &msg[sp.range()])
         };
         let ip_text = get(slots.ip).ok_or(Miss::BadAddress)?;
         let ip = std::str::from_utf8(ip_text)
             .ok()
             .and_then(parse_addr)
             .ok_or(Miss::BadAddress)?;
-        let ip = if self.trusted_proxies.iter().any(|n| n.contains(ip)) {
+        let ip = if self.is_trusted_proxy(ip) {
             let fwd = get(slots.forwarded).ok_or(Miss::TrustedProxy)?;
             self.client_behind_proxies(fwd).ok_or(Miss::TrustedProxy)?
         } else {
@@ -454,7 +517,7 @@ impl Engine {
             .unwrap_or(1)
             .clamp(1, 10_000);
         let port = get(slots.port).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
-        let time = env.time.or_else(|| {
+        let time = env.time.get(ctx).or_else(|| {
             let t = get(slots.time)?;
             parse_leading(t, ctx).map(|(t, _)| t)
         });
@@ -486,8 +549,16 @@ impl Engine {
             .map(str::trim)
             .filter(|x| !x.is_empty() && *x != "-")
             .map(parse_addr)
-            .find(|ip| ip.is_none_or(|ip| !self.trusted_proxies.iter().any(|n| n.contains(ip))))
+            .find(|ip| ip.is_none_or(|ip| !self.is_trusted_proxy(ip)))
             .flatten()
+    }
+
+    /// A configured trusted proxy, or (unless turned off) a private,
+    /// loopback or link-local address: a reverse proxy or load balancer in
+    /// front of the service, never a remote attacker worth banning.
+    fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(ip))
+            || (self.trust_private_proxies && crate::addr::is_private(ip))
     }
 }
 
@@ -502,7 +573,7 @@ id = "t.sshd"
 reason = "sshd"
 programs = ["sshd"]
 literals = ["Failed "]
-regex = '^Failed password for (?:invalid user )?(?P<user>\S*) from (?P<ip>\S+) port (?P<port>\d+)'
+regex = '^Failed password for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port (?P<port>\d+) ssh2$'
 [[rule]]
 id = "t.web"
 reason = "web_probe"
@@ -526,7 +597,11 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
 
     fn engine(proxies: &[&str]) -> Engine {
         let defs = parse_rule_file("test", RULES).unwrap();
-        Engine::new(defs, proxies.iter().map(|p| Net::parse(p).unwrap()).collect()).unwrap()
+        Engine::new(
+            defs,
+            proxies.iter().map(|p| Net::parse(p).unwrap()).collect(),
+        )
+        .unwrap()
     }
 
     fn m(e: &Engine, line: &str) -> Result<(String, String, String), Miss> {
@@ -543,11 +618,18 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
     #[test]
     fn picks_rule_by_program_and_pattern() {
         let e = engine(&[]);
-        let r = m(&e, "Nov 27 08:15:00 h sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2").unwrap();
+        let r = m(
+            &e,
+            "Nov 27 08:15:00 h sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2",
+        )
+        .unwrap();
         assert_eq!((r.0.as_str(), r.1.as_str()), ("t.sshd", "198.51.100.7"));
         // the same message from another program is not believed
         assert_eq!(
-            m(&e, "Nov 27 08:15:00 h evil[1]: Failed password for root from 198.51.100.7 port 22 ssh2"),
+            m(
+                &e,
+                "Nov 27 08:15:00 h evil[1]: Failed password for root from 198.51.100.7 port 22 ssh2"
+            ),
             Err(Miss::NoMatch)
         );
         // injection: the address in the user name is not the one blamed
@@ -578,7 +660,10 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
         // untrusted: the connecting address is blamed, the header ignored
         assert_eq!(m(&engine(&[]), l).unwrap().1, "203.0.113.1");
         // trusted proxies: the rightmost untrusted forwarded address
-        assert_eq!(m(&engine(&["203.0.113.0/24"]), l).unwrap().1, "198.51.100.7");
+        assert_eq!(
+            m(&engine(&["203.0.113.0/24"]), l).unwrap().1,
+            "198.51.100.7"
+        );
         // trusted proxy without a header: nobody is blamed
         let l2 = r#"203.0.113.1 - - [27/Nov/2026:08:15:00 +0000] "GET /.env HTTP/1.1" 404 10"#;
         assert_eq!(m(&engine(&["203.0.113.0/24"]), l2), Err(Miss::TrustedProxy));
@@ -589,10 +674,11 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
         let e = engine(&[]);
         let mut s = e.scratch();
         let ctx = TimeContext::utc(0);
-        let mut junk: Vec<u8> = b"Nov 27 08:15:00 h sshd[1]: Failed password for \xff\xfe\x00 from ".to_vec();
+        let mut junk: Vec<u8> =
+            b"Nov 27 08:15:00 h sshd[1]: Failed password for \xff\xfe\x00 from ".to_vec();
         junk.extend(std::iter::repeat_n(b'A', 100_000));
         assert!(e.match_line(&junk, &ctx, &mut s).is_err());
-        let l = b"Nov 27 08:15:00 h sshd[1]: Failed password for root from 999.1.1.1 port 22";
+        let l = b"Nov 27 08:15:00 h sshd[1]: Failed password for root from 999.1.1.1 port 22 ssh2";
         assert_eq!(e.match_line(l, &ctx, &mut s), Err(Miss::BadAddress));
     }
 

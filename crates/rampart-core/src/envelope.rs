@@ -14,11 +14,54 @@
 
 use crate::time::{TimeContext, Timestamp, parse_leading};
 
+/// The time a line carries. BSD syslog stamps are only recognised by
+/// shape while parsing and computed when a rule matches (most lines never
+/// need their time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineTime<'a> {
+    /// No time at the start of the line.
+    None,
+    /// Already computed.
+    Known(Timestamp),
+    /// A `Nov 27 08:15:00` stamp, computed on demand.
+    Bsd(&'a [u8]),
+}
+
+impl LineTime<'_> {
+    /// The time, computing it if needed.
+    pub fn get(&self, ctx: &TimeContext) -> Option<Timestamp> {
+        match *self {
+            LineTime::None => None,
+            LineTime::Known(t) => Some(t),
+            LineTime::Bsd(b) => parse_leading(b, ctx).map(|(t, _)| t),
+        }
+    }
+}
+
+/// Recognises `Mmm dd hh:mm:ss` by shape (15 bytes) without computing it.
+fn bsd_shape(b: &[u8]) -> bool {
+    b.len() >= 16
+        && b[..3].iter().all(u8::is_ascii_alphabetic)
+        && b[3] == b' '
+        && (b[4] == b' ' || b[4].is_ascii_digit())
+        && b[5].is_ascii_digit()
+        && b[6] == b' '
+        && b[7].is_ascii_digit()
+        && b[8].is_ascii_digit()
+        && b[9] == b':'
+        && b[10].is_ascii_digit()
+        && b[11].is_ascii_digit()
+        && b[12] == b':'
+        && b[13].is_ascii_digit()
+        && b[14].is_ascii_digit()
+        && b[15] == b' '
+}
+
 /// A parsed line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
     /// The time the line carries at its start, if any.
-    pub time: Option<Timestamp>,
+    pub time: LineTime<'a>,
     /// The program tag without its `[pid]`, for syslog lines.
     pub program: Option<&'a [u8]>,
     /// The host field, for syslog lines that have one.
@@ -26,6 +69,8 @@ pub struct Envelope<'a> {
     /// The message: after `tag: ` for syslog lines, after the leading
     /// timestamp otherwise.
     pub message: &'a [u8],
+    /// Everything after the leading timestamp (and its spaces), or the whole line.
+    pub after_time: &'a [u8],
 }
 
 fn is_tag_byte(b: u8) -> bool {
@@ -105,37 +150,50 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
                 return env;
             }
             return Envelope {
-                time: None,
+                time: LineTime::None,
                 program: None,
                 host: None,
                 message: line,
+                after_time: line,
             };
         }
     }
-    let Some((time, used)) = parse_leading(b, ctx) else {
+    let parsed = if bsd_shape(b) && crate::time::month_known(b) {
+        Some((LineTime::Bsd(&b[..15]), 15))
+    } else {
+        parse_leading(b, ctx).map(|(t, used)| (LineTime::Known(t), used))
+    };
+    let Some((time, used)) = parsed else {
         return Envelope {
-            time: None,
+            time: LineTime::None,
             program: None,
             host: None,
             message: line,
+            after_time: line,
         };
     };
     let rest_at = skip_spaces(b, used);
     let rest = &b[rest_at..];
     if rest_at > used {
         // host-less: "Nov 27 08:15:00 imap-login: ..."
-        if let Some((name, off)) = parse_tag(rest) {
-            return syslog(time, None, name, &rest[off..]);
+        let sp = memchr::memchr(b' ', rest);
+        // host-less only when the first word is a tag (ends in ':' or ']')
+        let first_end = sp.unwrap_or(rest.len());
+        if first_end > 0
+            && matches!(rest[first_end - 1], b':' | b']' | b')')
+            && let Some((name, off)) = parse_tag(rest)
+        {
+            return syslog(time, None, name, &rest[off..], rest);
         }
         // "Nov 27 08:15:00 host prog[pid]: ..."
-        if let Some(sp) = memchr::memchr(b' ', rest)
+        if let Some(sp) = sp
             && sp > 0
             && sp < 256
         {
             let host = &rest[..sp];
             let after = &rest[skip_spaces(rest, sp)..];
             if let Some((name, off)) = parse_tag(after) {
-                return syslog(time, Some(host), name, &after[off..]);
+                return syslog(time, Some(host), name, &after[off..], rest);
             }
         }
     }
@@ -145,19 +203,27 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         m = &m[skip_spaces(m, 1)..];
     }
     Envelope {
-        time: Some(time),
+        time,
         program: None,
         host: None,
         message: m,
+        after_time: m,
     }
 }
 
-fn syslog<'a>(time: Timestamp, host: Option<&'a [u8]>, program: &'a [u8], msg: &'a [u8]) -> Envelope<'a> {
+fn syslog<'a>(
+    time: LineTime<'a>,
+    host: Option<&'a [u8]>,
+    program: &'a [u8],
+    msg: &'a [u8],
+    after_time: &'a [u8],
+) -> Envelope<'a> {
     Envelope {
-        time: Some(time),
+        time,
         program: Some(program),
         host,
         message: strip_msgid(msg),
+        after_time,
     }
 }
 
@@ -172,9 +238,9 @@ fn parse_5424<'a>(b: &'a [u8], ctx: &TimeContext) -> Option<Envelope<'a>> {
     }
     let [ts, host, app, _procid, _msgid] = fields;
     let time = if ts == b"-" {
-        None
+        LineTime::None
     } else {
-        Some(parse_leading(ts, ctx)?.0)
+        LineTime::Known(parse_leading(ts, ctx)?.0)
     };
     // structured data: "-" or one or more [..] blocks
     let mut rest = &b[i..];
@@ -205,6 +271,7 @@ fn parse_5424<'a>(b: &'a [u8], ctx: &TimeContext) -> Option<Envelope<'a>> {
         program,
         host: (host != b"-").then_some(host),
         message: strip_msgid(msg),
+        after_time: msg,
     })
 }
 
@@ -219,7 +286,7 @@ mod tests {
         let env = parse(s.as_bytes(), &TimeContext::utc(REF));
         let st = |b: Option<&[u8]>| b.map(|x| String::from_utf8_lossy(x).into_owned());
         (
-            env.time.map(format_rfc3339),
+            env.time.get(&TimeContext::utc(REF)).map(format_rfc3339),
             st(env.host),
             st(env.program),
             String::from_utf8_lossy(env.message).into_owned(),
@@ -243,14 +310,19 @@ mod tests {
 
     #[test]
     fn iso_and_hostless_and_proftpd() {
-        let (t, h, p, m) = e("2026-11-27T08:15:00.123456+01:00 web1 sshd-session[5]: Invalid user x");
+        let (t, h, p, m) =
+            e("2026-11-27T08:15:00.123456+01:00 web1 sshd-session[5]: Invalid user x");
         assert_eq!(t.as_deref(), Some("2026-11-27T07:15:00Z"));
-        assert_eq!((h.as_deref(), p.as_deref()), (Some("web1"), Some("sshd-session")));
+        assert_eq!(
+            (h.as_deref(), p.as_deref()),
+            (Some("web1"), Some("sshd-session"))
+        );
         assert_eq!(m, "Invalid user x");
         let (_, h, p, m) = e("Nov 27 08:15:00 imap-login: Info: Aborted login");
         assert_eq!((h, p.as_deref()), (None, Some("imap-login")));
         assert_eq!(m, "Info: Aborted login");
-        let (_, _, p, m) = e("Nov 27 08:15:00 web1 proftpd[77] web1 (198.51.100.7[198.51.100.7]): USER x");
+        let (_, _, p, m) =
+            e("Nov 27 08:15:00 web1 proftpd[77] web1 (198.51.100.7[198.51.100.7]): USER x");
         assert_eq!(p.as_deref(), Some("proftpd"));
         assert_eq!(m, "web1 (198.51.100.7[198.51.100.7]): USER x");
     }
@@ -261,14 +333,16 @@ mod tests {
         assert_eq!(t.as_deref(), Some("2026-11-27T08:15:00Z"));
         assert_eq!((h.as_deref(), p.as_deref()), (Some("web1"), Some("sshd")));
         assert_eq!(m, "Failed password");
-        let (_, _, p, m) = e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 ID47 [x@1 a="\]b"][y@2] hi"#);
+        let (_, _, p, m) =
+            e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 ID47 [x@1 a="\]b"][y@2] hi"#);
         assert_eq!(p.as_deref(), Some("sshd"));
         assert_eq!(m, "hi");
     }
 
     #[test]
     fn not_syslog() {
-        let (t, h, p, m) = e("198.51.100.7 - - [27/Nov/2026:08:15:00 +0000] \"GET / HTTP/1.1\" 200 1");
+        let (t, h, p, m) =
+            e("198.51.100.7 - - [27/Nov/2026:08:15:00 +0000] \"GET / HTTP/1.1\" 200 1");
         assert_eq!((t, h, p), (None, None, None));
         assert!(m.starts_with("198.51.100.7"));
         let (t, _, p, m) = e("2026-11-27 08:15:00 H=(x) [198.51.100.7] rejected");
@@ -278,14 +352,25 @@ mod tests {
         let (_, _, p, m) = e("[27-Nov-2026 08:15:00 +0100]: <abc> IMAP Error");
         assert_eq!(p, None);
         assert_eq!(m, "<abc> IMAP Error");
-        let (_, _, p, m) = e("Fri Nov 27 08:15:00 2026 [pid 3] [u] FAIL LOGIN: Client \"198.51.100.7\"");
+        let (_, _, p, m) =
+            e("Fri Nov 27 08:15:00 2026 [pid 3] [u] FAIL LOGIN: Client \"198.51.100.7\"");
         assert_eq!(p, None);
         assert!(m.starts_with("[pid 3]"));
     }
 
     #[test]
     fn garbage_is_not_a_crash() {
-        for s in ["", "<", "<1>", "<1>1 ", "<1>1 - - - - - -", "Nov 27 08:15:00", "\u{0}\u{0}", "[", "[]"] {
+        for s in [
+            "",
+            "<",
+            "<1>",
+            "<1>1 ",
+            "<1>1 - - - - - -",
+            "Nov 27 08:15:00",
+            "\u{0}\u{0}",
+            "[",
+            "[]",
+        ] {
             let _ = e(s);
         }
         let bin: Vec<u8> = (0..=255u8).collect();

@@ -77,9 +77,24 @@ mod tests {
 
     /// Reason codes the product promises (issue #2).
     const REQUIRED: &[&str] = &[
-        "sshd", "smtpauth", "pop3d", "imapd", "ftpd", "cpanel", "webmail", "mod_security",
-        "htpasswd", "web_traversal", "web_probe", "cms_login", "email_abuse", "malware",
-        "portscan", "ids", "dns", "custom",
+        "sshd",
+        "smtpauth",
+        "pop3d",
+        "imapd",
+        "ftpd",
+        "cpanel",
+        "webmail",
+        "mod_security",
+        "htpasswd",
+        "web_traversal",
+        "web_probe",
+        "cms_login",
+        "email_abuse",
+        "malware",
+        "portscan",
+        "ids",
+        "dns",
+        "custom",
     ];
 
     #[test]
@@ -89,7 +104,10 @@ mod tests {
             let r = c.iter().find(|r| r.code == *code);
             let r = r.unwrap_or_else(|| panic!("reason {code} missing from reasons.toml"));
             assert!(r.threshold > 0, "{code}: threshold");
-            assert!(r.window.secs().is_ok_and(|w| w.is_some_and(|w| w > 0)), "{code}: window");
+            assert!(
+                r.window.secs().is_ok_and(|w| w.is_some_and(|w| w > 0)),
+                "{code}: window"
+            );
             assert!(r.ban.secs().is_ok(), "{code}: ban");
             assert!(r.explanation.len() > 80, "{code}: explanation too short");
             assert!(r.remedy.len() > 40, "{code}: remedy too short");
@@ -109,7 +127,14 @@ mod tests {
             "(smtpauth) Failed SMTP AUTH login from 198.51.100.7: 5 in the last 3600 secs"
         );
         assert_eq!(
-            summary(get("mod_security"), "198.51.100.7", Some("US/United States"), 5, 3600, Some("930100")),
+            summary(
+                get("mod_security"),
+                "198.51.100.7",
+                Some("US/United States"),
+                5,
+                3600,
+                Some("930100")
+            ),
             "(mod_security) mod_security (id:930100) triggered by 198.51.100.7 (US/United States): 5 in the last 3600 secs"
         );
     }

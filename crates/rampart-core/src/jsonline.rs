@@ -60,7 +60,12 @@ fn is_local(ip: IpAddr, own: &[Net]) -> bool {
 /// Decodes a JSON line into `out` (cleared first). `max_severity`: Suricata
 /// alerts less severe (numerically higher) are ignored. `own`: the host's
 /// networks, for telling which side of an alert is the attacker.
-pub fn decode(line: &[u8], max_severity: u8, own: &[Net], out: &mut Vec<u8>) -> Option<(Decoded, Option<String>)> {
+pub fn decode(
+    line: &[u8],
+    max_severity: u8,
+    own: &[Net],
+    out: &mut Vec<u8>,
+) -> Option<(Decoded, Option<String>)> {
     out.clear();
     let v: Value = serde_json::from_slice(line).ok()?;
     if !v.is_object() {
@@ -75,16 +80,26 @@ pub fn decode(line: &[u8], max_severity: u8, own: &[Net], out: &mut Vec<u8>) -> 
     access(&v, out).map(|t| (Decoded::Access, t))
 }
 
-fn eve_alert(v: &Value, max_severity: u8, own: &[Net], out: &mut Vec<u8>) -> (Decoded, Option<String>) {
+fn eve_alert(
+    v: &Value,
+    max_severity: u8,
+    own: &[Net],
+    out: &mut Vec<u8>,
+) -> (Decoded, Option<String>) {
     let alert = v.get("alert").unwrap_or(&Value::Null);
     let severity = alert.get("severity").and_then(Value::as_u64).unwrap_or(3);
     if severity > u64::from(max_severity) {
         return (Decoded::Ignore, None);
     }
     let src = v.get("src_ip").and_then(Value::as_str).and_then(parse_addr);
-    let dst = v.get("dest_ip").and_then(Value::as_str).and_then(parse_addr);
+    let dst = v
+        .get("dest_ip")
+        .and_then(Value::as_str)
+        .and_then(parse_addr);
     // Suricata 6+ names the attacker when the rule says so (`target:` keyword).
-    let named = get(alert, "source.ip").and_then(Value::as_str).and_then(parse_addr);
+    let named = get(alert, "source.ip")
+        .and_then(Value::as_str)
+        .and_then(parse_addr);
     let attacker = match (named, src, dst) {
         (Some(a), _, _) => Some(a),
         // an alert on traffic our host sent: the remote end is the culprit
@@ -94,7 +109,10 @@ fn eve_alert(v: &Value, max_severity: u8, own: &[Net], out: &mut Vec<u8>) -> (De
     let Some(attacker) = attacker else {
         return (Decoded::Ignore, None);
     };
-    let sid = alert.get("signature_id").and_then(Value::as_u64).unwrap_or(0);
+    let sid = alert
+        .get("signature_id")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     let sig = alert.get("signature").and_then(Value::as_str).unwrap_or("");
     let cat = alert.get("category").and_then(Value::as_str).unwrap_or("");
     let mut s = String::new();
@@ -105,12 +123,27 @@ fn eve_alert(v: &Value, max_severity: u8, own: &[Net], out: &mut Vec<u8>) -> (De
         clean(sig)
     );
     out.extend_from_slice(s.as_bytes());
-    let time = v.get("timestamp").and_then(Value::as_str).map(str::to_string);
+    let time = v
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     (Decoded::Eve, time)
 }
 
 fn access(v: &Value, out: &mut Vec<u8>) -> Option<Option<String>> {
-    let ip = first_str(v, &["remote_addr", "client_ip", "clientip", "remote_ip", "ClientHost", "request.remote_ip", "request.client_ip", "ip"])?;
+    let ip = first_str(
+        v,
+        &[
+            "remote_addr",
+            "client_ip",
+            "clientip",
+            "remote_ip",
+            "ClientHost",
+            "request.remote_ip",
+            "request.client_ip",
+            "ip",
+        ],
+    )?;
     let (method, uri, proto) = match first_str(v, &["request"]) {
         Some(req) => {
             let mut it = req.splitn(3, ' ');
@@ -121,22 +154,82 @@ fn access(v: &Value, out: &mut Vec<u8>) -> Option<Option<String>> {
             )
         }
         None => (
-            first_str(v, &["request_method", "method", "RequestMethod", "request.method"])?.to_string(),
-            first_str(v, &["request_uri", "uri", "RequestPath", "request.uri", "path", "url"])?.to_string(),
-            first_str(v, &["server_protocol", "protocol", "RequestProtocol", "request.proto"]).unwrap_or("HTTP/1.1").to_string(),
+            first_str(
+                v,
+                &[
+                    "request_method",
+                    "method",
+                    "RequestMethod",
+                    "request.method",
+                ],
+            )?
+            .to_string(),
+            first_str(
+                v,
+                &[
+                    "request_uri",
+                    "uri",
+                    "RequestPath",
+                    "request.uri",
+                    "path",
+                    "url",
+                ],
+            )?
+            .to_string(),
+            first_str(
+                v,
+                &[
+                    "server_protocol",
+                    "protocol",
+                    "RequestProtocol",
+                    "request.proto",
+                ],
+            )
+            .unwrap_or("HTTP/1.1")
+            .to_string(),
         ),
     };
     let status = ["status", "DownstreamStatus", "response_status"]
         .iter()
         .find_map(|k| {
             let s = v.get(*k)?;
-            s.as_u64().map(|n| n.to_string()).or_else(|| s.as_str().map(str::to_string))
+            s.as_u64()
+                .map(|n| n.to_string())
+                .or_else(|| s.as_str().map(str::to_string))
         })
         .unwrap_or_else(|| "-".into());
-    let referer = first_str(v, &["http_referer", "referer", "referrer", "request.headers.Referer.0"]).unwrap_or("-");
-    let ua = first_str(v, &["http_user_agent", "user_agent", "agent", "request.headers.User-Agent.0"]).unwrap_or("-");
+    let referer = first_str(
+        v,
+        &[
+            "http_referer",
+            "referer",
+            "referrer",
+            "request.headers.Referer.0",
+        ],
+    )
+    .unwrap_or("-");
+    let ua = first_str(
+        v,
+        &[
+            "http_user_agent",
+            "user_agent",
+            "agent",
+            "request.headers.User-Agent.0",
+        ],
+    )
+    .unwrap_or("-");
     let xff = first_str(v, &["http_x_forwarded_for", "x_forwarded_for", "xff"]).unwrap_or("-");
-    let time = first_str(v, &["time_iso8601", "time_local", "timestamp", "time", "StartUTC", "@timestamp"]);
+    let time = first_str(
+        v,
+        &[
+            "time_iso8601",
+            "time_local",
+            "timestamp",
+            "time",
+            "StartUTC",
+            "@timestamp",
+        ],
+    );
     let ip = clean(ip).replace(' ', "");
     let line = format!(
         "{ip} - - [{}] \"{} {} {}\" {} - \"{}\" \"{}\" \"{}\"",
@@ -166,7 +259,10 @@ mod tests {
     fn eve_alert_source_is_attacker() {
         let (k, s) = d(r#"{"timestamp":"2026-11-27T08:15:00.000000+0000","event_type":"alert","src_ip":"198.51.100.7","src_port":4444,"dest_ip":"192.0.2.10","dest_port":22,"proto":"TCP","alert":{"signature_id":2001219,"signature":"ET SCAN Potential SSH Scan","category":"Attempted Information Leak","severity":2}}"#).unwrap();
         assert_eq!(k, Decoded::Eve);
-        assert!(s.starts_with("alert attacker=198.51.100.7 sid=2001219 severity=2"), "{s}");
+        assert!(
+            s.starts_with("alert attacker=198.51.100.7 sid=2001219 severity=2"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -181,15 +277,28 @@ mod tests {
 
     #[test]
     fn eve_low_severity_and_other_events_ignored() {
-        assert_eq!(d(r#"{"event_type":"alert","src_ip":"198.51.100.7","alert":{"severity":3}}"#).unwrap().0, Decoded::Ignore);
-        assert_eq!(d(r#"{"event_type":"flow","src_ip":"198.51.100.7"}"#).unwrap().0, Decoded::Ignore);
+        assert_eq!(
+            d(r#"{"event_type":"alert","src_ip":"198.51.100.7","alert":{"severity":3}}"#)
+                .unwrap()
+                .0,
+            Decoded::Ignore
+        );
+        assert_eq!(
+            d(r#"{"event_type":"flow","src_ip":"198.51.100.7"}"#)
+                .unwrap()
+                .0,
+            Decoded::Ignore
+        );
     }
 
     #[test]
     fn access_json_renders_combined() {
         let (k, s) = d(r#"{"time_iso8601":"2026-11-27T08:15:00+00:00","remote_addr":"198.51.100.7","request":"GET /../../etc/passwd HTTP/1.1","status":404,"http_user_agent":"x\" 200 \"y","http_referer":"-"}"#).unwrap();
         assert_eq!(k, Decoded::Access);
-        assert_eq!(s, r#"198.51.100.7 - - [2026-11-27T08:15:00+00:00] "GET /../../etc/passwd HTTP/1.1" 404 - "-" "x%22 200 %22y" "-""#);
+        assert_eq!(
+            s,
+            r#"198.51.100.7 - - [2026-11-27T08:15:00+00:00] "GET /../../etc/passwd HTTP/1.1" 404 - "-" "x%22 200 %22y" "-""#
+        );
     }
 
     #[test]

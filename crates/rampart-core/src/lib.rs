@@ -16,6 +16,7 @@ pub mod detect;
 pub mod engine;
 pub mod envelope;
 pub mod explain;
+pub mod fxhash;
 pub mod jsonline;
 pub mod rule;
 pub mod time;

@@ -110,6 +110,8 @@ pub struct MatchVector {
     pub user: Option<String>,
     /// Expected `count` (default 1).
     pub count: Option<u32>,
+    /// Expected `port`.
+    pub port: Option<u16>,
     /// Expected `rule_id`.
     pub rule_id: Option<String>,
     /// Expected reason when `reason_map` applies.
@@ -178,9 +180,9 @@ pub fn parse_duration(s: &str) -> Result<Option<u64>, String> {
     }
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 90s, 15m, 2h, 7d or permanent, got {s:?}"))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("expected a duration like 90s, 15m, 2h, 7d or permanent, got {s:?}")
+    })?;
     let mult = match unit.trim() {
         "" | "s" | "sec" | "secs" => 1,
         "m" | "min" | "mins" => 60,
@@ -210,7 +212,15 @@ impl DurationValue {
 
 /// The names a rule's regex may capture.
 pub const CAPTURE_NAMES: &[&str] = &[
-    "ip", "user", "port", "count", "rule_id", "host", "time", "forwarded", "svc",
+    "ip",
+    "user",
+    "port",
+    "count",
+    "rule_id",
+    "host",
+    "time",
+    "forwarded",
+    "svc",
 ];
 
 #[cfg(test)]
@@ -232,8 +242,11 @@ mod tests {
 
     #[test]
     fn rule_file_errors_name_the_line() {
-        let e = parse_rule_file("x.toml", "[[rule]]\nid = \"a\"\nreason = \"sshd\"\nregex = \"x\"\nbogus = 1\n")
-            .unwrap_err();
+        let e = parse_rule_file(
+            "x.toml",
+            "[[rule]]\nid = \"a\"\nreason = \"sshd\"\nregex = \"x\"\nbogus = 1\n",
+        )
+        .unwrap_err();
         assert!(e.origin.starts_with("x.toml:"), "{e}");
         assert!(e.message.contains("bogus"), "{e}");
     }

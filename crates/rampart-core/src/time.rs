@@ -36,15 +36,22 @@ pub struct TimeContext {
     pub offset_secs: i32,
     /// The reference time used to infer the year of year-less timestamps.
     pub reference: Timestamp,
+    ref_year: i64,
 }
 
 impl TimeContext {
+    /// Naive times at `offset_secs` east of UTC, years inferred relative to `reference`.
+    pub fn new(offset_secs: i32, reference: Timestamp) -> TimeContext {
+        TimeContext {
+            offset_secs,
+            reference,
+            ref_year: civil_from_days(reference.div_euclid(86400)).0,
+        }
+    }
+
     /// Logs in UTC, years inferred relative to `reference`.
     pub fn utc(reference: Timestamp) -> TimeContext {
-        TimeContext {
-            offset_secs: 0,
-            reference,
-        }
+        TimeContext::new(0, reference)
     }
 }
 
@@ -84,6 +91,11 @@ pub fn format_rfc3339(t: Timestamp) -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// Whether `b` starts with an English month abbreviation.
+pub fn month_known(b: &[u8]) -> bool {
+    month_from(b).is_some()
 }
 
 fn month_from(b: &[u8]) -> Option<u32> {
@@ -221,7 +233,7 @@ fn assemble(y: i64, m: u32, d: u32, secs: i64, zone: Option<i32>, ctx: &TimeCont
 /// The year that puts a year-less (month, day) closest to the reference,
 /// allowing it at most 7 days in the future (clocks and rotation skew).
 fn infer_year(m: u32, d: u32, secs: i64, ctx: &TimeContext) -> i64 {
-    let (ry, _, _) = civil_from_days(ctx.reference.div_euclid(86400));
+    let ry = ctx.ref_year;
     let t = assemble(ry, m, d, secs, None, ctx);
     if t > ctx.reference + 7 * 86400 {
         ry - 1
@@ -271,13 +283,15 @@ fn parse_numeric(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
     let a = c.digits(1, 4)?;
     let a_len = c.i;
     let sep = c.peek()?;
-    if a_len == 4 && (sep == b'-' || sep == b'/') {
+    if a_len == 4 && (sep == b'-' || sep == b'/' || sep == b':') {
         c.i += 1;
         let m = c.digits(1, 2)?;
         c.byte(sep)?;
         let d = c.digits(1, 2)?;
         match c.peek() {
             Some(b'T' | b' ' | b'_') => c.i += 1,
+            // DirectAdmin: 2026:11:27-08:15:00
+            Some(b'-') if sep == b':' => c.i += 1,
             _ => return None,
         }
         let secs = c.hms()?;
@@ -290,22 +304,31 @@ fn parse_numeric(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
     }
     if a_len <= 2 && (sep == b'/' || sep == b'-') {
         c.i += 1;
-        let m = match c.month() {
-            Some(m) => m,
-            None => c.digits(1, 2)?,
+        let (mut d, mut m) = match c.month() {
+            Some(m) => (a, m),
+            // numeric with slashes is US order (mm/dd/yyyy: Suricata fast.log,
+            // SquirrelMail, old cPanel); with dashes day first (dd-mm-yyyy)
+            None if sep == b'/' => {
+                let second = c.digits(1, 2)?;
+                (second, a)
+            }
+            None => (a, c.digits(1, 2)?),
         };
+        if m > 12 && d <= 12 {
+            std::mem::swap(&mut d, &mut m);
+        }
         c.byte(sep)?;
         let y = i64::from(c.digits(4, 4)?);
         match c.peek() {
-            Some(b':' | b' ') => c.i += 1,
+            Some(b':' | b' ' | b'-') => c.i += 1,
             _ => return None,
         }
         let secs = c.hms()?;
         let zone = c.zone();
-        if !valid_date(y, m, a) {
+        if !valid_date(y, m, d) {
             return None;
         }
-        return Some((assemble(y, m, a, secs, zone, ctx), c.i));
+        return Some((assemble(y, m, d, secs, zone, ctx), c.i));
     }
     None
 }
@@ -392,18 +415,70 @@ mod tests {
         assert_eq!(t("Nov  2 08:15:00 host").unwrap().0, "2026-11-02T08:15:00Z");
         // December logs read in late November belong to last year
         assert_eq!(t("Dec 31 23:59:59 host").unwrap().0, "2025-12-31T23:59:59Z");
-        assert_eq!(t("2026-11-27T08:15:00.123456+01:00 h").unwrap().0, "2026-11-27T07:15:00Z");
-        assert_eq!(t("2026-11-27T08:15:00Z h"), Some(("2026-11-27T08:15:00Z".into(), 20)));
-        assert_eq!(t("2026-11-27 08:15:00 +0100 x").unwrap().0, "2026-11-27T07:15:00Z");
-        assert_eq!(t("2026-11-27 08:15:00 x"), Some(("2026-11-27T08:15:00Z".into(), 19)));
-        assert_eq!(t("2026/11/27 08:15:00 [error]").unwrap().0, "2026-11-27T08:15:00Z");
-        assert_eq!(t("[Fri Nov 27 08:15:00.123456 2026] [x]"), Some(("2026-11-27T08:15:00Z".into(), 33)));
-        assert_eq!(t("Fri Nov 27 08:15:00 2026 [pid 1]").unwrap().0, "2026-11-27T08:15:00Z");
-        assert_eq!(t("[27/Nov/2026:08:15:00 -0700]").unwrap().0, "2026-11-27T15:15:00Z");
-        assert_eq!(t("[27-Nov-2026 08:15:00 +0200]").unwrap().0, "2026-11-27T06:15:00Z");
-        assert_eq!(t("[2026-11-27 08:15:00 -0500]").unwrap().0, "2026-11-27T13:15:00Z");
-        assert_eq!(t("27-11-2026 08:15:00 +0300").unwrap().0, "2026-11-27T05:15:00Z");
-        assert_eq!(t("2026-11-27 08:15:00,123 x").unwrap().0, "2026-11-27T08:15:00Z");
+        assert_eq!(
+            t("2026-11-27T08:15:00.123456+01:00 h").unwrap().0,
+            "2026-11-27T07:15:00Z"
+        );
+        assert_eq!(
+            t("2026-11-27T08:15:00Z h"),
+            Some(("2026-11-27T08:15:00Z".into(), 20))
+        );
+        assert_eq!(
+            t("2026-11-27 08:15:00 +0100 x").unwrap().0,
+            "2026-11-27T07:15:00Z"
+        );
+        assert_eq!(
+            t("2026-11-27 08:15:00 x"),
+            Some(("2026-11-27T08:15:00Z".into(), 19))
+        );
+        assert_eq!(
+            t("2026/11/27 08:15:00 [error]").unwrap().0,
+            "2026-11-27T08:15:00Z"
+        );
+        assert_eq!(
+            t("[Fri Nov 27 08:15:00.123456 2026] [x]"),
+            Some(("2026-11-27T08:15:00Z".into(), 33))
+        );
+        assert_eq!(
+            t("Fri Nov 27 08:15:00 2026 [pid 1]").unwrap().0,
+            "2026-11-27T08:15:00Z"
+        );
+        assert_eq!(
+            t("[27/Nov/2026:08:15:00 -0700]").unwrap().0,
+            "2026-11-27T15:15:00Z"
+        );
+        assert_eq!(
+            t("[27-Nov-2026 08:15:00 +0200]").unwrap().0,
+            "2026-11-27T06:15:00Z"
+        );
+        assert_eq!(
+            t("[2026-11-27 08:15:00 -0500]").unwrap().0,
+            "2026-11-27T13:15:00Z"
+        );
+        assert_eq!(
+            t("27-11-2026 08:15:00 +0300").unwrap().0,
+            "2026-11-27T05:15:00Z"
+        );
+        assert_eq!(
+            t("2026-11-27 08:15:00,123 x").unwrap().0,
+            "2026-11-27T08:15:00Z"
+        );
+        assert_eq!(
+            t("11/27/2026-08:15:00.123456  [**]").unwrap().0,
+            "2026-11-27T08:15:00Z"
+        );
+        assert_eq!(
+            t("10/06/2026 15:50:41 [x]").unwrap().0,
+            "2026-10-06T15:50:41Z"
+        );
+        assert_eq!(
+            t("[11/27/2026:08:15:00 -0000]").unwrap().0,
+            "2026-11-27T08:15:00Z"
+        );
+        assert_eq!(
+            t("2026:11:27-08:15:00: x").unwrap().0,
+            "2026-11-27T08:15:00Z"
+        );
     }
 
     #[test]
@@ -419,10 +494,7 @@ mod tests {
 
     #[test]
     fn zone_offset_applies_to_naive_times() {
-        let ctx = TimeContext {
-            offset_secs: 3600,
-            reference: REF,
-        };
+        let ctx = TimeContext::new(3600, REF);
         let (ts, _) = parse_leading(b"2026-11-27 08:15:00 x", &ctx).unwrap();
         assert_eq!(format_rfc3339(ts), "2026-11-27T07:15:00Z");
     }

@@ -10,7 +10,8 @@
 //! The tracker never reads a clock: every observation carries its time.
 
 use crate::addr::{Net, is_never_blockable};
-use std::collections::{HashMap, VecDeque};
+use crate::fxhash::FxHashMap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 /// A counting group's policy.
@@ -160,7 +161,7 @@ pub enum Outcome {
 #[derive(Debug)]
 struct Entry {
     ring: VecDeque<i64>,
-    evidence: VecDeque<Box<str>>,
+    evidence: VecDeque<Box<[u8]>>,
     last_seen: i64,
     banned_until: Option<i64>,
 }
@@ -169,9 +170,18 @@ struct Entry {
 pub const EVIDENCE_LINES: usize = 5;
 const EVIDENCE_BYTES: usize = 1024;
 
-fn evidence(line: &[u8]) -> Box<str> {
-    let cut = &line[..line.len().min(EVIDENCE_BYTES)];
-    String::from_utf8_lossy(cut).replace('\0', "\u{fffd}").into_boxed_str()
+fn evidence(line: &[u8]) -> Box<[u8]> {
+    line[..line.len().min(EVIDENCE_BYTES)].into()
+}
+
+/// Evidence as text: lossy UTF-8, NUL bytes replaced.
+fn evidence_text(line: &[u8]) -> String {
+    let s = String::from_utf8_lossy(line);
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s.into_owned()
+    }
 }
 
 /// The owner of all counting state.
@@ -182,24 +192,29 @@ pub struct Tracker {
     distributed: DistributedPolicy,
     ipv6_prefix: u8,
     protected: Vec<Net>,
-    keys: HashMap<(GroupId, Net), Entry>,
-    accounts: HashMap<(GroupId, Box<[u8]>), VecDeque<(i64, Net)>>,
-    history: HashMap<Net, Vec<i64>>,
+    keys: FxHashMap<(GroupId, Net), Entry>,
+    accounts: FxHashMap<(GroupId, Box<[u8]>), VecDeque<(i64, Net)>>,
+    history: FxHashMap<Net, Vec<i64>>,
     max_keys: usize,
 }
 
 impl Tracker {
     /// A tracker for these groups.
-    pub fn new(groups: Vec<GroupPolicy>, policy: BanPolicy, distributed: DistributedPolicy, ipv6_prefix: u8) -> Tracker {
+    pub fn new(
+        groups: Vec<GroupPolicy>,
+        policy: BanPolicy,
+        distributed: DistributedPolicy,
+        ipv6_prefix: u8,
+    ) -> Tracker {
         Tracker {
             groups,
             policy,
             distributed,
             ipv6_prefix,
             protected: Vec::new(),
-            keys: HashMap::new(),
-            accounts: HashMap::new(),
-            history: HashMap::new(),
+            keys: FxHashMap::default(),
+            accounts: FxHashMap::default(),
+            history: FxHashMap::default(),
             max_keys: 4_000_000,
         }
     }
@@ -292,7 +307,7 @@ impl Tracker {
         if e.ring.len() >= threshold && o.time - oldest <= window {
             let first_seen = oldest;
             let count = e.ring.len() as u64;
-            let ev: Vec<String> = e.evidence.drain(..).map(String::from).collect();
+            let ev: Vec<String> = e.evidence.drain(..).map(|l| evidence_text(&l)).collect();
             e.ring.clear();
             let d = self.ban(key, o, count, first_seen, ev, None);
             if let Some(e) = self.keys.get_mut(&(o.group, key)) {
@@ -312,12 +327,16 @@ impl Tracker {
         }
     }
 
-    fn observe_account(&mut self, o: &Observation<'_>, user: &[u8], key: Net, window: i64, bans: &mut Vec<BanDecision>) {
+    fn observe_account(
+        &mut self,
+        o: &Observation<'_>,
+        user: &[u8],
+        key: Net,
+        window: i64,
+        bans: &mut Vec<BanDecision>,
+    ) {
         let threshold = self.distributed.threshold.max(2) as usize;
-        let ring = self
-            .accounts
-            .entry((o.group, user.into()))
-            .or_default();
+        let ring = self.accounts.entry((o.group, user.into())).or_default();
         ring.push_back((o.time, key));
         while ring.len() > threshold || ring.front().is_some_and(|(t, _)| o.time - t > window) {
             ring.pop_front();
@@ -345,7 +364,7 @@ impl Tracker {
             if already {
                 continue;
             }
-            let ev = vec![String::from(evidence(o.line))];
+            let ev = vec![evidence_text(evidence(o.line).as_ref())];
             let d = self.ban(n, o, count, first, ev, Some(account.clone()));
             if let Some(e) = self.keys.get_mut(&(o.group, n)) {
                 e.banned_until = Some(d.until.unwrap_or(i64::MAX));
@@ -354,7 +373,15 @@ impl Tracker {
         }
     }
 
-    fn ban(&mut self, target: Net, o: &Observation<'_>, count: u64, first_seen: i64, evidence: Vec<String>, account: Option<String>) -> BanDecision {
+    fn ban(
+        &mut self,
+        target: Net,
+        o: &Observation<'_>,
+        count: u64,
+        first_seen: i64,
+        evidence: Vec<String>,
+        account: Option<String>,
+    ) -> BanDecision {
         let g = &self.groups[usize::from(o.group)];
         let hist = self.history.entry(target).or_default();
         let horizon = o.time - self.policy.history_secs as i64;
@@ -385,16 +412,20 @@ impl Tracker {
     pub fn evict_idle(&mut self, now: i64) {
         let groups = &self.groups;
         self.keys.retain(|(g, _), e| {
-            let window = groups.get(usize::from(*g)).map_or(0, |g| g.window_secs as i64);
+            let window = groups
+                .get(usize::from(*g))
+                .map_or(0, |g| g.window_secs as i64);
             e.banned_until.is_some_and(|u| u > now) || now - e.last_seen <= window
         });
-        self.accounts
-            .retain(|(g, _), r| {
-                let window = groups.get(usize::from(*g)).map_or(0, |g| g.window_secs as i64);
-                r.back().is_some_and(|(t, _)| now - t <= window)
-            });
+        self.accounts.retain(|(g, _), r| {
+            let window = groups
+                .get(usize::from(*g))
+                .map_or(0, |g| g.window_secs as i64);
+            r.back().is_some_and(|(t, _)| now - t <= window)
+        });
         let horizon = now - self.policy.history_secs as i64;
-        self.history.retain(|_, h| h.last().is_some_and(|t| *t > horizon));
+        self.history
+            .retain(|_, h| h.last().is_some_and(|t| *t > horizon));
     }
 }
 
@@ -427,7 +458,12 @@ mod tests {
     }
 
     fn tracker() -> Tracker {
-        Tracker::new(vec![group(3, 60, Some(100))], BanPolicy::default(), DistributedPolicy::default(), 64)
+        Tracker::new(
+            vec![group(3, 60, Some(100))],
+            BanPolicy::default(),
+            DistributedPolicy::default(),
+            64,
+        )
     }
 
     fn banned(o: Outcome) -> Vec<BanDecision> {
@@ -446,10 +482,16 @@ mod tests {
         assert_eq!(t.observe(&obs("198.51.100.7", 61)), Outcome::Counted);
         let b = banned(t.observe(&obs("198.51.100.7", 62)));
         assert_eq!(b[0].target.to_string(), "198.51.100.7");
-        assert_eq!((b[0].count, b[0].first_seen, b[0].until), (3, 30, Some(162)));
+        assert_eq!(
+            (b[0].count, b[0].first_seen, b[0].until),
+            (3, 30, Some(162))
+        );
         assert_eq!(b[0].evidence.len(), 4);
         let k = Net::host("198.51.100.7".parse().unwrap());
-        assert_eq!(t.observe(&obs("198.51.100.7", 63)), Outcome::AlreadyBanned(k));
+        assert_eq!(
+            t.observe(&obs("198.51.100.7", 63)),
+            Outcome::AlreadyBanned(k)
+        );
     }
 
     #[test]
@@ -507,10 +549,19 @@ mod tests {
         let mut t = Tracker::new(
             vec![group(100, 3600, Some(100))],
             BanPolicy::default(),
-            DistributedPolicy { enabled: true, threshold: 4, min_addresses: 3 },
+            DistributedPolicy {
+                enabled: true,
+                threshold: 4,
+                min_addresses: 3,
+            },
             64,
         );
-        let ips = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.1"];
+        let ips = [
+            "198.51.100.1",
+            "198.51.100.2",
+            "198.51.100.3",
+            "198.51.100.1",
+        ];
         let mut out = vec![];
         for (i, ip) in ips.iter().enumerate() {
             let mut o = obs(ip, i as i64);

@@ -21,14 +21,32 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "rule {}: {}\n    line: {}", self.rule, self.problem, self.line)
+        write!(
+            f,
+            "rule {}: {}\n    line: {}",
+            self.rule, self.problem, self.line
+        )
     }
 }
 
-/// The outcome of one line through an engine: `(rule id, ip, user, count, rule_id, reason)`.
-type Got = (String, String, Option<String>, u32, Option<String>, String);
+/// The outcome of one line through an engine: `(rule id, ip, user, count, rule_id, reason, port)`.
+type Got = (
+    String,
+    String,
+    Option<String>,
+    u32,
+    Option<String>,
+    String,
+    Option<u16>,
+);
 
-fn run(engine: &Engine, line: &str, ctx: &TimeContext, json: &JsonOptions, scratch: &mut Scratch) -> Result<Got, String> {
+fn run(
+    engine: &Engine,
+    line: &str,
+    ctx: &TimeContext,
+    json: &JsonOptions,
+    scratch: &mut Scratch,
+) -> Result<Got, String> {
     let mut buf = Vec::new();
     match engine.match_any(line.as_bytes(), ctx, json, scratch, &mut buf) {
         Ok(h) => Ok((
@@ -38,6 +56,7 @@ fn run(engine: &Engine, line: &str, ctx: &TimeContext, json: &JsonOptions, scrat
             h.count,
             h.rule_id.map(|u| String::from_utf8_lossy(u).into_owned()),
             h.reason.to_string(),
+            h.port,
         )),
         Err(m) => Err(format!("{m:?}")),
     }
@@ -74,8 +93,10 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
         for v in &d.must_match {
             match run(&engine, &v.line, &ctx, &json, &mut scratch) {
                 Err(m) => out.push(fail(&v.line, format!("must match, but no rule did ({m})"))),
-                Ok((id, ip, user, count, rule_id, reason)) => {
-                    let want_ip = parse_addr(&v.ip).map(|i| i.to_string()).unwrap_or_else(|| v.ip.clone());
+                Ok((id, ip, user, count, rule_id, reason, port)) => {
+                    let want_ip = parse_addr(&v.ip)
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| v.ip.clone());
                     let mut p = Vec::new();
                     if id != d.id {
                         p.push(format!("matched rule {id} instead"));
@@ -92,6 +113,9 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
                     if v.rule_id.is_some() && rule_id != v.rule_id {
                         p.push(format!("rule_id {rule_id:?}, expected {:?}", v.rule_id));
                     }
+                    if v.port.is_some() && port != v.port {
+                        p.push(format!("port {port:?}, expected {:?}", v.port));
+                    }
                     if let Some(r) = &v.reason
                         && *r != reason
                     {
@@ -106,9 +130,14 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
         for v in &d.must_not_match {
             if let Ok((id, ip, ..)) = run(&engine, &v.line, &ctx, &json, &mut scratch) {
                 let allowed = v.other_rule.as_deref() == Some(id.as_str()) && id != d.id;
-                let ip_ok = v.ip.as_ref().is_none_or(|want| parse_addr(want).map(|i| i.to_string()).as_deref() == Some(ip.as_str()));
+                let ip_ok = v.ip.as_ref().is_none_or(|want| {
+                    parse_addr(want).map(|i| i.to_string()).as_deref() == Some(ip.as_str())
+                });
                 if !allowed || !ip_ok {
-                    out.push(fail(&v.line, format!("must not match, but rule {id} blamed {ip}")));
+                    out.push(fail(
+                        &v.line,
+                        format!("must not match, but rule {id} blamed {ip}"),
+                    ));
                 }
             }
         }
@@ -125,6 +154,11 @@ mod tests {
         // 2026-11-27T12:00:00Z
         let failures = super::check(&defs, 1_795_780_800).unwrap();
         let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), text.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} vector failures:\n{}",
+            failures.len(),
+            text.join("\n")
+        );
     }
 }

@@ -54,7 +54,13 @@ pub struct Global {
     #[arg(long, global = true, env = "RAMPART_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// State directory (database, offsets, control socket)
-    #[arg(long, global = true, env = "RAMPART_STATE_DIR", value_name = "DIR", default_value = "/var/lib/rampart")]
+    #[arg(
+        long,
+        global = true,
+        env = "RAMPART_STATE_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/rampart"
+    )]
     pub state_dir: PathBuf,
 }
 
@@ -62,7 +68,8 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyse existing logs offline: who would be blocked, and why
-    #[command(long_about = "Analyse existing logs offline: who would be blocked, and why.
+    #[command(
+        long_about = "Analyse existing logs offline: who would be blocked, and why.
 
 Reads files, globs, gzip-compressed rotated logs (*.gz) and standard input (-), \
 in the order given (glob matches oldest first). Windows use the times written \
@@ -71,7 +78,8 @@ With no PATH, scans the standard log files of Debian/Ubuntu, RHEL-family and \
 cPanel servers that exist on this machine.
 
 Output: a report of the would-be bans with their reasons and evidence (default), \
-one JSON object (--json), or one JSON object per attack event (--events).")]
+one JSON object (--json), or one JSON object per attack event (--events)."
+    )]
     Scan(ScanArgs),
     /// List and test detection rules
     #[command(subcommand)]
@@ -117,12 +125,14 @@ pub enum RulesCmd {
     /// List the detection rules
     List(RulesListArgs),
     /// Test log lines against the rules, or run the rules' test vectors
-    #[command(long_about = "Test log lines against the rules, or run the rules' test vectors.
+    #[command(
+        long_about = "Test log lines against the rules, or run the rules' test vectors.
 
 With LINEs or --file: prints, for each line, the rule that matched and what it \
 captured (address, user, count), or that no rule did. Without: runs every \
 rule's built-in test vectors (lines that must match and must not), the \
-built-in pack's and those of --rules and rules.d, and exits 1 if any fails.")]
+built-in pack's and those of --rules and rules.d, and exits 1 if any fails."
+    )]
     Test(RulesTestArgs),
 }
 

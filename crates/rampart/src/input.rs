@@ -33,7 +33,11 @@ impl Input {
             Input::File(p) => {
                 let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
                 let gz = p.extension().is_some_and(|e| e == "gz");
-                let r: Box<dyn Read> = if gz { Box::new(MultiGzDecoder::new(f)) } else { Box::new(f) };
+                let r: Box<dyn Read> = if gz {
+                    Box::new(MultiGzDecoder::new(f))
+                } else {
+                    Box::new(f)
+                };
                 Ok(Box::new(BufReader::with_capacity(CAP, r)))
             }
         }
@@ -56,7 +60,10 @@ pub fn expand(paths: &[String]) -> Result<Vec<Input>> {
                 .filter_map(|m| m.ok())
                 .filter(|m| m.is_file())
                 .map(|m| {
-                    let t = m.metadata().and_then(|md| md.modified()).unwrap_or(std::time::UNIX_EPOCH);
+                    let t = m
+                        .metadata()
+                        .and_then(|md| md.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
                     (t, m)
                 })
                 .collect();
@@ -103,7 +110,11 @@ pub const STANDARD_LOGS: &[&str] = &[
 /// A line longer than `max` bytes is passed truncated to `max + 1` bytes
 /// (so the caller can tell and count it) and the rest is skipped: memory
 /// stays bounded whatever the input.
-pub fn for_each_line(r: &mut dyn BufRead, max: usize, mut f: impl FnMut(u64, &[u8])) -> std::io::Result<u64> {
+pub fn for_each_line(
+    r: &mut dyn BufRead,
+    max: usize,
+    mut f: impl FnMut(u64, &[u8]),
+) -> std::io::Result<u64> {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut n = 0u64;
     let mut skipping = false;
@@ -157,7 +168,15 @@ mod tests {
         let mut got = vec![];
         let n = for_each_line(&mut r, 100, |i, l| got.push((i, l.to_vec()))).unwrap();
         assert_eq!(n, 4);
-        assert_eq!(got, vec![(1, b"a".to_vec()), (2, b"b".to_vec()), (3, vec![]), (4, b"last".to_vec())]);
+        assert_eq!(
+            got,
+            vec![
+                (1, b"a".to_vec()),
+                (2, b"b".to_vec()),
+                (3, vec![]),
+                (4, b"last".to_vec())
+            ]
+        );
     }
 
     #[test]

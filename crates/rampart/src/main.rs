@@ -35,7 +35,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("rampart: error: {e:#}");
-            ExitCode::from(e.downcast_ref::<settings::ConfigErrors>().map_or(exit::SOFTWARE, |_| exit::CONFIG))
+            ExitCode::from(
+                e.downcast_ref::<settings::ConfigErrors>()
+                    .map_or(exit::SOFTWARE, |_| exit::CONFIG),
+            )
         }
     }
 }

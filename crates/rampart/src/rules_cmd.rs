@@ -18,8 +18,16 @@ pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
         .iter()
         .map(|r| {
             let reason = det.reason(&r.reason);
-            let enabled = det.engine().rules().iter().find(|x| x.def.id == r.id).is_some_and(|x| x.def.enabled);
-            let g = groups.iter().find(|g| g.name == r.id || Some(&g.name) == r.group.as_ref()).or_else(|| groups.iter().find(|g| g.name == r.reason));
+            let enabled = det
+                .engine()
+                .rules()
+                .iter()
+                .find(|x| x.def.id == r.id)
+                .is_some_and(|x| x.def.enabled);
+            let g = groups
+                .iter()
+                .find(|g| g.name == r.id || Some(&g.name) == r.group.as_ref())
+                .or_else(|| groups.iter().find(|g| g.name == r.reason));
             serde_json::json!({
                 "id": r.id,
                 "reason": r.reason,
@@ -39,15 +47,25 @@ pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(exit::OK);
     }
-    println!("{:<34} {:<14} {:<8} {:>9} {:>8}  description", "rule", "reason", "enabled", "threshold", "window");
+    println!(
+        "{:<34} {:<14} {:<8} {:>9} {:>8}  description",
+        "rule", "reason", "enabled", "threshold", "window"
+    );
     for r in &rows {
         println!(
             "{:<34} {:<14} {:<8} {:>9} {:>8}  {}",
             r["id"].as_str().unwrap_or(""),
             r["reason"].as_str().unwrap_or(""),
-            if r["enabled"].as_bool() == Some(true) { "yes" } else { "no" },
+            if r["enabled"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
             r["threshold"],
-            r["window_secs"].as_u64().map(|w| format!("{w}s")).unwrap_or_default(),
+            r["window_secs"]
+                .as_u64()
+                .map(|w| format!("{w}s"))
+                .unwrap_or_default(),
             r["description"].as_str().unwrap_or(""),
         );
     }
@@ -72,10 +90,7 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
         return run_vectors(&loaded, a.json);
     }
     let mut det = loaded.detector()?;
-    let ctx = TimeContext {
-        offset_secs: loaded.config.log_utc_offset_secs,
-        reference: now(),
-    };
+    let ctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
     let mut matched = 0;
     let mut out = Vec::new();
     for l in &lines {
@@ -83,9 +98,9 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
         let v = match &r {
             Some((ev, _)) => {
                 matched += 1;
-                let id = det.rule(ev.rule).id.clone();
-                serde_json::json!({"line": l, "rule": id, "reason": ev.reason, "ip": ev.ip.to_string(),
-                    "user": ev.user, "port": ev.port, "count": ev.count, "rule_id": ev.rule_id,
+                let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+                serde_json::json!({"line": l, "rule": ev.rule_name, "reason": ev.reason, "ip": ev.ip.to_string(),
+                    "user": text(ev.user), "port": ev.port, "count": ev.count, "rule_id": text(ev.rule_id),
                     "time": ev.time.map(rampart_core::time::format_rfc3339)})
             }
             None => serde_json::json!({"line": l, "rule": null}),
@@ -101,10 +116,20 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
                 println!("    no rule matched");
                 continue;
             }
-            print!("    rule {} (reason {}): ip={}", v["rule"].as_str().unwrap_or(""), v["reason"].as_str().unwrap_or(""), v["ip"].as_str().unwrap_or(""));
+            print!(
+                "    rule {} (reason {}): ip={}",
+                v["rule"].as_str().unwrap_or(""),
+                v["reason"].as_str().unwrap_or(""),
+                v["ip"].as_str().unwrap_or("")
+            );
             for k in ["user", "port", "rule_id", "time"] {
                 if !v[k].is_null() {
-                    print!(" {k}={}", v[k].as_str().map(str::to_string).unwrap_or_else(|| v[k].to_string()));
+                    print!(
+                        " {k}={}",
+                        v[k].as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v[k].to_string())
+                    );
                 }
             }
             if v["count"].as_u64() != Some(1) {
@@ -113,23 +138,43 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
             println!();
         }
     }
-    Ok(if matched == lines.len() { exit::OK } else { exit::FOUND_PROBLEMS })
+    Ok(if matched == lines.len() {
+        exit::OK
+    } else {
+        exit::FOUND_PROBLEMS
+    })
 }
 
 fn run_vectors(loaded: &settings::Loaded, json: bool) -> Result<u8> {
     let failures = vectors::check(&loaded.rules, now()).map_err(anyhow::Error::msg)?;
-    let total: usize = loaded.rules.iter().map(|r| r.must_match.len() + r.must_not_match.len()).sum();
+    let total: usize = loaded
+        .rules
+        .iter()
+        .map(|r| r.must_match.len() + r.must_not_match.len())
+        .sum();
     if json {
         let f: Vec<_> = failures
             .iter()
             .map(|f| serde_json::json!({"rule": f.rule, "line": f.line, "problem": f.problem}))
             .collect();
-        println!("{}", serde_json::json!({"rules": loaded.rules.len(), "vectors": total, "failures": f}));
+        println!(
+            "{}",
+            serde_json::json!({"rules": loaded.rules.len(), "vectors": total, "failures": f})
+        );
     } else {
         for f in &failures {
             println!("FAIL {f}");
         }
-        println!("{} rules, {} vectors, {} failure(s)", loaded.rules.len(), total, failures.len());
+        println!(
+            "{} rules, {} vectors, {} failure(s)",
+            loaded.rules.len(),
+            total,
+            failures.len()
+        );
     }
-    Ok(if failures.is_empty() { exit::OK } else { exit::FOUND_PROBLEMS })
+    Ok(if failures.is_empty() {
+        exit::OK
+    } else {
+        exit::FOUND_PROBLEMS
+    })
 }

@@ -5,6 +5,7 @@ use crate::exit;
 use crate::input::{self, Input};
 use crate::settings::{self, now};
 use anyhow::Result;
+use rampart_core::addr::Net;
 use rampart_core::detect::{Detector, Event};
 use rampart_core::time::{TimeContext, Timestamp, format_rfc3339};
 use rampart_core::tracker::{BanDecision, Outcome};
@@ -75,7 +76,7 @@ struct Scan<'a> {
     det: Detector,
     bans: Vec<BanRecord>,
     /// target → index of its current ban record
-    active: HashMap<String, usize>,
+    active: HashMap<Net, usize>,
     per_reason: BTreeMap<String, ReasonSummary>,
     evidence_max: usize,
     events_out: Option<Box<dyn Write + 'a>>,
@@ -107,19 +108,35 @@ impl Scan<'_> {
         };
         self.per_reason.entry(rec.reason.clone()).or_default().bans += 1;
         self.bans.push(rec);
-        self.active.insert(target, self.bans.len() - 1);
+        self.active.insert(d.target, self.bans.len() - 1);
     }
 
-    fn line(&mut self, source: &str, n: u64, line: &[u8], ctx: &TimeContext, fallback: &mut Timestamp) -> std::io::Result<()> {
-        let Some((ev, outcome)) = self.det.process(line, ctx, *fallback) else {
-            return Ok(());
+    fn line(
+        &mut self,
+        source: &str,
+        n: u64,
+        line: &[u8],
+        ctx: &TimeContext,
+        fallback: &mut Timestamp,
+    ) -> std::io::Result<()> {
+        let (outcome, count, time) = {
+            let Some((ev, outcome)) = self.det.process(line, ctx, *fallback) else {
+                return Ok(());
+            };
+            match self.per_reason.get_mut(ev.reason) {
+                Some(s) => s.events += 1,
+                None => {
+                    let s = self.per_reason.entry(ev.reason.to_string()).or_default();
+                    s.events += 1;
+                }
+            }
+            if let Some(w) = self.events_out.as_mut() {
+                write_event(w, source, n, &ev)?;
+            }
+            (outcome, ev.count, ev.time)
         };
-        if let Some(t) = ev.time {
+        if let Some(t) = time {
             *fallback = t;
-        }
-        self.per_reason.entry(ev.reason.clone()).or_default().events += 1;
-        if let Some(w) = self.events_out.as_mut() {
-            write_event(w, &self.det, source, n, &ev)?;
         }
         match outcome {
             Outcome::Banned(ds) => {
@@ -128,10 +145,10 @@ impl Scan<'_> {
                 }
             }
             Outcome::AlreadyBanned(target) => {
-                if let Some(&i) = self.active.get(&target.to_string()) {
+                if let Some(&i) = self.active.get(&target) {
                     let b = &mut self.bans[i];
-                    b.count += u64::from(ev.count);
-                    b.last_ts = b.last_ts.max(ev.time.unwrap_or(*fallback));
+                    b.count += u64::from(count);
+                    b.last_ts = b.last_ts.max(time.unwrap_or(*fallback));
                     b.last_seen = format_rfc3339(b.last_ts);
                     if b.evidence.len() < self.evidence_max {
                         b.evidence.push(String::from_utf8_lossy(line).into_owned());
@@ -144,18 +161,20 @@ impl Scan<'_> {
     }
 }
 
-fn write_event(w: &mut dyn Write, det: &Detector, source: &str, n: u64, ev: &Event) -> std::io::Result<()> {
+fn write_event(w: &mut dyn Write, source: &str, n: u64, ev: &Event<'_>) -> std::io::Result<()> {
+    let user = ev.user.map(String::from_utf8_lossy);
+    let rule_id = ev.rule_id.map(String::from_utf8_lossy);
     let e = EventOut {
         source,
         line: n,
-        rule: &det.rule(ev.rule).id,
-        reason: &ev.reason,
+        rule: ev.rule_name,
+        reason: ev.reason,
         ip: ev.ip.to_string(),
-        user: ev.user.as_deref(),
+        user: user.as_deref(),
         port: ev.port,
         count: ev.count,
         time: ev.time.map(format_rfc3339),
-        rule_id: ev.rule_id.as_deref(),
+        rule_id: rule_id.as_deref(),
     };
     serde_json::to_writer(&mut *w, &e)?;
     w.write_all(b"\n")
@@ -173,21 +192,26 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
             .map(|p| Input::File(p.into()))
             .collect();
         if found.is_empty() {
-            eprintln!("rampart: no PATH given and none of the standard log files exist; pass files to scan, or - for standard input");
+            eprintln!(
+                "rampart: no PATH given and none of the standard log files exist; pass files to scan, or - for standard input"
+            );
             return Ok(exit::USAGE);
         }
-        eprintln!("rampart: scanning {}", found.iter().map(Input::name).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "rampart: scanning {}",
+            found.iter().map(Input::name).collect::<Vec<_>>().join(", ")
+        );
         found
     } else {
         input::expand(&a.paths)?
     };
-    let ctx = TimeContext {
-        offset_secs: loaded.config.log_utc_offset_secs,
-        reference: now(),
-    };
+    let ctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
     let stdout = std::io::stdout();
     let events_out: Option<Box<dyn Write>> = if a.events {
-        Some(Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout.lock())))
+        Some(Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            stdout.lock(),
+        )))
     } else {
         None
     };
@@ -240,7 +264,11 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
             eprintln!("rampart: {name}: {e}");
             failed = true;
         }
-        summaries.push(InputSummary { source: name, lines, error });
+        summaries.push(InputSummary {
+            source: name,
+            lines,
+            error,
+        });
     }
     if let Some(mut w) = scan.events_out.take() {
         w.flush()?;
@@ -250,7 +278,10 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     for b in &scan.bans {
         addrs.entry(&b.reason).or_default().insert(&b.ip);
     }
-    let addr_counts: Vec<(String, u64)> = addrs.iter().map(|(r, s)| (r.to_string(), s.len() as u64)).collect();
+    let addr_counts: Vec<(String, u64)> = addrs
+        .iter()
+        .map(|(r, s)| (r.to_string(), s.len() as u64))
+        .collect();
     for (r, n) in addr_counts {
         if let Some(s) = scan.per_reason.get_mut(&r) {
             s.addresses = n;
@@ -258,7 +289,8 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     }
     let stats = &scan.det.stats;
     if a.json {
-        let distinct: std::collections::BTreeSet<&str> = scan.bans.iter().map(|b| b.ip.as_str()).collect();
+        let distinct: std::collections::BTreeSet<&str> =
+            scan.bans.iter().map(|b| b.ip.as_str()).collect();
         let v = serde_json::json!({
             "bans": scan.bans,
             "summary": {
@@ -284,7 +316,11 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     } else if !a.events {
         print_report(&scan, &summaries, elapsed, a.evidence)?;
     }
-    Ok(if failed { exit::FOUND_PROBLEMS } else { exit::OK })
+    Ok(if failed {
+        exit::FOUND_PROBLEMS
+    } else {
+        exit::OK
+    })
 }
 
 fn human_secs(s: i64) -> String {
@@ -296,10 +332,16 @@ fn human_secs(s: i64) -> String {
     }
 }
 
-fn print_report(scan: &Scan<'_>, inputs: &[InputSummary], elapsed: f64, evidence: usize) -> Result<()> {
+fn print_report(
+    scan: &Scan<'_>,
+    inputs: &[InputSummary],
+    elapsed: f64,
+    evidence: usize,
+) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let stats = &scan.det.stats;
-    let distinct: std::collections::BTreeSet<&str> = scan.bans.iter().map(|b| b.ip.as_str()).collect();
+    let distinct: std::collections::BTreeSet<&str> =
+        scan.bans.iter().map(|b| b.ip.as_str()).collect();
     writeln!(
         out,
         "Scanned {} lines in {} input(s) in {:.2}s: {} attack events, {} would-be bans of {} addresses.",
@@ -336,9 +378,17 @@ fn print_report(scan: &Scan<'_>, inputs: &[InputSummary], elapsed: f64, evidence
     }
     if !scan.per_reason.is_empty() {
         writeln!(out, "\nBy reason:")?;
-        writeln!(out, "  {:<16} {:>10} {:>8} {:>10}", "reason", "events", "bans", "addresses")?;
+        writeln!(
+            out,
+            "  {:<16} {:>10} {:>8} {:>10}",
+            "reason", "events", "bans", "addresses"
+        )?;
         for (r, s) in &scan.per_reason {
-            writeln!(out, "  {r:<16} {:>10} {:>8} {:>10}", s.events, s.bans, s.addresses)?;
+            writeln!(
+                out,
+                "  {r:<16} {:>10} {:>8} {:>10}",
+                s.events, s.bans, s.addresses
+            )?;
         }
     }
     let skipped = stats.oversized + stats.bad_address + stats.trusted_proxy;

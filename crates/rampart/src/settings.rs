@@ -51,11 +51,16 @@ pub fn load_config(global: &Global, known_rules: &[&str], reasons: &[Reason]) ->
     let (path, explicit) = config_path(global);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read configuration {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Config::default());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read configuration {}", path.display()));
+        }
     };
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
-    config::parse(&path.display().to_string(), &text, &codes, known_rules).map_err(|d| ConfigErrors(d).into())
+    config::parse(&path.display().to_string(), &text, &codes, known_rules)
+        .map_err(|d| ConfigErrors(d).into())
 }
 
 fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>> {
@@ -89,7 +94,8 @@ pub fn load_rules(sources: &RuleSources, rules_dir: &str) -> Result<Vec<RuleDef>
         paths.extend(rule_files_in(p)?);
     }
     for p in paths {
-        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read rule file {}", p.display()))?;
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("cannot read rule file {}", p.display()))?;
         defs.extend(parse_rule_file(&p.display().to_string(), &text)?);
     }
     Ok(defs)
@@ -113,13 +119,23 @@ pub fn load(global: &Global, sources: &RuleSources) -> Result<Loaded> {
     }
     let config = config?;
     let rules = load_rules(sources, &config.rules_dir)?;
-    Ok(Loaded { config, rules, reasons })
+    Ok(Loaded {
+        config,
+        rules,
+        reasons,
+    })
 }
 
 impl Loaded {
     /// Builds the detector.
     pub fn detector(&self) -> Result<Detector> {
-        Detector::new(self.rules.clone(), &self.config, self.reasons.clone(), own_addresses()).context("cannot build the detector")
+        Detector::new(
+            self.rules.clone(),
+            &self.config,
+            self.reasons.clone(),
+            own_addresses(),
+        )
+        .context("cannot build the detector")
     }
 }
 
@@ -168,7 +184,8 @@ pub fn now() -> Timestamp {
 /// `rampart config check [PATH]`.
 pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
     let path = a.path.clone().unwrap_or_else(|| config_path(global).0);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let reasons = explain::builtin();
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
     // Rule ids: built-in pack plus the rules directory the file names (or the default).
@@ -193,7 +210,10 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
             .iter()
             .map(|d| serde_json::json!({"file": d.file, "line": d.line, "key": d.key, "message": d.message}))
             .collect();
-        println!("{}", serde_json::json!({"file": path.display().to_string(), "ok": diags.is_empty(), "errors": v}));
+        println!(
+            "{}",
+            serde_json::json!({"file": path.display().to_string(), "ok": diags.is_empty(), "errors": v})
+        );
     } else if diags.is_empty() {
         println!("{}: OK", path.display());
     } else {
@@ -202,5 +222,9 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
         }
         eprintln!("{}: {} error(s)", path.display(), diags.len());
     }
-    Ok(if diags.is_empty() { exit::OK } else { exit::FOUND_PROBLEMS })
+    Ok(if diags.is_empty() {
+        exit::OK
+    } else {
+        exit::FOUND_PROBLEMS
+    })
 }
