@@ -51,6 +51,10 @@ pub struct Stats {
     pub bad_address: u64,
     /// Lines from a trusted proxy naming no client.
     pub trusted_proxy: u64,
+    /// Lines taken by `ignore` rules.
+    pub ignored: u64,
+    /// Lines whose rule needed a session address that was not recorded.
+    pub no_session: u64,
     /// Events against protected addresses (not counted).
     pub protected: u64,
     /// Events dropped because the tracker was full.
@@ -299,7 +303,15 @@ impl Detector {
                 .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf)
             {
                 Ok(h) => h,
-                Err(Miss::NoMatch) => return None,
+                Err(Miss::NoMatch | Miss::SessionOnly) => return None,
+                Err(Miss::Ignored) => {
+                    self.stats.ignored += 1;
+                    return None;
+                }
+                Err(Miss::NoSession) => {
+                    self.stats.no_session += 1;
+                    return None;
+                }
                 Err(Miss::BadAddress) => {
                     self.stats.bad_address += 1;
                     return None;

@@ -138,6 +138,26 @@ pub enum Miss {
     BadAddress,
     /// The address is a trusted proxy and the line names no client behind it.
     TrustedProxy,
+    /// An `ignore` rule took the line (a known-harmless or ambiguous shape).
+    Ignored,
+    /// A `session` rule recorded the connection's address; not an event.
+    SessionOnly,
+    /// The rule takes its address from the session, and none was recorded.
+    NoSession,
+}
+
+/// Sessions remembered (per host, program and pid) before the map is reset.
+const MAX_SESSIONS: usize = 65_536;
+
+fn session_key(host: Option<&[u8]>, program: Option<&[u8]>, pid: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = crate::fxhash::FxHasher::default();
+    h.write(host.unwrap_or(b""));
+    h.write_u8(0xff);
+    h.write(program.unwrap_or(b""));
+    h.write_u8(0xff);
+    h.write(pid);
+    h.finish()
 }
 
 /// How JSON lines are read.
@@ -154,6 +174,9 @@ pub struct JsonOptions {
 pub struct Scratch {
     /// Per scope, per pattern: captures of the single-rule regex.
     caps: Vec<Vec<Captures>>,
+    /// The last address seen per (host, program, pid): for rules whose
+    /// line does not repeat it (`ip_from_session`).
+    sessions: FxHashMap<u64, IpAddr>,
 }
 
 /// The compiled rule set.
@@ -286,7 +309,13 @@ fn check_captures(def: &RuleDef) -> Result<(), CompileError> {
             });
         }
     }
-    if !has_ip {
+    if has_ip && def.ip_from_session {
+        return Err(CompileError::Captures {
+            rule: def.id.clone(),
+            message: "a rule with ip_from_session = true must not capture (?P<ip>...)".into(),
+        });
+    }
+    if !has_ip && !def.ignore && !def.ip_from_session {
         return Err(CompileError::Captures {
             rule: def.id.clone(),
             message: "the regex must capture the address as (?P<ip>...)".into(),
@@ -384,6 +413,7 @@ impl Engine {
                 .iter()
                 .map(|s| s.singles.iter().map(Regex::create_captures).collect())
                 .collect(),
+            sessions: FxHashMap::default(),
         }
     }
 
@@ -416,7 +446,11 @@ impl Engine {
             head
         });
         key.extend_from_slice(&p[last..]);
-        self.by_program.get(key.as_slice()).copied()
+        // "httpd/backend1" → "httpd" as a last resort
+        self.by_program
+            .get(key.as_slice())
+            .or_else(|| self.by_program.get(head))
+            .copied()
     }
 
     /// Matches one line. `line` excludes the newline.
@@ -456,6 +490,7 @@ impl Engine {
             time: time.map_or(envelope::LineTime::None, envelope::LineTime::Known),
             program,
             host: None,
+            pid: None,
             message: buf,
             after_time: buf,
         };
@@ -494,21 +529,51 @@ impl Engine {
         let slots = scope.slots[pid];
         let rule_idx = scope.rules[pid];
         let rule = &self.rules[rule_idx as usize];
-        let caps: &Captures = caps;
+        let caps: &Captures = &*caps;
         let get = |s: Slot| -> Option<&'a [u8]> {
             s.0.iter()
                 .flatten()
                 .find_map(|&i| caps.get_group(i))
                 .map(|sp| &msg[sp.range()])
         };
-        let ip_text = get(slots.ip).ok_or(Miss::BadAddress)?;
-        let ip = std::str::from_utf8(ip_text)
-            .ok()
-            .and_then(parse_addr)
-            .ok_or(Miss::BadAddress)?;
-        let ip = if self.is_trusted_proxy(ip) {
+        let def = &rule.def;
+        if def.ignore {
+            return Err(Miss::Ignored);
+        }
+        let session_key = env.pid.map(|pid| session_key(env.host, env.program, pid));
+        let ip = if def.ip_from_session {
+            let key = session_key.ok_or(Miss::NoSession)?;
+            scratch.sessions.get(&key).copied().ok_or(Miss::NoSession)?
+        } else {
+            let ip_text = get(slots.ip).ok_or(Miss::BadAddress)?;
+            std::str::from_utf8(ip_text)
+                .ok()
+                .and_then(parse_addr)
+                .ok_or(Miss::BadAddress)?
+        };
+        if let Some(key) = session_key {
+            if scratch.sessions.len() >= MAX_SESSIONS {
+                scratch.sessions.clear();
+            }
+            scratch.sessions.insert(key, ip);
+        }
+        if def.session {
+            return Err(Miss::SessionOnly);
+        }
+        // Behind a proxy the connecting address is the proxy's: believe the
+        // forwarded client (when the rule captures one), never blame the proxy.
+        // Private addresses count as proxies only for rules that read a
+        // forwarded header; elsewhere a private address is just a client.
+        let configured = self.trusted_proxies.iter().any(|n| n.contains(ip));
+        let ip = if configured {
             let fwd = get(slots.forwarded).ok_or(Miss::TrustedProxy)?;
             self.client_behind_proxies(fwd).ok_or(Miss::TrustedProxy)?
+        } else if self.trust_private_proxies && crate::addr::is_private(ip) {
+            // a private address with a forwarded client is a local proxy;
+            // without one it is simply a client on a private network
+            get(slots.forwarded)
+                .and_then(|f| self.client_behind_proxies(f))
+                .unwrap_or(ip)
         } else {
             ip
         };
@@ -635,6 +700,86 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
         // injection: the address in the user name is not the one blamed
         let r = m(&e, "Nov 27 08:15:00 h sshd[1]: Failed password for invalid user x from 192.0.2.1 port 1 from 198.51.100.7 port 22 ssh2").unwrap();
         assert_eq!(r.1, "198.51.100.7");
+    }
+
+    #[test]
+    fn session_correlation_and_ignore() {
+        let rules = r#"
+[[rule]]
+id = "s.conn"
+reason = "sshd"
+programs = ["sshd"]
+session = true
+literals = ["Connection from"]
+regex = '^Connection from (?P<ip>\S+) port \d+ on \S+ port \d+$'
+[[rule]]
+id = "s.ambiguous"
+reason = "sshd"
+programs = ["sshd"]
+ignore = true
+literals = ["Failed"]
+regex = '^Failed \S+ for .* port \d+ ssh2.* port \d+ ssh2$'
+[[rule]]
+id = "s.failed"
+reason = "sshd"
+programs = ["sshd"]
+literals = ["Failed"]
+regex = '^Failed \S+ for (?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
+[[rule]]
+id = "s.toomany"
+reason = "sshd"
+programs = ["sshd"]
+ip_from_session = true
+literals = ["Too many"]
+regex = '^Disconnecting: Too many authentication failures'
+"#;
+        let e = Engine::new(parse_rule_file("t", rules).unwrap(), vec![]).unwrap();
+        let mut s = e.scratch();
+        let ctx = TimeContext::utc(1_795_780_800);
+        let mut m = |l: &str| {
+            e.match_line(l.as_bytes(), &ctx, &mut s)
+                .map(|h| h.ip.to_string())
+        };
+        assert_eq!(
+            m(
+                "Nov 27 08:15:00 h sshd[7]: Disconnecting: Too many authentication failures [preauth]"
+            ),
+            Err(Miss::NoSession)
+        );
+        assert_eq!(
+            m(
+                "Nov 27 08:15:00 h sshd[7]: Connection from 198.51.100.7 port 1 on 192.0.2.1 port 22"
+            ),
+            Err(Miss::SessionOnly)
+        );
+        assert_eq!(m("Nov 27 08:15:01 h sshd[7]: Disconnecting: Too many authentication failures [preauth]").as_deref(), Ok("198.51.100.7"));
+        // another process, or another host, has its own session
+        assert_eq!(
+            m("Nov 27 08:15:01 h sshd[8]: Disconnecting: Too many authentication failures"),
+            Err(Miss::NoSession)
+        );
+        assert_eq!(
+            m("Nov 27 08:15:01 other sshd[7]: Disconnecting: Too many authentication failures"),
+            Err(Miss::NoSession)
+        );
+        // an event's address also opens the session
+        assert_eq!(
+            m("Nov 27 08:15:02 h sshd[9]: Failed password for root from 203.0.113.4 port 2 ssh2")
+                .as_deref(),
+            Ok("203.0.113.4")
+        );
+        assert_eq!(
+            m("Nov 27 08:15:03 h sshd[9]: Disconnecting: Too many authentication failures")
+                .as_deref(),
+            Ok("203.0.113.4")
+        );
+        // ambiguous lines are ignored rather than guessed
+        assert_eq!(
+            m(
+                "Nov 27 08:15:02 h sshd[9]: Failed password for x from 192.0.2.9 port 22 ssh2: from 203.0.113.4 port 2 ssh2"
+            ),
+            Err(Miss::Ignored)
+        );
     }
 
     #[test]

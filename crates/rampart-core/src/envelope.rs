@@ -66,6 +66,8 @@ pub struct Envelope<'a> {
     pub program: Option<&'a [u8]>,
     /// The host field, for syslog lines that have one.
     pub host: Option<&'a [u8]>,
+    /// The process id in the tag (`sshd[4242]`), for syslog lines that have one.
+    pub pid: Option<&'a [u8]>,
     /// The message: after `tag: ` for syslog lines, after the leading
     /// timestamp otherwise.
     pub message: &'a [u8],
@@ -80,7 +82,25 @@ fn is_tag_byte(b: u8) -> bool {
 /// Parses a program tag at the start of `b`: `name:`, `name[pid]:`,
 /// `name(pid):` or `name[pid]` followed by a space (proftpd). Returns the
 /// name and the offset of the message.
-fn parse_tag(b: &[u8]) -> Option<(&[u8], usize)> {
+fn parse_tag(b: &[u8]) -> Option<(&[u8], usize, Option<&[u8]>)> {
+    // "[sshd]:" (some relays bracket the tag)
+    if b.first() == Some(&b'[') {
+        let end = b.iter().take(66).position(|&c| c == b']')?;
+        let name = &b[1..end];
+        if name.is_empty()
+            || !name[0].is_ascii_alphabetic()
+            || !name.iter().all(|&c| is_tag_byte(c))
+            || b.get(end + 1) != Some(&b':')
+        {
+            return None;
+        }
+        let off = if b.get(end + 2) == Some(&b' ') {
+            end + 3
+        } else {
+            end + 2
+        };
+        return Some((name, off, None));
+    }
     let mut i = 0;
     while i < b.len() && i < 64 && is_tag_byte(b[i]) {
         i += 1;
@@ -90,15 +110,21 @@ fn parse_tag(b: &[u8]) -> Option<(&[u8], usize)> {
     }
     let name = &b[..i];
     let mut had_pid = false;
+    let mut pid = None;
     if let Some(&open @ (b'[' | b'(')) = b.get(i) {
         let close = if open == b'[' { b']' } else { b')' };
         let mut j = i + 1;
-        while j < b.len() && b[j].is_ascii_digit() {
+        // a pid, or for "name(word):" (dovecot's auth-worker(default):) a word
+        while j < b.len()
+            && j - i < 32
+            && (b[j].is_ascii_digit() || (open == b'(' && is_tag_byte(b[j])))
+        {
             j += 1;
         }
         if j == i + 1 || b.get(j) != Some(&close) {
             return None;
         }
+        pid = Some(&b[i + 1..j]);
         i = j + 1;
         had_pid = true;
     }
@@ -108,11 +134,10 @@ fn parse_tag(b: &[u8]) -> Option<(&[u8], usize)> {
             if b.get(i) == Some(&b' ') {
                 i += 1;
             }
-            Some((name, i))
+            Some((name, i, pid))
         }
-        None if had_pid => Some((name, i)),
-        Some(b' ') if had_pid => Some((name, i + 1)),
-        None => Some((name, i)).filter(|_| false),
+        None if had_pid => Some((name, i, pid)),
+        Some(b' ') if had_pid => Some((name, i + 1, pid)),
         _ => None,
     }
 }
@@ -153,6 +178,7 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
                 time: LineTime::None,
                 program: None,
                 host: None,
+                pid: None,
                 message: line,
                 after_time: line,
             };
@@ -164,15 +190,48 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         parse_leading(b, ctx).map(|(t, used)| (LineTime::Known(t), used))
     };
     let Some((time, used)) = parsed else {
+        // "host prog[pid]: msg": syslog relayed without its timestamp
+        // (journald exports, some forwarders).
+        if let Some(sp) = memchr::memchr(b' ', b)
+            && sp > 0
+            && sp < 256
+            && b[0].is_ascii_alphanumeric()
+            && b[..sp].iter().all(|&c| is_tag_byte(c) || c == b':')
+        {
+            let after = &b[skip_spaces(b, sp)..];
+            if let Some((name, off, pid)) = parse_tag(after)
+                && (after[..off].contains(&b'[') || after[..off].contains(&b':'))
+            {
+                let mut env = syslog(
+                    LineTime::None,
+                    Some(&b[..sp]),
+                    name,
+                    pid,
+                    &after[off..],
+                    line,
+                );
+                env.after_time = line;
+                return env;
+            }
+        }
         return Envelope {
             time: LineTime::None,
             program: None,
             host: None,
+            pid: None,
             message: line,
             after_time: line,
         };
     };
-    let rest_at = skip_spaces(b, used);
+    let mut rest_at = skip_spaces(b, used);
+    // FreeBSD syslogd -v: "Nov 27 08:15:00 <mail.notice> host prog[pid]: msg"
+    if b.get(rest_at) == Some(&b'<')
+        && let Some(end) = b[rest_at..].iter().take(32).position(|&c| c == b'>')
+        && b[rest_at + 1..rest_at + end].contains(&b'.')
+        && b.get(rest_at + end + 1) == Some(&b' ')
+    {
+        rest_at = skip_spaces(b, rest_at + end + 1);
+    }
     let rest = &b[rest_at..];
     if rest_at > used {
         // host-less: "Nov 27 08:15:00 imap-login: ..."
@@ -181,9 +240,9 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         let first_end = sp.unwrap_or(rest.len());
         if first_end > 0
             && matches!(rest[first_end - 1], b':' | b']' | b')')
-            && let Some((name, off)) = parse_tag(rest)
+            && let Some((name, off, pid)) = parse_tag(rest)
         {
-            return syslog(time, None, name, &rest[off..], rest);
+            return syslog(time, None, name, pid, &rest[off..], rest);
         }
         // "Nov 27 08:15:00 host prog[pid]: ..."
         if let Some(sp) = sp
@@ -192,8 +251,8 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         {
             let host = &rest[..sp];
             let after = &rest[skip_spaces(rest, sp)..];
-            if let Some((name, off)) = parse_tag(after) {
-                return syslog(time, Some(host), name, &after[off..], rest);
+            if let Some((name, off, pid)) = parse_tag(after) {
+                return syslog(time, Some(host), name, pid, &after[off..], rest);
             }
         }
     }
@@ -206,6 +265,7 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         time,
         program: None,
         host: None,
+        pid: None,
         message: m,
         after_time: m,
     }
@@ -215,6 +275,7 @@ fn syslog<'a>(
     time: LineTime<'a>,
     host: Option<&'a [u8]>,
     program: &'a [u8],
+    pid: Option<&'a [u8]>,
     msg: &'a [u8],
     after_time: &'a [u8],
 ) -> Envelope<'a> {
@@ -222,6 +283,7 @@ fn syslog<'a>(
         time,
         program: Some(program),
         host,
+        pid,
         message: strip_msgid(msg),
         after_time,
     }
@@ -236,7 +298,7 @@ fn parse_5424<'a>(b: &'a [u8], ctx: &TimeContext) -> Option<Envelope<'a>> {
         *f = &b[i..end];
         i = (end + 1).min(b.len());
     }
-    let [ts, host, app, _procid, _msgid] = fields;
+    let [ts, host, app, procid, _msgid] = fields;
     let time = if ts == b"-" {
         LineTime::None
     } else {
@@ -250,11 +312,18 @@ fn parse_5424<'a>(b: &'a [u8], ctx: &TimeContext) -> Option<Envelope<'a>> {
         while rest.first() == Some(&b'[') {
             let mut j = 1;
             let mut esc = false;
+            let mut quoted = false;
             while j < rest.len() {
                 match rest[j] {
                     b'\\' if !esc => esc = true,
-                    b']' if !esc => break,
+                    b'"' if !esc => {
+                        quoted = !quoted;
+                    }
+                    b']' if !esc && !quoted => break,
                     _ => esc = false,
+                }
+                if rest[j] != b'\\' {
+                    esc = false;
                 }
                 j += 1;
             }
@@ -270,6 +339,7 @@ fn parse_5424<'a>(b: &'a [u8], ctx: &TimeContext) -> Option<Envelope<'a>> {
         time,
         program,
         host: (host != b"-").then_some(host),
+        pid: (procid != b"-").then_some(procid),
         message: strip_msgid(msg),
         after_time: msg,
     })
@@ -337,6 +407,30 @@ mod tests {
             e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 ID47 [x@1 a="\]b"][y@2] hi"#);
         assert_eq!(p.as_deref(), Some("sshd"));
         assert_eq!(m, "hi");
+    }
+
+    #[test]
+    fn timestamp_less_and_odd_tags() {
+        let (t, h, p, m) = e("srv sshd[123]: Failed password for root");
+        assert_eq!(
+            (t, h.as_deref(), p.as_deref()),
+            (None, Some("srv"), Some("sshd"))
+        );
+        assert_eq!(m, "Failed password for root");
+        let (_, _, p, m) = e("Nov 27 08:15:00 srv [sshd]: Invalid user x");
+        assert_eq!(p.as_deref(), Some("sshd"));
+        assert_eq!(m, "Invalid user x");
+        let (_, h, p, _) = e("Jun 17 14:37:39 <mail.notice> mx sm-mta[5]: x");
+        assert_eq!((h.as_deref(), p.as_deref()), (Some("mx"), Some("sm-mta")));
+        let (_, _, p, _) = e("Nov 27 08:15:00 auth-worker(default): Info: x");
+        assert_eq!(p.as_deref(), Some("auth-worker"));
+        let (_, _, p, m) = e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 - [meta x="a]b"] hi"#);
+        assert_eq!(p.as_deref(), Some("sshd"));
+        assert_eq!(m, "hi");
+        // an access log line is not syslog
+        let (_, _, p, _) =
+            e("198.51.100.7 - - [27/Nov/2026:08:15:00 +0000] \"GET / HTTP/1.1\" 200 1");
+        assert_eq!(p, None);
     }
 
     #[test]

@@ -62,6 +62,19 @@ pub struct RuleDef {
     /// Disabled rules are compiled and tested but never produce events.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// A line this rule matches produces nothing (fail2ban's ignoreregex):
+    /// for harmless or ambiguous shapes that a later rule would take.
+    #[serde(default)]
+    pub ignore: bool,
+    /// The rule only records the connection's address for its process
+    /// (`sshd[4242]: Connection from 198.51.100.7 port 1 on ...`), for later
+    /// lines of the same process that do not repeat it. Not an event.
+    #[serde(default)]
+    pub session: bool,
+    /// The line carries no address: blame the one last recorded for the
+    /// same host, program and process id (syslog lines with a `[pid]`).
+    #[serde(default)]
+    pub ip_from_session: bool,
     /// Overrides the reason's threshold.
     pub threshold: Option<u32>,
     /// Overrides the reason's window (`90s`, `15m`, `1h`, or seconds).
@@ -102,6 +115,9 @@ pub enum DurationValue {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchVector {
+    /// Lines fed first (for rules that take the address from the session).
+    #[serde(default)]
+    pub before: Vec<String>,
     /// The raw log line.
     pub line: String,
     /// The address it blames (normalised form).
@@ -125,6 +141,9 @@ pub struct MatchVector {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoMatchVector {
+    /// Lines fed first.
+    #[serde(default)]
+    pub before: Vec<String>,
     /// The raw log line.
     pub line: String,
     /// Why it must not match.

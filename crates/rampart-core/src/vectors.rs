@@ -65,12 +65,18 @@ fn run(
 /// Checks every vector of `defs`, with all rules enabled (disabled rules
 /// are tested too). `now` anchors year-less timestamps.
 pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
+    // Lines that must match are checked with every rule enabled (disabled
+    // rules are tested too); lines that must not match are checked against
+    // the rules as shipped (a disabled catch-all may take them).
     let mut all = defs.to_vec();
     for d in &mut all {
         d.enabled = true;
     }
     let cfg = Config::default();
+    let shipped =
+        Engine::new(defs.to_vec(), cfg.trusted_proxies.clone()).map_err(|e| e.to_string())?;
     let engine = Engine::new(all, cfg.trusted_proxies).map_err(|e| e.to_string())?;
+    let mut shipped_scratch = shipped.scratch();
     let json = JsonOptions {
         max_severity: cfg.ids_max_severity,
         own: Vec::new(),
@@ -91,6 +97,9 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             out.push(fail("", "the rule has no [[rule.nomatch]] vectors".into()));
         }
         for v in &d.must_match {
+            for b in &v.before {
+                let _ = run(&engine, b, &ctx, &json, &mut scratch);
+            }
             match run(&engine, &v.line, &ctx, &json, &mut scratch) {
                 Err(m) => out.push(fail(&v.line, format!("must match, but no rule did ({m})"))),
                 Ok((id, ip, user, count, rule_id, reason, port)) => {
@@ -128,7 +137,19 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             }
         }
         for v in &d.must_not_match {
-            if let Ok((id, ip, ..)) = run(&engine, &v.line, &ctx, &json, &mut scratch) {
+            for b in &v.before {
+                let _ = run(&shipped, b, &ctx, &json, &mut shipped_scratch);
+                let _ = run(&engine, b, &ctx, &json, &mut scratch);
+            }
+            let got = match run(&shipped, &v.line, &ctx, &json, &mut shipped_scratch) {
+                Ok(g) => Some(g),
+                // a disabled rule must not take its own nomatch lines either
+                Err(_) if !d.enabled => run(&engine, &v.line, &ctx, &json, &mut scratch)
+                    .ok()
+                    .filter(|g| g.0 == d.id),
+                Err(_) => None,
+            };
+            if let Some((id, ip, ..)) = got {
                 let allowed = v.other_rule.as_deref() == Some(id.as_str()) && id != d.id;
                 let ip_ok = v.ip.as_ref().is_none_or(|want| {
                     parse_addr(want).map(|i| i.to_string()).as_deref() == Some(ip.as_str())
