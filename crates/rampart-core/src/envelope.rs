@@ -82,7 +82,10 @@ fn is_tag_byte(b: u8) -> bool {
 /// Parses a program tag at the start of `b`: `name:`, `name[pid]:`,
 /// `name(pid):` or `name[pid]` followed by a space (proftpd). Returns the
 /// name and the offset of the message.
-fn parse_tag(b: &[u8]) -> Option<(&[u8], usize, Option<&[u8]>)> {
+/// A parsed tag: the program name, the offset of the message, the pid.
+type Tag<'a> = (&'a [u8], usize, Option<&'a [u8]>);
+
+fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
     // "[sshd]:" (some relays bracket the tag)
     if b.first() == Some(&b'[') {
         let end = b.iter().take(66).position(|&c| c == b']')?;

@@ -184,6 +184,9 @@ fn evidence_text(line: &[u8]) -> String {
     }
 }
 
+/// Recent failures against one account: (time, source network).
+type AccountRing = VecDeque<(i64, Net)>;
+
 /// The owner of all counting state.
 #[derive(Debug)]
 pub struct Tracker {
@@ -193,7 +196,7 @@ pub struct Tracker {
     ipv6_prefix: u8,
     protected: Vec<Net>,
     keys: FxHashMap<(GroupId, Net), Entry>,
-    accounts: FxHashMap<(GroupId, Box<[u8]>), VecDeque<(i64, Net)>>,
+    accounts: FxHashMap<(GroupId, Box<[u8]>), AccountRing>,
     history: FxHashMap<Net, Vec<i64>>,
     max_keys: usize,
 }
