@@ -303,8 +303,8 @@ impl Detector {
                 .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf)
             {
                 Ok(h) => h,
-                Err(Miss::NoMatch | Miss::SessionOnly) => return None,
-                Err(Miss::Ignored) => {
+                Err(Miss::NoMatch | Miss::SessionOnly(..)) => return None,
+                Err(Miss::Ignored(_)) => {
                     self.stats.ignored += 1;
                     return None;
                 }

@@ -20,7 +20,7 @@ use crate::fxhash::FxHashMap;
 use crate::jsonline::{self, Decoded};
 use crate::rule::{CAPTURE_NAMES, RuleDef};
 use crate::time::{TimeContext, Timestamp, parse_leading};
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
@@ -139,9 +139,9 @@ pub enum Miss {
     /// The address is a trusted proxy and the line names no client behind it.
     TrustedProxy,
     /// An `ignore` rule took the line (a known-harmless or ambiguous shape).
-    Ignored,
+    Ignored(RuleIdx),
     /// A `session` rule recorded the connection's address; not an event.
-    SessionOnly,
+    SessionOnly(RuleIdx, IpAddr),
     /// The rule takes its address from the session, and none was recorded.
     NoSession,
 }
@@ -263,7 +263,10 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         lits.dedup();
         Some(
             AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostFirst)
+                // only "is any literal present" is asked: standard semantics
+                // stop at the first hit; a DFA is one lookup per byte.
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(&lits)
                 .map_err(|e| CompileError::Prefilter(e.to_string()))?,
         )
@@ -290,7 +293,7 @@ fn compile_single(def: &RuleDef) -> Result<Regex, CompileError> {
         })
 }
 
-fn check_captures(def: &RuleDef) -> Result<(), CompileError> {
+fn check_captures(def: &RuleDef) -> Result<Regex, CompileError> {
     let re = compile_single(def)?;
     let gi = re.group_info();
     let mut has_ip = false;
@@ -321,7 +324,7 @@ fn check_captures(def: &RuleDef) -> Result<(), CompileError> {
             message: "the regex must capture the address as (?P<ip>...)".into(),
         });
     }
-    Ok(())
+    Ok(re)
 }
 
 impl Engine {
@@ -538,7 +541,7 @@ impl Engine {
         };
         let def = &rule.def;
         if def.ignore {
-            return Err(Miss::Ignored);
+            return Err(Miss::Ignored(rule_idx));
         }
         let session_key = env.pid.map(|pid| session_key(env.host, env.program, pid));
         let ip = if def.ip_from_session {
@@ -552,13 +555,19 @@ impl Engine {
                 .ok_or(Miss::BadAddress)?
         };
         if let Some(key) = session_key {
-            if scratch.sessions.len() >= MAX_SESSIONS {
-                scratch.sessions.clear();
+            if def.ends_session {
+                // the process's connection is over: later lines of a
+                // reused pid must not inherit this address
+                scratch.sessions.remove(&key);
+            } else {
+                if scratch.sessions.len() >= MAX_SESSIONS {
+                    scratch.sessions.clear();
+                }
+                scratch.sessions.insert(key, ip);
             }
-            scratch.sessions.insert(key, ip);
         }
         if def.session {
-            return Err(Miss::SessionOnly);
+            return Err(Miss::SessionOnly(rule_idx, ip));
         }
         // Behind a proxy the connecting address is the proxy's: believe the
         // forwarded client (when the rule captures one), never blame the proxy.
@@ -750,7 +759,7 @@ regex = '^Disconnecting: Too many authentication failures'
             m(
                 "Nov 27 08:15:00 h sshd[7]: Connection from 198.51.100.7 port 1 on 192.0.2.1 port 22"
             ),
-            Err(Miss::SessionOnly)
+            Err(Miss::SessionOnly(0, "198.51.100.7".parse().unwrap()))
         );
         assert_eq!(m("Nov 27 08:15:01 h sshd[7]: Disconnecting: Too many authentication failures [preauth]").as_deref(), Ok("198.51.100.7"));
         // another process, or another host, has its own session
@@ -778,7 +787,7 @@ regex = '^Disconnecting: Too many authentication failures'
             m(
                 "Nov 27 08:15:02 h sshd[9]: Failed password for x from 192.0.2.9 port 22 ssh2: from 203.0.113.4 port 2 ssh2"
             ),
-            Err(Miss::Ignored)
+            Err(Miss::Ignored(1))
         );
     }
 

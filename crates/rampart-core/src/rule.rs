@@ -75,6 +75,10 @@ pub struct RuleDef {
     /// same host, program and process id (syslog lines with a `[pid]`).
     #[serde(default)]
     pub ip_from_session: bool,
+    /// The line closes the process's connection: forget its session
+    /// address after using it (a later process reusing the pid starts clean).
+    #[serde(default)]
+    pub ends_session: bool,
     /// Overrides the reason's threshold.
     pub threshold: Option<u32>,
     /// Overrides the reason's window (`90s`, `15m`, `1h`, or seconds).
@@ -120,7 +124,9 @@ pub struct MatchVector {
     pub before: Vec<String>,
     /// The raw log line.
     pub line: String,
-    /// The address it blames (normalised form).
+    /// The address it blames (normalised form); for `session` rules the
+    /// address recorded; empty for `ignore` rules.
+    #[serde(default)]
     pub ip: String,
     /// Expected `user`.
     pub user: Option<String>,

@@ -15,7 +15,9 @@ fn bin() -> Command {
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -47,26 +49,56 @@ fn scan_events_report_line_rule_reason_and_ip() {
     let ev = events(&o);
     let by_line: Vec<(u64, &str, &str)> = ev
         .iter()
-        .map(|e| (e["line"].as_u64().unwrap(), e["ip"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["ip"].as_str().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
         .collect();
     // line 2: failed password; line 3: invalid user
-    assert!(by_line.contains(&(2, "198.51.100.7", "sshd")), "{by_line:?}");
-    assert!(by_line.contains(&(3, "198.51.100.7", "sshd")), "{by_line:?}");
+    assert!(
+        by_line.contains(&(2, "198.51.100.7", "sshd")),
+        "{by_line:?}"
+    );
+    assert!(
+        by_line.contains(&(3, "198.51.100.7", "sshd")),
+        "{by_line:?}"
+    );
     // benign lines and another program's forged line produce nothing
     for n in [1, 4, 8] {
-        assert!(!by_line.iter().any(|(l, ..)| *l == n), "line {n} must not be an event: {by_line:?}");
+        assert!(
+            !by_line.iter().any(|(l, ..)| *l == n),
+            "line {n} must not be an event: {by_line:?}"
+        );
     }
     // log injection: the fake address in the user name is never blamed
-    assert!(!by_line.iter().any(|(_, ip, _)| *ip == "192.0.2.99"), "{by_line:?}");
-    assert!(!by_line.iter().any(|(_, ip, _)| *ip == "203.0.113.77"), "{by_line:?}");
+    assert!(
+        !by_line.iter().any(|(_, ip, _)| *ip == "192.0.2.99"),
+        "{by_line:?}"
+    );
+    assert!(
+        !by_line.iter().any(|(_, ip, _)| *ip == "203.0.113.77"),
+        "{by_line:?}"
+    );
     // IPv6
-    assert!(by_line.iter().any(|(_, ip, _)| *ip == "2001:db8::7"), "{by_line:?}");
+    assert!(
+        by_line.iter().any(|(_, ip, _)| *ip == "2001:db8::7"),
+        "{by_line:?}"
+    );
     let first = &ev[0];
     assert_eq!(first["source"].as_str(), data("auth.log").to_str());
     assert_eq!(first["rule"], "sshd.failed_auth");
     assert_eq!(first["user"], "root");
     assert_eq!(first["count"], 1);
-    assert!(first["time"].as_str().unwrap().ends_with("-11-27T08:00:02Z"), "{first}");
+    assert!(
+        first["time"]
+            .as_str()
+            .unwrap()
+            .ends_with("-11-27T08:00:02Z"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -83,7 +115,10 @@ fn scan_json_bans_with_evidence_and_summary() {
     assert_eq!(b["count"], 6, "count includes events after the ban: {b}");
     assert!(b["first_seen"].as_str().unwrap().ends_with("T08:00:02Z"));
     assert!(b["last_seen"].as_str().unwrap().ends_with("T08:00:10Z"));
-    assert_eq!(b["summary"], "(sshd) Failed SSH login from 198.51.100.7: 5 in the last 3600 secs");
+    assert_eq!(
+        b["summary"],
+        "(sshd) Failed SSH login from 198.51.100.7: 5 in the last 3600 secs"
+    );
     assert!(!b["evidence"].as_array().unwrap().is_empty());
     assert_eq!(b["ban_secs"], 3600);
     assert_eq!(v["summary"]["lines"], 16);
@@ -95,9 +130,15 @@ fn scan_human_report_explains() {
     let o = run(&["scan", data("auth.log").to_str().unwrap()]);
     assert!(o.status.success());
     let s = stdout(&o);
-    assert!(s.contains("(sshd) Failed SSH login from 198.51.100.7: 5 in the last 3600 secs"), "{s}");
+    assert!(
+        s.contains("(sshd) Failed SSH login from 198.51.100.7: 5 in the last 3600 secs"),
+        "{s}"
+    );
     assert!(s.contains("By reason:"), "{s}");
-    assert!(s.contains("| Nov 27 08:00:02 web1 sshd[1002]: Failed password"), "{s}");
+    assert!(
+        s.contains("| Nov 27 08:00:02 web1 sshd[1002]: Failed password"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -105,15 +146,31 @@ fn scan_reads_gzip_stdin_and_globs_oldest_first() {
     let dir = tmpdir("gz");
     let text = std::fs::read(data("auth.log")).unwrap();
     let gz = dir.join("auth.log.2.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
     enc.write_all(&text).unwrap();
     enc.finish().unwrap();
     let o = run(&["scan", "--events", gz.to_str().unwrap()]);
     assert!(o.status.success());
-    assert_eq!(events(&o).len(), events(&run(&["scan", "--events", data("auth.log").to_str().unwrap()])).len());
+    assert_eq!(
+        events(&o).len(),
+        events(&run(&[
+            "scan",
+            "--events",
+            data("auth.log").to_str().unwrap()
+        ]))
+        .len()
+    );
 
     // stdin
-    let mut child = bin().args(["scan", "--events", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .args(["scan", "--events", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(&text).unwrap();
     let o = child.wait_with_output().unwrap();
     let ev = events(&o);
@@ -135,11 +192,25 @@ fn bad_input_is_counted_never_fatal() {
     let huge = dir.join("huge.log");
     let mut f = std::fs::File::create(&huge).unwrap();
     // a 1 MiB line, then a normal one, then binary garbage without a newline
-    writeln!(f, "Nov 27 08:01:02 web1 sshd[3]: Failed password for {} from 203.0.113.9 port 3 ssh2", "A".repeat(1 << 20)).unwrap();
-    f.write_all(b"Nov 27 08:01:03 web1 sshd[4]: Failed password for root from 203.0.113.9 port 4 ssh2\n").unwrap();
-    f.write_all(&(0..=255u8).cycle().take(10_000).collect::<Vec<u8>>()).unwrap();
+    writeln!(
+        f,
+        "Nov 27 08:01:02 web1 sshd[3]: Failed password for {} from 203.0.113.9 port 3 ssh2",
+        "A".repeat(1 << 20)
+    )
+    .unwrap();
+    f.write_all(
+        b"Nov 27 08:01:03 web1 sshd[4]: Failed password for root from 203.0.113.9 port 4 ssh2\n",
+    )
+    .unwrap();
+    f.write_all(&(0..=255u8).cycle().take(10_000).collect::<Vec<u8>>())
+        .unwrap();
     drop(f);
-    let o = run(&["scan", "--json", huge.to_str().unwrap(), data("garbage.log").to_str().unwrap()]);
+    let o = run(&[
+        "scan",
+        "--json",
+        huge.to_str().unwrap(),
+        data("garbage.log").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["summary"]["skipped"]["oversized_lines"], 1, "{v}");
@@ -150,7 +221,12 @@ fn bad_input_is_counted_never_fatal() {
 
 #[test]
 fn missing_input_is_reported_and_others_still_scanned() {
-    let o = run(&["scan", "--events", "/nonexistent/rampart.log", data("auth.log").to_str().unwrap()]);
+    let o = run(&[
+        "scan",
+        "--events",
+        "/nonexistent/rampart.log",
+        data("auth.log").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/rampart.log"));
     assert!(!events(&o).is_empty());
@@ -201,15 +277,38 @@ line = "myapp: LOGIN OK user=bob ip=198.51.100.20"
 "#,
     )
     .unwrap();
-    let o = run(&["rules", "test", "--rules", good.to_str().unwrap(), "myapp: LOGIN FAILED user=eve ip=203.0.113.3"]);
+    let o = run(&[
+        "rules",
+        "test",
+        "--rules",
+        good.to_str().unwrap(),
+        "myapp: LOGIN FAILED user=eve ip=203.0.113.3",
+    ]);
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(stdout(&o).contains("rule myapp.login_failed (reason custom): ip=203.0.113.3"));
     // a failing vector makes `rules test` fail and names the rule
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, std::fs::read_to_string(&good).unwrap().replace("ip = \"198.51.100.20\"", "ip = \"198.51.100.21\"")).unwrap();
-    let o = run(&["rules", "test", "--no-builtin", "--rules", bad.to_str().unwrap()]);
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&good)
+            .unwrap()
+            .replace("ip = \"198.51.100.20\"", "ip = \"198.51.100.21\""),
+    )
+    .unwrap();
+    let o = run(&[
+        "rules",
+        "test",
+        "--no-builtin",
+        "--rules",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("FAIL rule myapp.login_failed: blamed 198.51.100.20, expected 198.51.100.21"), "{}", stdout(&o));
+    assert!(
+        stdout(&o)
+            .contains("FAIL rule myapp.login_failed: blamed 198.51.100.20, expected 198.51.100.21"),
+        "{}",
+        stdout(&o)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -217,16 +316,37 @@ line = "myapp: LOGIN OK user=bob ip=198.51.100.20"
 fn config_check_reports_every_error_with_location() {
     let dir = tmpdir("cfg");
     let cfg = dir.join("rampart.toml");
-    std::fs::write(&cfg, "[detect]\nipv6_prefx = 64\n\n[reasons.sshd]\nthreshold = -1\nwindow = \"soon\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[detect]\nipv6_prefx = 64\n\n[reasons.sshd]\nthreshold = -1\nwindow = \"soon\"\n",
+    )
+    .unwrap();
     let o = run(&["config", "check", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let s = stdout(&o);
     let p = cfg.display();
-    assert!(s.contains(&format!("{p}:2: detect.ipv6_prefx: unknown key; did you mean `ipv6_prefix`?")), "{s}");
-    assert!(s.contains(&format!("{p}:5: reasons.sshd.threshold: bad value -1: expected an integer from 1 to 100000")), "{s}");
-    assert!(s.contains(&format!("{p}:6: reasons.sshd.window: bad value \"soon\"")), "{s}");
+    assert!(
+        s.contains(&format!(
+            "{p}:2: detect.ipv6_prefx: unknown key; did you mean `ipv6_prefix`?"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!(
+            "{p}:5: reasons.sshd.threshold: bad value -1: expected an integer from 1 to 100000"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("{p}:6: reasons.sshd.window: bad value \"soon\"")),
+        "{s}"
+    );
     // the same file given to scan is refused with the config exit code
-    let o = bin().env("RAMPART_CONFIG", &cfg).args(["scan", data("auth.log").to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .env("RAMPART_CONFIG", &cfg)
+        .args(["scan", data("auth.log").to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(78));
     // a good file passes
     std::fs::write(&cfg, "[reasons.sshd]\nthreshold = 3\n").unwrap();
@@ -240,13 +360,25 @@ fn config_changes_thresholds() {
     let dir = tmpdir("cfg2");
     let cfg = dir.join("rampart.toml");
     std::fs::write(&cfg, "[reasons.sshd]\nthreshold = 20\n").unwrap();
-    let o = bin().env("RAMPART_CONFIG", &cfg).args(["scan", "--json", data("auth.log").to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .env("RAMPART_CONFIG", &cfg)
+        .args(["scan", "--json", data("auth.log").to_str().unwrap()])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["bans"].as_array().unwrap().len(), 0, "{v}");
     std::fs::write(&cfg, "[detect]\nignore = [\"198.51.100.0/24\"]\n").unwrap();
-    let o = bin().env("RAMPART_CONFIG", &cfg).args(["scan", "--json", data("auth.log").to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .env("RAMPART_CONFIG", &cfg)
+        .args(["scan", "--json", data("auth.log").to_str().unwrap()])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["bans"].as_array().unwrap().len(), 0, "ignored addresses are never banned: {v}");
+    assert_eq!(
+        v["bans"].as_array().unwrap().len(),
+        0,
+        "ignored addresses are never banned: {v}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -254,7 +386,14 @@ fn config_changes_thresholds() {
 fn help_is_complete() {
     let o = run(&["--help"]);
     let s = stdout(&o);
-    for needle in ["scan", "rules", "config", "EXIT STATUS", "RAMPART_CONFIG", "/etc/rampart/rampart.toml"] {
+    for needle in [
+        "scan",
+        "rules",
+        "config",
+        "EXIT STATUS",
+        "RAMPART_CONFIG",
+        "/etc/rampart/rampart.toml",
+    ] {
         assert!(s.contains(needle), "--help lacks {needle}: {s}");
     }
 }
