@@ -21,7 +21,11 @@ pub const FILES: &[(&str, &str)] = &[
 pub fn rules() -> Result<Vec<RuleDef>, RuleFileError> {
     let mut out = Vec::new();
     for (name, text) in FILES {
-        out.extend(parse_rule_file(&format!("builtin:{name}"), text)?);
+        let mut defs = parse_rule_file(&format!("builtin:{name}"), text)?;
+        for d in &mut defs {
+            d.builtin = true;
+        }
+        out.extend(defs);
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@ use crate::addr::Net;
 use crate::config::{Config, Tuning};
 use crate::engine::{CompileError, Engine, JsonOptions, Miss, Scratch};
 use crate::explain::{self, Reason};
+use crate::fxhash::FxHashMap;
 use crate::rule::RuleDef;
 use crate::time::{TimeContext, Timestamp};
 use crate::tracker::{
@@ -96,7 +97,7 @@ pub struct Detector {
     tracker: Tracker,
     reasons: Vec<Reason>,
     rule_group: Vec<Option<GroupId>>,
-    reason_group: HashMap<String, GroupId>,
+    reason_group: FxHashMap<String, GroupId>,
     json: JsonOptions,
     scratch: Scratch,
     buf: Vec<u8>,
@@ -125,7 +126,7 @@ impl Detector {
     ) -> Result<Detector, BuildError> {
         let known: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
         let mut groups: Vec<GroupPolicy> = Vec::new();
-        let mut reason_group = HashMap::new();
+        let mut reason_group = FxHashMap::default();
         for r in &reasons {
             let t = config.reasons.get(&r.code).cloned().unwrap_or_default();
             let window = t

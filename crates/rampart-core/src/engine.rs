@@ -27,6 +27,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 /// Index of a rule in the engine.
 pub type RuleIdx = u32;
@@ -38,6 +39,16 @@ pub struct Rule {
     pub def: RuleDef,
     /// Lower-cased `svc` → reason code.
     pub reason_map: Vec<(String, String)>,
+    /// The rule's own regex, for its captures (compiled on first use).
+    single: OnceLock<Option<Regex>>,
+}
+
+impl Rule {
+    fn single(&self) -> Option<&Regex> {
+        self.single
+            .get_or_init(|| compile_single(&self.def).ok())
+            .as_ref()
+    }
 }
 
 /// An error compiling rules.
@@ -91,6 +102,14 @@ struct Slots {
     time: Slot,
     forwarded: Slot,
     svc: Slot,
+}
+
+/// A scope compiled on first use: a scan of an auth.log never pays for
+/// the web rules.
+#[derive(Debug)]
+struct LazyScope {
+    members: Vec<RuleIdx>,
+    built: OnceLock<Option<Scope>>,
 }
 
 #[derive(Debug)]
@@ -183,7 +202,7 @@ pub struct Scratch {
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<Rule>,
-    scopes: Vec<Scope>,
+    scopes: Vec<LazyScope>,
     by_program: FxHashMap<Box<[u8]>, usize>,
     line_scope: Option<usize>,
     trusted_proxies: Vec<Net>,
@@ -236,7 +255,15 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         })?;
     let singles: Vec<Regex> = members
         .iter()
-        .map(|&i| compile_single(&rules[i as usize].def))
+        .map(|&i| {
+            rules[i as usize]
+                .single()
+                .cloned()
+                .ok_or_else(|| CompileError::Regex {
+                    rule: rules[i as usize].def.id.clone(),
+                    message: "does not compile".into(),
+                })
+        })
         .collect::<Result<_, _>>()?;
     let slots = singles
         .iter()
@@ -263,9 +290,10 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         lits.dedup();
         Some(
             AhoCorasick::builder()
-                // only "is any literal present" is asked: standard semantics
-                // stop at the first hit; a DFA is one lookup per byte.
-                .match_kind(MatchKind::Standard)
+                // Leftmost-first (not standard) semantics enable the packed
+                // SIMD (Teddy) prefilter for small literal sets; the DFA is
+                // one lookup per byte where Teddy cannot be used.
+                .match_kind(MatchKind::LeftmostFirst)
                 .kind(Some(AhoCorasickKind::DFA))
                 .build(&lits)
                 .map_err(|e| CompileError::Prefilter(e.to_string()))?,
@@ -285,7 +313,14 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
 fn compile_single(def: &RuleDef) -> Result<Regex, CompileError> {
     Regex::builder()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
-        .configure(meta::Config::new().utf8_empty(false))
+        // used only for anchored capture extraction on a line the combined
+        // regex already matched: no lazy/full DFAs needed
+        .configure(
+            meta::Config::new()
+                .utf8_empty(false)
+                .hybrid(false)
+                .dfa(false),
+        )
         .build(&def.regex)
         .map_err(|e| CompileError::Regex {
             rule: def.id.clone(),
@@ -339,13 +374,23 @@ impl Engine {
             if def.programs.is_empty() && !def.line {
                 return Err(CompileError::NoInput { rule: def.id });
             }
-            check_captures(&def)?;
+            // Built-in rules are compiled by the test suite; they compile
+            // lazily, when a line first needs their scope. Users' rules are
+            // checked now, so a mistake is reported at load time.
+            let single = OnceLock::new();
+            if !def.builtin {
+                let _ = single.set(Some(check_captures(&def)?));
+            }
             let reason_map = def
                 .reason_map
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
                 .collect();
-            rules.push(Rule { def, reason_map });
+            rules.push(Rule {
+                def,
+                reason_map,
+                single,
+            });
         }
         let mut program_members: Vec<(String, Vec<RuleIdx>)> = Vec::new();
         let mut line_members = Vec::new();
@@ -371,7 +416,10 @@ impl Engine {
             let idx = match by_members.get(&m) {
                 Some(&idx) => idx,
                 None => {
-                    scopes.push(build_scope(&rules, &m)?);
+                    scopes.push(LazyScope {
+                        members: m.clone(),
+                        built: OnceLock::new(),
+                    });
                     by_members.insert(m, scopes.len() - 1);
                     scopes.len() - 1
                 }
@@ -381,7 +429,10 @@ impl Engine {
         let line_scope = if line_members.is_empty() {
             None
         } else {
-            scopes.push(build_scope(&rules, &line_members)?);
+            scopes.push(LazyScope {
+                members: line_members,
+                built: OnceLock::new(),
+            });
             Some(scopes.len() - 1)
         };
         Ok(Engine {
@@ -408,14 +459,34 @@ impl Engine {
             .map(|i| i as RuleIdx)
     }
 
+    /// Compiles every scope now (instead of on first use), reporting the
+    /// first rule that fails. `rules test` and `config check` use it.
+    pub fn compile_all(&self) -> Result<(), CompileError> {
+        for r in &self.rules {
+            if r.def.enabled && r.single().is_none() {
+                check_captures(&r.def)?;
+            }
+        }
+        for i in 0..self.scopes.len() {
+            if self.scope(i).is_none() {
+                let members = &self.scopes[i].members;
+                build_scope(&self.rules, members)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn scope(&self, i: usize) -> Option<&Scope> {
+        let lazy = &self.scopes[i];
+        lazy.built
+            .get_or_init(|| build_scope(&self.rules, &lazy.members).ok())
+            .as_ref()
+    }
+
     /// Scratch space sized for this engine.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            caps: self
-                .scopes
-                .iter()
-                .map(|s| s.singles.iter().map(Regex::create_captures).collect())
-                .collect(),
+            caps: self.scopes.iter().map(|_| Vec::new()).collect(),
             sessions: FxHashMap::default(),
         }
     }
@@ -430,7 +501,11 @@ impl Engine {
         };
         match self.program_scope(p) {
             Some(s) => Some((s, env.message)),
-            None => self.line_scope.map(|s| (s, env.after_time)),
+            // Real daemons tag with a pid (CRON[123]); the look-alikes are
+            // words in a service's own log line (exim's "SA:", BIND's
+            // "security:"), which carry none.
+            None if env.pid.is_none() => self.line_scope.map(|s| (s, env.after_time)),
+            None => None,
         }
     }
 
@@ -509,7 +584,9 @@ impl Engine {
         let Some((si, msg)) = self.scope_for(&env) else {
             return Err(Miss::NoMatch);
         };
-        let scope = &self.scopes[si];
+        let Some(scope) = self.scope(si) else {
+            return Err(Miss::NoMatch);
+        };
         if let Some(pf) = &scope.prefilter
             && !pf.is_match(msg)
         {
@@ -519,7 +596,11 @@ impl Engine {
             return Err(Miss::NoMatch);
         };
         let pid = m.pattern().as_usize();
-        let caps = &mut scratch.caps[si][pid];
+        let scope_caps = &mut scratch.caps[si];
+        if scope_caps.is_empty() {
+            *scope_caps = scope.singles.iter().map(Regex::create_captures).collect();
+        }
+        let caps = &mut scope_caps[pid];
         // Captures from the matched rule's own regex, over the same haystack
         // from where the combined regex found the match.
         scope.singles[pid].search_captures(

@@ -75,8 +75,20 @@ pub struct Envelope<'a> {
     pub after_time: &'a [u8],
 }
 
+const TAG_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b'@');
+        i += 1;
+    }
+    t
+};
+
+#[inline]
 fn is_tag_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b'@')
+    TAG_BYTES[usize::from(b)]
 }
 
 /// Parses a program tag at the start of `b`: `name:`, `name[pid]:`,

@@ -93,6 +93,14 @@ pub struct RuleDef {
     /// Maps the lower-cased `svc` capture to a reason code.
     #[serde(default)]
     pub reason_map: BTreeMap<String, String>,
+    /// This rule is a cheap one-pass form of another rule's most common
+    /// shape, placed before it: same meaning, same counting. The other
+    /// rule's vectors may be taken by this one.
+    pub shortcut_for: Option<String>,
+    /// Whether the rule comes from the built-in pack (set by the loader;
+    /// built-in rules are compiled by the test suite, so lazily at run time).
+    #[serde(skip)]
+    pub builtin: bool,
     /// Lines that must match, with the expected captures.
     #[serde(default, rename = "match")]
     pub must_match: Vec<MatchVector>,

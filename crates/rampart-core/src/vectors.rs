@@ -82,6 +82,19 @@ fn run(
     }
 }
 
+/// Whether a pattern compiles to a one-pass DFA (captures without backtracking).
+fn is_one_pass(pattern: &str) -> bool {
+    regex_automata::dfa::onepass::DFA::builder()
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
+        .build(pattern)
+        .is_ok()
+}
+
 /// Checks every vector of `defs`, with all rules enabled (disabled rules
 /// are tested too). `now` anchors year-less timestamps.
 pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
@@ -96,12 +109,20 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
     let shipped =
         Engine::new(defs.to_vec(), cfg.trusted_proxies.clone()).map_err(|e| e.to_string())?;
     let engine = Engine::new(all, cfg.trusted_proxies).map_err(|e| e.to_string())?;
+    engine.compile_all().map_err(|e| e.to_string())?;
     let mut shipped_scratch = shipped.scratch();
     let json = JsonOptions {
         max_severity: cfg.ids_max_severity,
         own: Vec::new(),
     };
     let ctx = TimeContext::utc(now);
+    // a rule's shortcut (a cheap form of its common shape) may take its lines
+    let same = |got: &str, want: &str| {
+        got == want
+            || defs
+                .iter()
+                .any(|r| r.id == got && r.shortcut_for.as_deref() == Some(want))
+    };
     let mut scratch = engine.scratch();
     let mut out = Vec::new();
     for d in defs {
@@ -110,6 +131,9 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             line: line.to_string(),
             problem,
         };
+        if d.shortcut_for.is_some() && !is_one_pass(&d.regex) {
+            out.push(fail("", "a shortcut_for rule must be one-pass (unambiguous byte by byte), or it gives no speed-up".into()));
+        }
         if d.must_match.is_empty() {
             out.push(fail("", "the rule has no [[rule.match]] vectors".into()));
         }
@@ -127,7 +151,7 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
                         .map(|i| i.to_string())
                         .unwrap_or_else(|| v.ip.clone());
                     let mut p = Vec::new();
-                    if id != d.id {
+                    if !same(&id, &d.id) {
                         p.push(format!("matched rule {id} instead"));
                     }
                     if ip != want_ip && !d.ignore {
@@ -175,7 +199,8 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
                     .is_none_or(|r| !r.ignore && !r.session)
             };
             if let Some((id, ip, ..)) = got.filter(|g| event_rule(&g.0) || g.0 == d.id) {
-                let allowed = v.other_rule.as_deref() == Some(id.as_str()) && id != d.id;
+                let allowed =
+                    v.other_rule.as_deref().is_some_and(|o| same(&id, o)) && !same(&id, &d.id);
                 let ip_ok = v.ip.as_ref().is_none_or(|want| {
                     parse_addr(want).map(|i| i.to_string()).as_deref() == Some(ip.as_str())
                 });

@@ -89,7 +89,7 @@ fn scan_events_report_line_rule_reason_and_ip() {
     );
     let first = &ev[0];
     assert_eq!(first["source"].as_str(), data("auth.log").to_str());
-    assert_eq!(first["rule"], "sshd.failed_auth");
+    assert_eq!(first["rule"], "sshd.failed_auth_plain");
     assert_eq!(first["user"], "root");
     assert_eq!(first["count"], 1);
     assert!(
@@ -238,7 +238,7 @@ fn rules_test_shows_the_match_and_exit_codes() {
     let o = run(&["rules", "test", "--json", line]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v[0]["rule"], "sshd.invalid_user");
+    assert_eq!(v[0]["rule"], "sshd.invalid_user_plain");
     assert_eq!(v[0]["ip"], "198.51.100.7");
     assert_eq!(v[0]["user"], "admin");
     let o = run(&["rules", "test", "hello world"]);
