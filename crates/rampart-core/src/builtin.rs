@@ -46,6 +46,26 @@ mod tests {
         }
     }
 
+    /// Every family carries log-injection vectors (fake addresses in
+    /// attacker-controlled fields that must not be blamed).
+    #[test]
+    fn every_family_has_injection_vectors() {
+        for (name, text) in super::FILES {
+            let defs = crate::rule::parse_rule_file(name, text).unwrap();
+            let n = defs
+                .iter()
+                .flat_map(|d| {
+                    d.must_match
+                        .iter()
+                        .filter_map(|v| v.note.as_deref())
+                        .chain(d.must_not_match.iter().filter_map(|v| v.note.as_deref()))
+                })
+                .filter(|n| n.to_ascii_lowercase().contains("inject"))
+                .count();
+            assert!(n >= 3, "{name}: only {n} injection vectors");
+        }
+    }
+
     #[test]
     fn builtin_rules_parse() {
         let r = super::rules().unwrap();

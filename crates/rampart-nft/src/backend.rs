@@ -229,7 +229,11 @@ impl NftFirewall {
         let mut stats = LoadStats::default();
         let estimate: usize = work
             .iter()
-            .map(|w| w.2.len() * elem_bytes(w.2.first().map_or(Family::V6, |e| e.range.family())) * ops_per_chunk.len().max(1))
+            .map(|w| {
+                w.2.len()
+                    * elem_bytes(w.2.first().map_or(Family::V6, |e| e.range.family()))
+                    * ops_per_chunk.len().max(1)
+            })
             .sum::<usize>()
             + 64 * 1024;
         let cap = estimate.min(budget);

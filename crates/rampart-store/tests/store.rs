@@ -951,8 +951,21 @@ fn hundred_thousand(path: &Path) -> (Duration, usize) {
 fn hundred_thousand_inserts_in_one_transaction() {
     let (_dir, path) = temp();
     let (took, n) = hundred_thousand(&path);
-    assert_eq!(n, 100_000);
     eprintln!("add_many: 100000 entries in one transaction in {took:?}");
+    assert_eq!(n, 100_000);
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    eprintln!("database file after the batch: {} KiB", size / 1024);
+    // What `rampart deny` costs against a full store: open, add one, close.
+    let started = Instant::now();
+    let mut store = Store::open(&path).expect("reopen");
+    store
+        .add(&deny("203.0.113.77", T0, None))
+        .expect("one more");
+    store.close().expect("close");
+    eprintln!(
+        "open + add + close on a 100000-entry store: {:?}",
+        started.elapsed()
+    );
     let store = Store::open(&path).expect("reopen");
     let started = Instant::now();
     let covering = store.covering(ip("10.0.1.2"), T0).expect("covering");
@@ -961,7 +974,7 @@ fn hundred_thousand_inserts_in_one_transaction() {
     let started = Instant::now();
     let active = store.active(T0).expect("active");
     eprintln!(
-        "covering lookup among 100000: {covering_took:?}; active(): {} entries in {:?}",
+        "covering lookup among 100001: {covering_took:?}; active(): {} entries in {:?}",
         active.len(),
         started.elapsed()
     );

@@ -291,8 +291,20 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     if a.json {
         let distinct: std::collections::BTreeSet<&str> =
             scan.bans.iter().map(|b| b.ip.as_str()).collect();
+        let explanations: serde_json::Map<String, serde_json::Value> = scan
+            .per_reason
+            .keys()
+            .filter_map(|code| scan.det.reason(code))
+            .map(|r| {
+                (
+                    r.code.clone(),
+                    serde_json::json!({"title": r.title, "explanation": r.explanation, "remedy": r.remedy}),
+                )
+            })
+            .collect();
         let v = serde_json::json!({
             "bans": scan.bans,
+            "explanations": explanations,
             "summary": {
                 "lines": stats.lines,
                 "events": stats.events,
@@ -389,6 +401,21 @@ fn print_report(
                 "  {r:<16} {:>10} {:>8} {:>10}",
                 s.events, s.bans, s.addresses
             )?;
+        }
+    }
+    let banned_reasons: std::collections::BTreeSet<&str> =
+        scan.bans.iter().map(|b| b.reason.as_str()).collect();
+    if !banned_reasons.is_empty() {
+        writeln!(
+            out,
+            "\nWhat these blocks mean (the text a blocked customer is shown):"
+        )?;
+        for code in banned_reasons {
+            if let Some(r) = scan.det.reason(code) {
+                writeln!(out, "  {} ({code})", r.title)?;
+                writeln!(out, "    Why: {}", r.explanation)?;
+                writeln!(out, "    What to do: {}", r.remedy)?;
+            }
         }
     }
     let skipped = stats.oversized + stats.bad_address + stats.trusted_proxy;

@@ -122,6 +122,9 @@ fn scan_json_bans_with_evidence_and_summary() {
     assert!(!b["evidence"].as_array().unwrap().is_empty());
     assert_eq!(b["ban_secs"], 3600);
     assert_eq!(v["summary"]["lines"], 16);
+    let ex = &v["explanations"]["sshd"];
+    assert_eq!(ex["title"], "Failed SSH login");
+    assert!(ex["remedy"].as_str().unwrap().contains("password"), "{ex}");
     assert_eq!(v["summary"]["skipped"]["protected_addresses"], 5);
 }
 
@@ -135,6 +138,10 @@ fn scan_human_report_explains() {
         "{s}"
     );
     assert!(s.contains("By reason:"), "{s}");
+    assert!(
+        s.contains("What to do: Check the user name, password or key"),
+        "{s}"
+    );
     assert!(
         s.contains("| Nov 27 08:00:02 web1 sshd[1002]: Failed password"),
         "{s}"
