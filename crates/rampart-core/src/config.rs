@@ -89,6 +89,80 @@ pub struct Config {
     pub distributed_min_addresses: u32,
     /// Suricata alerts of this severity or more severe (lower number) count.
     pub ids_max_severity: u8,
+    /// The packet filter.
+    pub firewall: FirewallConfig,
+    /// Country blocking.
+    pub country: CountryConfig,
+}
+
+/// `[firewall]`: the port policy and advanced filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallConfig {
+    /// `false` (default): ban-only, no port policy. `true`: default-deny
+    /// inbound with `tcp_in`/`udp_in` open (CSF's TCP_IN...).
+    pub strict: bool,
+    /// Inbound TCP ports (`"22,80,443,2077:2083"`).
+    pub tcp_in: String,
+    /// Inbound UDP ports.
+    pub udp_in: String,
+    /// Outbound TCP ports; `None` leaves outbound open.
+    pub tcp_out: Option<String>,
+    /// Outbound UDP ports (with `tcp_out`).
+    pub udp_out: Option<String>,
+    /// Accept inbound ping.
+    pub icmp_in: bool,
+    /// Allow outbound ping (with `tcp_out`).
+    pub icmp_out: bool,
+    /// The SSH port kept open in strict mode (default: detected, else 22).
+    pub ssh_port: Option<u16>,
+    /// CSF-style allow filters (`tcp|in|d=22|s=198.51.100.0/24`).
+    pub allow_filters: Vec<String>,
+    /// CSF-style deny filters.
+    pub deny_filters: Vec<String>,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        FirewallConfig {
+            strict: false,
+            tcp_in: "20,21,22,25,53,80,110,143,443,465,587,853,993,995".into(),
+            udp_in: "53,853".into(),
+            tcp_out: None,
+            udp_out: None,
+            icmp_in: true,
+            icmp_out: true,
+            ssh_port: None,
+            allow_filters: Vec::new(),
+            deny_filters: Vec::new(),
+        }
+    }
+}
+
+/// `[country]`: CSF's CC_DENY / CC_ALLOW / CC_ALLOW_PORTS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountryConfig {
+    /// A MaxMind-format `.mmdb`, or a DB-IP / IP2Location lite CSV.
+    pub database: Option<String>,
+    /// Countries denied (ISO codes).
+    pub deny: Vec<String>,
+    /// If set, only these countries may connect.
+    pub allow: Vec<String>,
+    /// With `allow`: restrict only these ports (`"22,2083"`).
+    pub allow_ports: Option<String>,
+}
+
+/// Checks a CSF-style port list: `22,80,2077:2083` (or `2077-2083`).
+pub fn valid_ports(s: &str) -> bool {
+    s.trim().is_empty()
+        || s.split(',').all(|p| {
+            let p = p.trim();
+            let mut it = p.splitn(2, [':', '-']);
+            let ok = |x: Option<&str>| x.is_some_and(|x| x.parse::<u16>().is_ok_and(|n| n > 0));
+            match (it.next(), it.next()) {
+                (a, None) => ok(a),
+                (a, b) => ok(a) && ok(b),
+            }
+        })
 }
 
 impl Default for Config {
@@ -111,11 +185,26 @@ impl Default for Config {
             distributed_threshold: 10,
             distributed_min_addresses: 3,
             ids_max_severity: 2,
+            firewall: FirewallConfig::default(),
+            country: CountryConfig::default(),
         }
     }
 }
 
 /// Known keys per table, for unknown-key errors and suggestions.
+const FIREWALL: &[&str] = &[
+    "strict",
+    "tcp_in",
+    "udp_in",
+    "tcp_out",
+    "udp_out",
+    "icmp_in",
+    "icmp_out",
+    "ssh_port",
+    "allow_filters",
+    "deny_filters",
+];
+const COUNTRY: &[&str] = &["database", "deny", "allow", "allow_ports"];
 const TOP: &[&str] = &[
     "log_timezone",
     "rules_dir",
@@ -125,6 +214,8 @@ const TOP: &[&str] = &[
     "ban",
     "distributed",
     "ids",
+    "firewall",
+    "country",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -291,6 +382,32 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+    fn strings(&mut self, key: &str, v: &Val<'_>) -> Vec<String> {
+        let DeValue::Array(a) = v.get_ref() else {
+            let shown = self.shown(v);
+            self.err(
+                v.span().start,
+                key,
+                format!("bad value {shown}: expected a list of strings"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in a.iter() {
+            match item.get_ref().as_str() {
+                Some(s) => out.push(s.to_string()),
+                None => {
+                    let shown = self.shown(item);
+                    self.err(
+                        item.span().start,
+                        key,
+                        format!("bad value {shown}: expected a string"),
+                    );
+                }
+            }
+        }
+        out
     }
     fn nets(&mut self, key: &str, v: &Val<'_>) -> Vec<Net> {
         let DeValue::Array(a) = v.get_ref() else {
@@ -531,6 +648,83 @@ pub fn parse(
                     }
                 }
             }
+            "firewall" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("firewall", k2s);
+                    let f = &mut c.firewall;
+                    match k2s {
+                        "strict" => f.strict = cx.boolean(&full, v2).unwrap_or(f.strict),
+                        "icmp_in" => f.icmp_in = cx.boolean(&full, v2).unwrap_or(f.icmp_in),
+                        "icmp_out" => f.icmp_out = cx.boolean(&full, v2).unwrap_or(f.icmp_out),
+                        "ssh_port" => f.ssh_port = cx.int(&full, v2, 1, 65535).map(|n| n as u16),
+                        "tcp_in" | "udp_in" | "tcp_out" | "udp_out" => {
+                            let Some(p) = cx.string(&full, v2) else {
+                                continue;
+                            };
+                            if !valid_ports(p) {
+                                let shown = cx.shown(v2);
+                                cx.err(v2.span().start, &full, format!("bad value {shown}: expected ports and ranges like \"22,80,443,2077:2083\""));
+                                continue;
+                            }
+                            let p = p.to_string();
+                            match k2s {
+                                "tcp_in" => f.tcp_in = p,
+                                "udp_in" => f.udp_in = p,
+                                "tcp_out" => f.tcp_out = Some(p),
+                                _ => f.udp_out = Some(p),
+                            }
+                        }
+                        "allow_filters" | "deny_filters" => {
+                            let list = cx.strings(&full, v2);
+                            if k2s == "allow_filters" {
+                                f.allow_filters = list;
+                            } else {
+                                f.deny_filters = list;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "firewall", k2s, FIREWALL),
+                    }
+                }
+            }
+            "country" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("country", k2s);
+                    match k2s {
+                        "database" => c.country.database = cx.string(&full, v2).map(str::to_string),
+                        "allow_ports" => {
+                            if let Some(p) = cx.string(&full, v2) {
+                                if valid_ports(p) {
+                                    c.country.allow_ports = Some(p.to_string());
+                                } else {
+                                    let shown = cx.shown(v2);
+                                    cx.err(v2.span().start, &full, format!("bad value {shown}: expected ports and ranges like \"22,2083\""));
+                                }
+                            }
+                        }
+                        "deny" | "allow" => {
+                            let mut codes = Vec::new();
+                            for code in cx.strings(&full, v2) {
+                                if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic())
+                                {
+                                    codes.push(code.to_ascii_uppercase());
+                                } else {
+                                    cx.err(v2.span().start, &full, format!("bad value {code:?}: expected two-letter ISO country codes like \"CN\", \"RU\""));
+                                }
+                            }
+                            if k2s == "deny" {
+                                c.country.deny = codes;
+                            } else {
+                                c.country.allow = codes;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "country", k2s, COUNTRY),
+                    }
+                }
+            }
             _ => cx.unknown(start, "", key, TOP),
         }
     }
@@ -633,6 +827,29 @@ threshold = 5
     fn syntax_errors_have_a_line() {
         let errs = p("[detect]\nipv6_prefix = = 3\n").unwrap_err();
         assert_eq!(errs[0].line, Some(2), "{:?}", errs);
+    }
+
+    #[test]
+    fn firewall_and_country() {
+        let c = p("[firewall]\nstrict = true\ntcp_in = \"22,80,2077:2083\"\nallow_filters = [\"tcp|in|d=22|s=198.51.100.0/24\"]\n[country]\ndeny = [\"cn\"]\n").unwrap();
+        assert!(c.firewall.strict);
+        assert_eq!(c.firewall.tcp_in, "22,80,2077:2083");
+        assert_eq!(c.firewall.allow_filters.len(), 1);
+        assert_eq!(c.country.deny, vec!["CN"]);
+        let e = p("[firewall]\ntcp_in = \"22,http\"\n[country]\ndeny = [\"China\"]\n").unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].to_string()
+                .contains("firewall.tcp_in: bad value \"22,http\""),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].to_string()
+                .contains("country.deny: bad value \"China\""),
+            "{}",
+            e[1]
+        );
     }
 
     #[test]

@@ -293,12 +293,11 @@ pub fn merge(mut elements: Vec<Element>) -> Vec<Element> {
     for e in elements {
         if let Some(last) = out.last_mut()
             && last.range.family == e.range.family
+            && e.range.start <= last.range.end
         {
-            if e.range.start <= last.range.end {
-                last.range.end = last.range.end.max(e.range.end);
-                last.timeout = longer(last.timeout, e.timeout);
-                continue;
-            }
+            last.range.end = last.range.end.max(e.range.end);
+            last.timeout = longer(last.timeout, e.timeout);
+            continue;
         }
         out.push(e);
     }

@@ -48,7 +48,9 @@ pub trait Firewall {
     fn refresh(&mut self, list: &SetList, elements: &[Element]) -> Result<LoadStats, NftError>;
 
     /// Remove elements; each must be exactly an element of the set (the
-    /// same range). Missing elements are ignored.
+    /// same range). Missing elements are ignored (kernel >= 6.3; older
+    /// kernels fall back to a plain delete, where a missing element fails
+    /// the transaction).
     fn delete(&mut self, list: &SetList, ranges: &[IpRange]) -> Result<LoadStats, NftError>;
 
     /// Replace the whole content of a list (flush + add) in one
@@ -114,10 +116,12 @@ fn elem_bytes(f: Family) -> usize {
 /// Elements encoded per step while filling a batch.
 const STEP: usize = 1024;
 
-fn split(elements: &[Element]) -> (Vec<Element>, Vec<Element>) {
-    elements
-        .iter()
-        .partition(|e| e.range.family() == Family::V4)
+/// Split elements sorted by family (as [`merge`] returns them) into the
+/// IPv4 and IPv6 parts without copying the IPv4 part.
+fn split_sorted(mut sorted: Vec<Element>) -> (Vec<Element>, Vec<Element>) {
+    let at = sorted.partition_point(|e| e.range.family() == Family::V4);
+    let v6 = sorted.split_off(at);
+    (sorted, v6)
 }
 
 impl NftFirewall {
@@ -285,7 +289,7 @@ impl NftFirewall {
 
     fn budget(&mut self, estimate: usize, cap: usize) -> Result<usize, NftError> {
         let usable = self.sock.ensure_sndbuf(estimate.min(cap))?;
-        Ok(usable.min(cap).max(256 * 1024))
+        Ok(usable.min(cap).max(64 * 1024))
     }
 
     fn work(
@@ -343,14 +347,14 @@ impl Firewall for NftFirewall {
     }
 
     fn add(&mut self, list: &SetList, elements: &[Element]) -> Result<LoadStats, NftError> {
-        let (v4, v6) = split(&merge(elements.to_vec()));
+        let (v4, v6) = split_sorted(merge(elements.to_vec()));
         let budget = self.budget(Self::estimate(&v4, &v6), self.opts.max_batch_bytes)?;
         let work = Self::work(list, ElemOp::Add, v4, v6)?;
         self.send_work(&[], &work, budget, &[])
     }
 
     fn refresh(&mut self, list: &SetList, elements: &[Element]) -> Result<LoadStats, NftError> {
-        let (v4, v6) = split(&merge(elements.to_vec()));
+        let (v4, v6) = split_sorted(merge(elements.to_vec()));
         let budget = self.budget(2 * Self::estimate(&v4, &v6), self.opts.max_batch_bytes)?;
         let work = Self::work(list, ElemOp::Add, v4, v6)?;
         self.send_work(&[], &work, budget, &[ElemOp::Destroy, ElemOp::Add])
@@ -361,7 +365,7 @@ impl Firewall for NftFirewall {
         rs.sort_unstable();
         rs.dedup();
         let elems: Vec<Element> = rs.into_iter().map(Element::permanent).collect();
-        let (v4, v6) = split(&elems);
+        let (v4, v6) = split_sorted(elems);
         let budget = self.budget(Self::estimate(&v4, &v6), self.opts.max_batch_bytes)?;
         let work = Self::work(list, ElemOp::Destroy, v4, v6)?;
         match self.send_work(&[], &work, budget, &[]) {
@@ -381,7 +385,7 @@ impl Firewall for NftFirewall {
     }
 
     fn replace(&mut self, list: &SetList, elements: &[Element]) -> Result<LoadStats, NftError> {
-        let (v4, v6) = split(&merge(elements.to_vec()));
+        let (v4, v6) = split_sorted(merge(elements.to_vec()));
         let budget = self.budget(Self::estimate(&v4, &v6), 1 << 30)?;
         let prelude = vec![list.set_name(Family::V4)?, list.set_name(Family::V6)?];
         let work = Self::work(list, ElemOp::Add, v4, v6)?;

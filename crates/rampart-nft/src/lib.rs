@@ -18,6 +18,38 @@
 //! Elements ([`Element`]) are addresses, CIDRs or ranges with an optional
 //! timeout; every load is [`merge`]d first because the kernel refuses
 //! overlapping intervals.
+//!
+//! # Chains
+//!
+//! `input` (hook input), `forward` and `output`, all at priority
+//! `filter - 5`: a drop here is final, an accept only ends our chain (other
+//! tables still see the packet). Input: loopback, allow sets and allow
+//! filters accept; deny sets, deny filters, inbound blocklists and
+//! `ccdeny` drop; optional country-allow; then, in strict mode only,
+//! established/related, essential ICMP/ICMPv6, ping, the listed ports and
+//! the SSH port, with policy drop. Denies come before the
+//! established/related accept, so a new ban also cuts open connections.
+//! Forward: allow accept, deny sets and blocklists by source (and by
+//! destination for outbound lists), `ccdeny`. Output: allow accept,
+//! replies to admitted connections accept, deny sets, outbound filters and
+//! outbound blocklists drop; strict mode with `outbound` set adds the
+//! egress port policy with policy drop.
+//!
+//! # Network namespace
+//!
+//! [`NftFirewall`] works in the network namespace of the thread that
+//! created it (the netlink socket) and of the thread calling `apply`/`flush`
+//! (the `nft` child process).
+//!
+//! # Tests and benchmark
+//!
+//! `cargo test -p rampart-nft` runs unit tests, golden files
+//! (`tests/golden/*.nft`, regenerate with `RAMPART_BLESS=1`) and, as root,
+//! end-to-end tests with real traffic between two network namespaces that
+//! each test creates and deletes (`tests/netns.rs`); without root they are
+//! skipped with a message, or fail when `RAMPART_REQUIRE_ROOT_TESTS=1`.
+//! Benchmark (root): `cargo run --release -p rampart-nft --example
+//! bench_load -- 1000000`.
 
 mod addr;
 mod backend;

@@ -202,6 +202,7 @@ fn encode_element(buf: &mut Vec<u8>, e: &Element, op: ElemOp) {
 
 impl Batch {
     /// A new batch whose sequence numbers start at `seq`.
+    #[cfg(test)]
     pub(crate) fn new(seq: u32) -> Batch {
         Batch::with_capacity(seq, 4096)
     }

@@ -142,13 +142,14 @@ fn temporary_elements_expire_and_refresh_restarts_the_timeout() {
         return;
     }
     let (lab, _srv, mut fw) = setup("expire", &Ruleset::default());
+    let added = std::time::Instant::now();
     lab.srv.run(|| {
         fw.add(
             &SetList::Deny,
             &[
-                temp("192.0.2.4", 2),
-                temp("192.0.2.5", 2),
-                temp("2001:db8::4", 2),
+                temp("192.0.2.4", 4),
+                temp("192.0.2.5", 4),
+                temp("2001:db8::4", 4),
             ],
         )
         .expect("add temporary")
@@ -156,9 +157,10 @@ fn temporary_elements_expire_and_refresh_restarts_the_timeout() {
     let listed = lab.srv.run(|| fw.list(&SetList::Deny).expect("list"));
     assert_eq!(listed.len(), 3);
     for e in &listed {
-        assert_eq!(e.timeout, Some(Duration::from_secs(2)));
-        assert!(e.expires.is_some_and(|x| x <= Duration::from_secs(2)));
+        assert_eq!(e.timeout, Some(Duration::from_secs(4)));
+        assert!(e.expires.is_some_and(|x| x <= Duration::from_secs(4)));
     }
+    // 192.0.2.4 and .5 are adjacent: they stay separate elements.
     // Extend 192.0.2.5 to a minute (delete + add in one transaction).
     lab.srv.run(|| {
         fw.refresh(&SetList::Deny, &[temp("192.0.2.5", 60)])
@@ -166,7 +168,11 @@ fn temporary_elements_expire_and_refresh_restarts_the_timeout() {
     });
     assert!(!lab.reaches("192.0.2.4"));
     assert!(!lab.reaches("2001:db8::4"));
-    std::thread::sleep(Duration::from_millis(2300));
+    assert!(
+        added.elapsed() < Duration::from_millis(3500),
+        "too slow to check before expiry"
+    );
+    std::thread::sleep(Duration::from_millis(4300).saturating_sub(added.elapsed()));
     assert!(lab.reaches("192.0.2.4"), "temporary ban did not lift");
     assert!(
         lab.reaches("2001:db8::4"),

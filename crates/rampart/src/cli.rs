@@ -10,9 +10,10 @@ Rampart watches the logs of the services a server runs (SSH, mail, FTP, web, \
 control panels), recognises attacks, and decides whom to block and why. Every \
 block carries its reason, the evidence lines and a plain-language explanation.
 
-This release ships offline analysis: `rampart scan` reads existing logs and \
-reports who would be blocked, which is also the safe way to see what Rampart \
-would do on your server before letting it block.";
+`rampart scan` reads existing logs and reports who would be blocked: the \
+safe way to see what Rampart would do before letting it block. The \
+firewall commands (deny, allow, ignore, unblock, why, apply, ...) manage \
+Rampart's own nftables table, `inet rampart`, and never touch any other.";
 
 const AFTER: &str = "\
 FILES:
@@ -35,7 +36,10 @@ EXAMPLES:
     rampart scan /var/log/auth.log /var/log/mail.log*
     rampart scan --json /var/log/exim_mainlog | jq '.bans[].ip'
     rampart rules test 'Nov 27 08:15:00 web1 sshd[1]: Invalid user admin from 198.51.100.7 port 4242'
-    rampart config check";
+    rampart config check
+    rampart deny 198.51.100.7 --for 2h --reason 'brute force on webmail'
+    rampart why 198.51.100.7
+    rampart apply --confirm 120 && rampart confirm";
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
@@ -87,10 +91,205 @@ one JSON object (--json), or one JSON object per attack event (--events)."
     /// Check the configuration
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Block an address or CIDR (permanently, or --for a while)
+    #[command(
+        long_about = "Block an address or CIDR, permanently or --for a duration.
+
+The entry is recorded in the store (STATE_DIR/rampart.db) and loaded into the \
+kernel (table inet rampart) at once, over netlink. Lockout protection: without \
+--force, Rampart refuses to deny loopback, this host's own addresses, \
+allowlisted or ignored addresses, and the SSH client running the command."
+    )]
+    Deny(DenyArgs),
+    /// Let an address or CIDR through the firewall (beats every deny)
+    #[command(
+        long_about = "Let an address or CIDR through the firewall, permanently or --for a duration.
+
+An allowed address is accepted before any deny, blocklist or country rule, \
+and is opened by the strict port policy. (To only stop detectors from \
+blocking an address, without opening anything, use `rampart ignore`.)"
+    )]
+    Allow(DenyArgs),
+    /// Never let a detector block an address (the firewall is unchanged)
+    #[command(long_about = "Never let a detector block an address or CIDR.
+
+Unlike `allow`, `ignore` opens nothing: the port policy still applies to \
+the address; only automatic blocks (failed logins, scans, ...) skip it.")]
+    Ignore(AddrArgs),
+    /// Remove an address from every deny list, temporary or permanent
+    Unblock(AddrArgs),
+    /// List deny, allow and ignore entries
+    List(ListArgs),
+    /// Say whether an address is blocked, since when, why, and what to do
+    #[command(
+        long_about = "Say whether an address is blocked or allowed, by which entry, since when \
+and until when, the reason, the evidence lines, and the plain-language \
+explanation and remedy to give the person who was blocked. Also checks \
+blocklists and blocked countries, and shows earlier entries."
+    )]
+    Why(ReadArgs),
+    /// Make the kernel match the store and the configuration
+    #[command(
+        long_about = "Make the kernel match the store and the configuration, atomically: the \
+ruleset of table inet rampart, then each list's contents with their \
+remaining time. Expired entries move to history; entries deleted by hand \
+from the kernel come back. No other table is touched.
+
+With --confirm SECS the previous ruleset comes back by itself unless \
+`rampart confirm` runs within SECS seconds (for remote changes)."
+    )]
+    Apply(ApplyArgs),
+    /// Keep the ruleset loaded by `apply --confirm`
+    Confirm,
+    /// Remove Rampart's table from the kernel (only it; the store is kept)
+    Flush(ApplyArgs),
+    /// Summary of the firewall and the store
+    Status(StatusArgs),
+    /// The ruleset as the kernel has it (table inet rampart)
+    ShowRules,
+    /// Known-malicious address lists
+    #[command(subcommand)]
+    Blocklist(BlocklistCmd),
+}
+
+/// `deny` / `allow`.
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// Address or CIDR, IPv4 or IPv6
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// How long: 90s, 15m, 2h, 7d (default: permanent)
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Why (deny) or a comment (allow), kept in the store and shown by `why`
+    #[arg(long = "reason", visible_alias = "comment", value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Deny even a protected address (loopback, own, allowed, ignored, your SSH client)
+    #[arg(long)]
+    pub force: bool,
+    /// Record in the store but print the kernel operations instead of doing them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Commands taking one address.
+#[derive(Debug, Args)]
+pub struct AddrArgs {
+    /// Address or CIDR, IPv4 or IPv6
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// A comment kept in the store
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Print the kernel operations instead of doing them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Read commands on one address.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Address (or CIDR: its first address)
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Deny entries only
+    #[arg(long)]
+    pub deny: bool,
+    /// Allow entries only
+    #[arg(long)]
+    pub allow: bool,
+    /// Ignore entries only
+    #[arg(long)]
+    pub ignore: bool,
+    /// Temporary entries only
+    #[arg(long)]
+    pub temp: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `apply` / `flush`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Roll back unless `rampart confirm` runs within SECS seconds
+    #[arg(long, value_name = "SECS")]
+    pub confirm: Option<u64>,
+    /// Print the kernel operations instead of doing them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `rampart blocklist ...`.
+#[derive(Debug, Subcommand)]
+pub enum BlocklistCmd {
+    /// Add a list (from a file or a URL) and load it
+    Add(BlocklistAddArgs),
+    /// Download/reread lists and load them (all, or NAME)
+    Update(BlocklistNameOpt),
+    /// Show the lists
+    List(StatusArgs),
+    /// Remove a list (and its sets)
+    Remove(BlocklistName),
+}
+
+/// `blocklist add`.
+#[derive(Debug, Args)]
+pub struct BlocklistAddArgs {
+    /// Name: 1-32 characters of a-z, 0-9, _ and -
+    pub name: String,
+    /// A local file
+    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    pub file: Option<PathBuf>,
+    /// A URL (downloaded with curl, conditionally: ETag / If-Modified-Since)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// plain, spamhaus, dshield or firehol (default: detected)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// How often to refresh
+    #[arg(long, default_value = "1d")]
+    pub refresh: String,
+    /// Block connections from (in), to (out) or both
+    #[arg(long, default_value = "in")]
+    pub direction: String,
+    /// Refuse a list with more entries than this
+    #[arg(long)]
+    pub max_entries: Option<usize>,
+}
+
+/// `blocklist update [NAME]`.
+#[derive(Debug, Args)]
+pub struct BlocklistNameOpt {
+    /// The list (default: all)
+    pub name: Option<String>,
+}
+
+/// `blocklist remove NAME`.
+#[derive(Debug, Args)]
+pub struct BlocklistName {
+    /// The list
+    pub name: String,
 }
 
 /// Rule sources shared by commands that load rules.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct RuleSources {
     /// Also load rules from this file or directory of *.toml (repeatable)
     #[arg(long = "rules", value_name = "PATH")]

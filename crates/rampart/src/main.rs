@@ -1,6 +1,7 @@
 //! `rampart`: the command-line front end and I/O shell around `rampart-core`.
 
 mod cli;
+mod fw;
 mod input;
 mod rules_cmd;
 mod scan;
@@ -30,6 +31,24 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCmd::List(ref a)) => rules_cmd::list(&cli.global, a),
         cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules_cmd::test(&cli.global, a),
         cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
+        cli::Command::Deny(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Deny),
+        cli::Command::Allow(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Allow),
+        cli::Command::Ignore(ref a) => fw::ignore(&cli.global, a),
+        cli::Command::Unblock(ref a) => fw::unblock(&cli.global, a),
+        cli::Command::List(ref a) => fw::list(&cli.global, a),
+        cli::Command::Why(ref a) => fw::why(&cli.global, a),
+        cli::Command::Apply(ref a) => fw::apply(&cli.global, a),
+        cli::Command::Confirm => fw::confirm(&cli.global),
+        cli::Command::Flush(ref a) => fw::flush(&cli.global, a),
+        cli::Command::Status(ref a) => fw::status(
+            &cli.global,
+            &cli::ReadArgs {
+                addr: String::new(),
+                json: a.json,
+            },
+        ),
+        cli::Command::ShowRules => fw::show_rules(&cli.global),
+        cli::Command::Blocklist(ref c) => fw::blocklist(&cli.global, c),
     };
     match r {
         Ok(code) => ExitCode::from(code),

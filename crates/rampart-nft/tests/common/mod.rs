@@ -126,8 +126,30 @@ pub struct Lab {
 pub const SRV4: &str = "192.0.2.1";
 pub const SRV6: &str = "2001:db8::1";
 
+/// Delete namespaces named `PREFIX-PID-...` left by test processes that
+/// died without cleaning up (a killed run).
+pub fn reap_stale(prefix: &str) {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
+    }
+}
+
 impl Lab {
     pub fn new(tag: &str) -> Lab {
+        reap_stale("rampart-t-");
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let base = format!("rampart-t-{}-{n}-{tag}", std::process::id());
         let srv = Netns::new(format!("{base}-s"));

@@ -1,0 +1,339 @@
+//! End-to-end tests of the firewall commands with real nftables and real
+//! traffic, in network namespaces this test creates (never the host's own
+//! ruleset). Root only: they print SKIPPED without root, and fail instead
+//! when RAMPART_REQUIRE_ROOT_TESTS=1 (CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../rampart-nft/tests/common/mod.rs"]
+mod common;
+
+use common::{Lab, can_run};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The `rampart` binary run inside the lab's server namespace with its own
+/// state directory and configuration.
+struct Host {
+    lab: Lab,
+    state: PathBuf,
+    config: PathBuf,
+    _servers: common::Servers,
+}
+
+impl Host {
+    fn new(tag: &str, config: &str) -> Host {
+        let lab = Lab::new(tag);
+        let servers = lab.serve();
+        let dir = std::env::temp_dir().join(format!("rampart-fw-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config_path = dir.join("rampart.toml");
+        std::fs::write(&config_path, config).unwrap();
+        Host {
+            lab,
+            state: dir.join("state"),
+            config: config_path,
+            _servers: servers,
+        }
+    }
+
+    fn rampart(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.lab.srv.name,
+                env!("CARGO_BIN_EXE_rampart"),
+            ])
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.rampart(args);
+        assert_eq!(code, 0, "rampart {args:?} failed: {out}{err}");
+        out
+    }
+
+    fn nft(&self, args: &[&str]) -> String {
+        let mut v = vec!["nft"];
+        v.extend_from_slice(args);
+        self.lab.srv.exec(&v)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(d) = self.state.parent() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+#[test]
+fn deny_blocks_tcp_and_udp_cidr_ipv6_and_allow_beats_deny() {
+    if !can_run("deny_blocks_tcp_and_udp_cidr_ipv6_and_allow_beats_deny") {
+        return;
+    }
+    let h = Host::new("deny", "");
+    assert!(h.lab.reaches("198.51.100.7"));
+    let t0 = Instant::now();
+    h.ok(&["deny", "198.51.100.7", "--reason", "test"]);
+    let took = t0.elapsed();
+    assert!(
+        !h.lab.reaches("198.51.100.7"),
+        "a denied address must not connect (TCP and UDP)"
+    );
+    assert!(
+        h.lab.reaches("198.51.100.8"),
+        "another address still connects"
+    );
+    eprintln!("rampart deny, process start to kernel (incl. ip netns exec): {took:?}");
+    // a CIDR covers its range
+    h.ok(&["deny", "192.0.2.4/30"]);
+    for a in ["192.0.2.4", "192.0.2.7"] {
+        assert!(!h.lab.reaches(a), "{a} is inside 192.0.2.4/30");
+    }
+    assert!(h.lab.reaches("192.0.2.3"));
+    assert!(h.lab.reaches("192.0.2.9"));
+    // a CIDR holding this host's own address is refused without --force
+    let (code, _, err) = h.rampart(&["deny", "192.0.2.0/29"]);
+    assert_eq!(code, 1, "{err}");
+    // IPv6 the same
+    h.ok(&["deny", "2001:db8::5"]);
+    assert!(!h.lab.reaches("2001:db8::5"));
+    assert!(h.lab.reaches("2001:db8::6"));
+    // allow beats deny
+    h.ok(&["allow", "192.0.2.5"]);
+    assert!(h.lab.reaches("192.0.2.5"), "allow beats a covering deny");
+    assert!(!h.lab.reaches("192.0.2.4"));
+    // unblock lifts it
+    h.ok(&["unblock", "198.51.100.7"]);
+    assert!(h.lab.reaches("198.51.100.7"));
+    // why explains
+    let why = h.ok(&["why", "192.0.2.4", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&why).unwrap();
+    assert_eq!(v["blocked"], true, "{v}");
+    assert_eq!(v["entries"][0]["target"], "192.0.2.4/30");
+    let why = h.ok(&["why", "198.51.100.7"]);
+    assert!(why.contains("is not blocked"), "{why}");
+    assert!(
+        why.contains("unblocked"),
+        "history shows the earlier entry: {why}"
+    );
+    // list
+    let list: serde_json::Value =
+        serde_json::from_str(&h.ok(&["list", "--deny", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}
+
+#[test]
+fn lockout_protection_refuses_without_force() {
+    if !can_run("lockout_protection_refuses_without_force") {
+        return;
+    }
+    let h = Host::new("lockout", "");
+    let (code, _, err) = h.rampart(&["deny", "127.0.0.1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("loopback"), "{err}");
+    let (code, _, err) = h.rampart(&["deny", "192.0.2.1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("own address"), "{err}");
+    h.ok(&["ignore", "198.51.100.9"]);
+    let (code, _, err) = h.rampart(&["deny", "198.51.100.9"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ignore"), "{err}");
+    // the SSH client running the command
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &h.lab.srv.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(&h.state)
+        .arg("--config")
+        .arg(&h.config)
+        .args(["deny", "198.51.100.16/28"])
+        .env("SSH_CONNECTION", "198.51.100.20 50000 192.0.2.1 22")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SSH client"));
+    // --force overrides
+    h.ok(&["deny", "198.51.100.9", "--force"]);
+    assert!(!h.lab.reaches("198.51.100.9"));
+}
+
+#[test]
+fn temporary_ban_lifts_by_itself() {
+    if !can_run("temporary_ban_lifts_by_itself") {
+        return;
+    }
+    let h = Host::new("temp", "");
+    h.ok(&["deny", "198.51.100.5", "--for", "2s"]);
+    assert!(!h.lab.reaches("198.51.100.5"));
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(
+        h.lab.reaches("198.51.100.5"),
+        "the kernel expired the element by itself"
+    );
+}
+
+#[test]
+fn apply_restores_after_divergence_and_flush_spares_other_tables() {
+    if !can_run("apply_restores_after_divergence_and_flush_spares_other_tables") {
+        return;
+    }
+    let h = Host::new("apply", "");
+    // a stand-in for Docker's table
+    h.nft(&["add", "table", "ip", "fakedocker"]);
+    h.nft(&[
+        "add",
+        "chain",
+        "ip",
+        "fakedocker",
+        "DOCKER",
+        "{ type filter hook forward priority 0; }",
+    ]);
+    h.nft(&[
+        "add",
+        "rule",
+        "ip",
+        "fakedocker",
+        "DOCKER",
+        "tcp",
+        "dport",
+        "9999",
+        "accept",
+    ]);
+    let docker_before = h.nft(&["list", "table", "ip", "fakedocker"]);
+    h.ok(&["deny", "198.51.100.6"]);
+    h.ok(&["deny", "198.51.100.4", "--for", "1s"]);
+    assert!(!h.lab.reaches("198.51.100.6"));
+    // someone deletes our element by hand
+    h.nft(&[
+        "delete",
+        "element",
+        "inet",
+        "rampart",
+        "deny4",
+        "{ 198.51.100.6 }",
+    ]);
+    assert!(h.lab.reaches("198.51.100.6"));
+    // the table is flushed (our table only)
+    h.ok(&["flush"]);
+    assert_eq!(
+        h.nft(&["list", "table", "ip", "fakedocker"]),
+        docker_before,
+        "flush must not touch other tables"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // apply: the permanent ban comes back, the expired one does not
+    let out = h.ok(&["apply"]);
+    assert!(out.contains("expired"), "{out}");
+    assert!(
+        !h.lab.reaches("198.51.100.6"),
+        "apply restored the deleted ban"
+    );
+    assert!(
+        h.lab.reaches("198.51.100.4"),
+        "an expired ban is not restored"
+    );
+    assert_eq!(
+        h.nft(&["list", "table", "ip", "fakedocker"]),
+        docker_before,
+        "apply must not touch other tables"
+    );
+    let status: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["table_loaded"], true);
+    assert_eq!(status["store"]["deny"]["permanent"], 1, "{status}");
+    assert!(h.ok(&["show-rules"]).contains("table inet rampart"));
+}
+
+#[test]
+fn blocklist_and_country_entries_block() {
+    if !can_run("blocklist_and_country_entries_block") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rampart-fw-geo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // a tiny DB-IP style CSV: 198.51.100.0/28 is "XA", the rest "XB"
+    let csv = dir.join("country.csv");
+    std::fs::write(&csv, "198.51.100.0,198.51.100.15,XA\n198.51.100.16,198.51.100.255,XB\n192.0.2.0,192.0.2.255,XB\n").unwrap();
+    let h = Host::new(
+        "lists",
+        &format!(
+            "[country]\ndatabase = \"{}\"\ndeny = [\"XA\"]\n",
+            csv.display()
+        ),
+    );
+    let list = dir.join("bad.txt");
+    let mut text = String::from("# known bad\n192.0.2.6\n192.0.2.7 ; comment\nnot-an-address\n");
+    for i in 0..10 {
+        text.push_str(&format!("203.0.113.{i}\n"));
+    }
+    std::fs::write(&list, text).unwrap();
+    let out = h.ok(&["blocklist", "add", "bad", "--file", list.to_str().unwrap()]);
+    assert!(out.contains("12 entries"), "{out}");
+    assert!(out.contains("1 malformed"), "{out}");
+    assert!(!h.lab.reaches("192.0.2.6"), "a blocklist entry blocks");
+    assert!(h.lab.reaches("192.0.2.8"));
+    h.ok(&["apply"]);
+    assert!(!h.lab.reaches("198.51.100.5"), "a denied country blocks");
+    assert!(h.lab.reaches("198.51.100.20"), "other countries pass");
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "192.0.2.6", "--json"])).unwrap();
+    assert_eq!(v["blocked"], true);
+    assert_eq!(v["blocklists"][0], "bad");
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.5", "--json"])).unwrap();
+    assert_eq!(v["country_blocked"], true, "{v}");
+    // a bad update keeps the previous list
+    std::fs::write(&list, "<html>error</html>\n").unwrap();
+    let (code, _, err) = h.rampart(&["blocklist", "update", "bad"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("previous list stays"), "{err}");
+    assert!(!h.lab.reaches("192.0.2.6"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn strict_mode_admits_only_listed_ports() {
+    if !can_run("strict_mode_admits_only_listed_ports") {
+        return;
+    }
+    let h = Host::new(
+        "strict",
+        "[firewall]\nstrict = true\ntcp_in = \"8080\"\nudp_in = \"5353\"\nssh_port = 2222\n",
+    );
+    h.ok(&["apply"]);
+    assert!(h.lab.tcp("198.51.100.2", common::SRV4, 8080));
+    assert!(
+        h.lab.tcp("198.51.100.2", common::SRV4, 2222),
+        "the SSH port stays open"
+    );
+    assert!(
+        !h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "an unlisted port is closed"
+    );
+    assert!(h.lab.tcp("2001:db8::2", common::SRV6, 8080));
+    assert!(
+        !h.lab.tcp("2001:db8::2", common::SRV6, 80),
+        "IPv6 has the same policy"
+    );
+}
