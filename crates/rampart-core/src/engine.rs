@@ -165,8 +165,44 @@ pub enum Miss {
     NoSession,
 }
 
-/// Sessions remembered (per host, program and pid) before the map is reset.
-const MAX_SESSIONS: usize = 65_536;
+/// Sessions remembered (per host, program and pid): a direct-mapped cache
+/// of this many slots. A collision forgets the older session, which can
+/// only turn a later address-less line into a miss, never blame the wrong
+/// address (the full key is compared). Fixed memory, no rehashing.
+const SESSION_SLOTS: usize = 16_384;
+
+/// The last address seen per (host, program, pid).
+#[derive(Debug)]
+struct SessionCache {
+    slots: Vec<(u64, Option<IpAddr>)>,
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        SessionCache {
+            slots: vec![(0, None); SESSION_SLOTS],
+        }
+    }
+}
+
+impl SessionCache {
+    fn slot(key: u64) -> usize {
+        (key as usize) & (SESSION_SLOTS - 1)
+    }
+    fn get(&self, key: u64) -> Option<IpAddr> {
+        let (k, ip) = self.slots[Self::slot(key)];
+        if k == key { ip } else { None }
+    }
+    fn insert(&mut self, key: u64, ip: IpAddr) {
+        self.slots[Self::slot(key)] = (key, Some(ip));
+    }
+    fn remove(&mut self, key: u64) {
+        let s = &mut self.slots[Self::slot(key)];
+        if s.0 == key {
+            s.1 = None;
+        }
+    }
+}
 
 fn session_key(host: Option<&[u8]>, program: Option<&[u8]>, pid: &[u8]) -> u64 {
     use std::hash::Hasher;
@@ -176,7 +212,9 @@ fn session_key(host: Option<&[u8]>, program: Option<&[u8]>, pid: &[u8]) -> u64 {
     h.write(program.unwrap_or(b""));
     h.write_u8(0xff);
     h.write(pid);
-    h.finish()
+    let x = h.finish();
+    // fold the high bits in: the cache indexes by the low ones
+    x ^ (x >> 29) ^ (x >> 47)
 }
 
 /// How JSON lines are read.
@@ -195,7 +233,7 @@ pub struct Scratch {
     caps: Vec<Vec<Captures>>,
     /// The last address seen per (host, program, pid): for rules whose
     /// line does not repeat it (`ip_from_session`).
-    sessions: FxHashMap<u64, IpAddr>,
+    sessions: SessionCache,
 }
 
 /// The compiled rule set.
@@ -281,7 +319,15 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
     let all_have_literals = members
         .iter()
         .all(|&i| !rules[i as usize].def.literals.is_empty());
-    let prefilter = if all_have_literals {
+    // When every pattern is anchored at the start of the message, the
+    // combined regex's DFA rejects a line within its first bytes, which
+    // measured cheaper than scanning the whole line for literals (auth.log
+    // benchmark: 11% fewer instructions); the literal prefilter serves the
+    // scopes that have patterns matching anywhere in the line.
+    let all_anchored = members
+        .iter()
+        .all(|&i| starts_anchored(&rules[i as usize].def.regex));
+    let prefilter = if all_have_literals && !all_anchored {
         let mut lits: Vec<&str> = members
             .iter()
             .flat_map(|&i| rules[i as usize].def.literals.iter().map(String::as_str))
@@ -307,6 +353,19 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         singles,
         slots,
         prefilter,
+    })
+}
+
+/// Whether every match of a pattern starts at the start of the haystack (`^...`).
+fn starts_anchored(pattern: &str) -> bool {
+    regex_automata::util::syntax::parse_with(
+        pattern,
+        &syntax::Config::new().unicode(false).utf8(false),
+    )
+    .is_ok_and(|hir| {
+        hir.properties()
+            .look_set_prefix()
+            .contains(regex_syntax::hir::Look::Start)
     })
 }
 
@@ -487,7 +546,7 @@ impl Engine {
     pub fn scratch(&self) -> Scratch {
         Scratch {
             caps: self.scopes.iter().map(|_| Vec::new()).collect(),
-            sessions: FxHashMap::default(),
+            sessions: SessionCache::default(),
         }
     }
 
@@ -627,7 +686,7 @@ impl Engine {
         let session_key = env.pid.map(|pid| session_key(env.host, env.program, pid));
         let ip = if def.ip_from_session {
             let key = session_key.ok_or(Miss::NoSession)?;
-            scratch.sessions.get(&key).copied().ok_or(Miss::NoSession)?
+            scratch.sessions.get(key).ok_or(Miss::NoSession)?
         } else {
             let ip_text = get(slots.ip).ok_or(Miss::BadAddress)?;
             std::str::from_utf8(ip_text)
@@ -639,11 +698,8 @@ impl Engine {
             if def.ends_session {
                 // the process's connection is over: later lines of a
                 // reused pid must not inherit this address
-                scratch.sessions.remove(&key);
+                scratch.sessions.remove(key);
             } else {
-                if scratch.sessions.len() >= MAX_SESSIONS {
-                    scratch.sessions.clear();
-                }
                 scratch.sessions.insert(key, ip);
             }
         }
@@ -870,6 +926,14 @@ regex = '^Disconnecting: Too many authentication failures'
             ),
             Err(Miss::Ignored(1))
         );
+    }
+
+    #[test]
+    fn anchoring_is_detected() {
+        assert!(starts_anchored("^Failed (?P<ip>x)"));
+        assert!(starts_anchored("^(?:a|b)c"));
+        assert!(!starts_anchored("(?:^a|b)"));
+        assert!(!starts_anchored("Failed"));
     }
 
     #[test]

@@ -283,8 +283,8 @@ impl Tracker {
             return Outcome::Full;
         }
         let e = self.keys.entry((o.group, key)).or_insert_with(|| Entry {
-            ring: VecDeque::new(),
-            evidence: VecDeque::new(),
+            ring: VecDeque::with_capacity(threshold.min(16)),
+            evidence: VecDeque::with_capacity(EVIDENCE_LINES.min(threshold)),
             last_seen: o.time,
             banned_until: None,
         });

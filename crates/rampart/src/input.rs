@@ -115,6 +115,8 @@ pub fn for_each_line(
     max: usize,
     mut f: impl FnMut(u64, &[u8]),
 ) -> std::io::Result<u64> {
+    // Lines wholly inside the reader's buffer are passed in place (no copy);
+    // only a line that straddles two reads is assembled in `buf`.
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut n = 0u64;
     let mut skipping = false;
@@ -131,25 +133,45 @@ pub fn for_each_line(
             }
             return Ok(n);
         }
-        let (used, done) = match memchr::memchr(b'\n', chunk) {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        if !skipping {
-            let take = &chunk[..if done { used - 1 } else { used }];
-            let room = (max + 1).saturating_sub(buf.len());
-            buf.extend_from_slice(&take[..take.len().min(room)]);
-            if buf.len() > max {
-                skipping = true;
+        let len = chunk.len();
+        let mut start = 0;
+        // finish a line carried over from the previous read
+        if !buf.is_empty() || skipping {
+            match memchr::memchr(b'\n', chunk) {
+                Some(i) => {
+                    if !skipping {
+                        let room = (max + 1).saturating_sub(buf.len());
+                        buf.extend_from_slice(&chunk[..i.min(room)]);
+                    }
+                    n += 1;
+                    emit(&buf, &mut f, n);
+                    buf.clear();
+                    start = i + 1;
+                }
+                None => {
+                    if !skipping {
+                        let room = (max + 1).saturating_sub(buf.len());
+                        buf.extend_from_slice(&chunk[..len.min(room)]);
+                        skipping = buf.len() > max;
+                    }
+                    r.consume(len);
+                    continue;
+                }
             }
         }
-        r.consume(used);
-        if done {
+        let base = start;
+        for i in memchr::memchr_iter(b'\n', &chunk[base..]) {
+            let end = base + i;
+            let line = &chunk[start..end];
             n += 1;
-            emit(&buf, &mut f, n);
-            buf.clear();
-            skipping = false;
+            emit(&line[..line.len().min(max + 1)], &mut f, n);
+            start = end + 1;
         }
+        // a partial last line waits for the next read
+        let rest = &chunk[start..];
+        buf.extend_from_slice(&rest[..rest.len().min(max + 1)]);
+        skipping = rest.len() > max;
+        r.consume(len);
     }
 }
 

@@ -328,6 +328,8 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     } else if !a.events {
         print_report(&scan, &summaries, elapsed, a.evidence)?;
     }
+    // The process ends now: skip freeing the counting state piece by piece.
+    std::mem::forget(scan);
     Ok(if failed {
         exit::FOUND_PROBLEMS
     } else {
