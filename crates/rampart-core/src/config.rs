@@ -437,6 +437,10 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
+/// Pass as `rule_ids` to accept any `[rules."ID"]` (commands that do not
+/// load rules; `rampart config check` validates the ids).
+pub const ANY_RULE: &[&str] = &["*"];
+
 /// Parses `UTC`, `Z`, `+01:00`, `-0530`.
 pub fn parse_utc_offset(s: &str) -> Option<i32> {
     let s = s.trim();
@@ -543,7 +547,8 @@ pub fn parse(
                 for (name, body) in t.iter() {
                     let n = name.get_ref().as_ref();
                     let prefix = format!("{key}.{n}");
-                    if !known.contains(&n) {
+                    let any = key == "rules" && known == ANY_RULE;
+                    if !any && !known.contains(&n) {
                         let hint = suggest(n, known)
                             .map(|s| format!("; did you mean `{s}`?"))
                             .unwrap_or_default();

@@ -239,8 +239,10 @@ pub struct ApplyArgs {
 /// `rampart blocklist ...`.
 #[derive(Debug, Subcommand)]
 pub enum BlocklistCmd {
-    /// Add a list (from a file or a URL) and load it
+    /// Add a list (a file, a URL, or a feed of the catalogue by name) and load it
     Add(BlocklistAddArgs),
+    /// The catalogue of well-known public feeds (none is enabled by default)
+    Catalogue(StatusArgs),
     /// Download/reread lists and load them (all, or NAME)
     Update(BlocklistNameOpt),
     /// Show the lists
@@ -250,12 +252,12 @@ pub enum BlocklistCmd {
 }
 
 /// `blocklist add`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct BlocklistAddArgs {
     /// Name: 1-32 characters of a-z, 0-9, _ and -
     pub name: String,
-    /// A local file
-    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    /// A local file (without --file or --url, NAME is taken from the catalogue)
+    #[arg(long, conflicts_with = "url")]
     pub file: Option<PathBuf>,
     /// A URL (downloaded with curl, conditionally: ETag / If-Modified-Since)
     #[arg(long)]

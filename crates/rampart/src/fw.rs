@@ -73,7 +73,7 @@ fn state_dir(global: &Global) -> Result<PathBuf> {
 
 impl Ctx {
     pub fn open(global: &Global, dry_run: bool) -> Result<Ctx> {
-        let loaded = settings::load(global, &crate::cli::RuleSources::default())?;
+        let config = settings::load_config_only(global)?;
         let dir = state_dir(global)?;
         let store = Store::open(dir.join("rampart.db")).context("cannot open the ban store")?;
         let fw: Box<dyn Firewall> = if dry_run {
@@ -95,7 +95,7 @@ impl Ctx {
             Box::new(f)
         };
         Ok(Ctx {
-            config: loaded.config,
+            config,
             state_dir: dir,
             store,
             fw,
@@ -195,17 +195,14 @@ impl Ctx {
         Ok(rs)
     }
 
-    /// Loads the skeleton if our table is not in the kernel yet.
+    /// Loads the skeleton (set contents are kept): after a set operation
+    /// failed because our table is not in the kernel yet.
     fn ensure_table(&mut self) -> Result<()> {
         if self.dry.is_some() {
             return Ok(());
         }
-        let present = self.fw.list(&SetList::Deny).is_ok();
-        if !present {
-            let rs = self.ruleset()?;
-            self.fw.apply(&rs).context("cannot load the ruleset")?;
-        }
-        Ok(())
+        let rs = self.ruleset()?;
+        self.fw.apply(&rs).context("cannot load the ruleset")
     }
 
     fn print_dry_run(&self) {
@@ -344,7 +341,6 @@ pub fn deny_or_allow(global: &Global, a: &DenyArgs, kind: Kind) -> Result<u8> {
     };
     e.comment = text;
     ctx.store.add(&e).context("cannot record the entry")?;
-    ctx.ensure_table()?;
     let list = if kind == Kind::Deny {
         SetList::Deny
     } else {
@@ -354,10 +350,14 @@ pub fn deny_or_allow(global: &Global, a: &DenyArgs, kind: Kind) -> Result<u8> {
         range: range_of(net)?,
         timeout: secs.map(Duration::from_secs),
     };
-    // refresh = delete + add: a new duration replaces the old one on any kernel
-    ctx.fw.refresh(&list, &[elem]).with_context(|| {
-        format!("the kernel refused the {kind} entry (it is recorded; `rampart apply` retries)")
-    })?;
+    // refresh = delete + add: a new duration replaces the old one on any
+    // kernel. If our table is not loaded yet, load the skeleton and retry.
+    if ctx.fw.refresh(&list, std::slice::from_ref(&elem)).is_err() {
+        ctx.ensure_table()?;
+        ctx.fw.refresh(&list, &[elem]).with_context(|| {
+            format!("the kernel refused the {kind} entry (it is recorded; `rampart apply` retries)")
+        })?;
+    }
     let verb = if kind == Kind::Deny {
         "Denied"
     } else {
@@ -406,10 +406,13 @@ pub fn unblock(global: &Global, a: &AddrArgs) -> Result<u8> {
         .iter()
         .map(|e| range_of(e.target))
         .collect::<Result<_>>()?;
-    if !ranges.is_empty() && ctx.fw.list(&SetList::Deny).is_ok() {
-        ctx.fw.delete(&SetList::Deny, &ranges).context(
-            "the kernel refused the removal (the store is updated; `rampart apply` retries)",
-        )?;
+    if !ranges.is_empty()
+        && let Err(e) = ctx.fw.delete(&SetList::Deny, &ranges)
+    {
+        // no table loaded (nothing to remove from the kernel), or a kernel error
+        eprintln!(
+            "rampart: note: the kernel was not changed ({e}); the store is updated and `rampart apply` syncs it"
+        );
     }
     if u.removed.is_empty() {
         println!("{net} was not on the deny list.");
@@ -923,6 +926,25 @@ fn list_options(d: &ListDef) -> ParseOptions {
 pub fn blocklist(global: &Global, cmd: &BlocklistCmd) -> Result<u8> {
     match cmd {
         BlocklistCmd::Add(a) => blocklist_add(global, a),
+        BlocklistCmd::Catalogue(a) => {
+            let feeds = rampart_lists::catalogue().map_err(|e| anyhow!("{e}"))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&feeds)?);
+            } else {
+                println!("Well-known feeds (enable one with `rampart blocklist add NAME`):");
+                for f in &feeds {
+                    println!(
+                        "  {:<22} {:<9} every {:<4} {}",
+                        f.name,
+                        f.format.name(),
+                        f.refresh,
+                        f.description
+                    );
+                    println!("  {:<22} {} ({})", "", f.url, f.licence);
+                }
+            }
+            Ok(exit::OK)
+        }
         BlocklistCmd::Update(a) => {
             let mut ctx = Ctx::open(global, false)?;
             let mut defs = ctx.list_defs()?;
@@ -983,10 +1005,8 @@ pub fn blocklist(global: &Global, cmd: &BlocklistCmd) -> Result<u8> {
             }
             ctx.save_list_defs(&defs)?;
             let _ = std::fs::remove_file(ctx.list_cache(&a.name));
-            if ctx.fw.list(&SetList::Deny).is_ok() {
-                let rs = ctx.ruleset()?;
-                ctx.fw.apply(&rs)?;
-            }
+            let rs = ctx.ruleset()?;
+            ctx.fw.apply(&rs)?;
             println!("Removed blocklist {}.", a.name);
             Ok(exit::OK)
         }
@@ -994,6 +1014,26 @@ pub fn blocklist(global: &Global, cmd: &BlocklistCmd) -> Result<u8> {
 }
 
 fn blocklist_add(global: &Global, a: &BlocklistAddArgs) -> Result<u8> {
+    let mut a = a.clone();
+    if a.file.is_none() && a.url.is_none() {
+        let f = rampart_lists::catalogue::feed(&a.name).ok_or_else(|| {
+            anyhow!("give --file or --url, or the name of a catalogue feed (`rampart blocklist catalogue`)")
+        })?;
+        a.url = Some(f.url.clone());
+        a.format.get_or_insert_with(|| f.format.name().to_string());
+        if a.refresh == "1d" {
+            a.refresh = f.refresh.clone();
+        }
+        if a.direction == "in" {
+            a.direction = match f.direction {
+                rampart_lists::Direction::In => "in",
+                rampart_lists::Direction::Out => "out",
+                rampart_lists::Direction::Both => "both",
+            }
+            .to_string();
+        }
+    }
+    let a = &a;
     let mut ctx = Ctx::open(global, false)?;
     SetList::blocklist(&a.name).map_err(|e| anyhow!("{e}"))?;
     if let Some(f) = &a.format {

@@ -25,6 +25,21 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    // `rampart list | head`: a closed pipe ends the output quietly, as for
+    // other Unix tools, instead of a panic report.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     let cli = cli::Cli::parse();
     let r = match cli.command {
         cli::Command::Scan(ref a) => scan::run(&cli.global, a),

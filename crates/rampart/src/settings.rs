@@ -101,6 +101,12 @@ pub fn load_rules(sources: &RuleSources, rules_dir: &str) -> Result<Vec<RuleDef>
     Ok(defs)
 }
 
+/// Loads only the configuration (rule ids under `[rules]` are not checked:
+/// the firewall commands never load the rule pack, which keeps `deny` fast).
+pub fn load_config_only(global: &Global) -> Result<Config> {
+    load_config(global, config::ANY_RULE, &explain::builtin())
+}
+
 /// Loads configuration, rules and the explanation catalogue.
 pub fn load(global: &Global, sources: &RuleSources) -> Result<Loaded> {
     let reasons = explain::builtin();

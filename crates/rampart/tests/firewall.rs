@@ -337,3 +337,105 @@ fn strict_mode_admits_only_listed_ports() {
         "IPv6 has the same policy"
     );
 }
+
+#[test]
+fn apply_confirm_rolls_back_unless_confirmed() {
+    if !can_run("apply_confirm_rolls_back_unless_confirmed") {
+        return;
+    }
+    let h = Host::new("confirm", "");
+    h.ok(&["apply"]);
+    assert!(h.lab.tcp("198.51.100.2", common::SRV4, 80));
+    // a risky change: strict mode with only 8080 open
+    std::fs::write(
+        &h.config,
+        "[firewall]\nstrict = true\ntcp_in = \"8080\"\nssh_port = 2222\n",
+    )
+    .unwrap();
+    let out = h.ok(&["apply", "--confirm", "2"]);
+    assert!(out.contains("rampart confirm"), "{out}");
+    assert!(
+        !h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "the new policy is in force"
+    );
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "not confirmed: the previous ruleset came back"
+    );
+    // confirmed in time: it stays
+    h.ok(&["apply", "--confirm", "2"]);
+    h.ok(&["confirm"]);
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(
+        !h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "confirmed: the new policy stays"
+    );
+    let (code, _, _) = h.rampart(&["confirm"]);
+    assert_eq!(code, 1, "nothing left to confirm");
+}
+
+#[test]
+fn blocklist_from_url_downloads_conditionally() {
+    if !can_run("blocklist_from_url_downloads_conditionally") {
+        return;
+    }
+    let h = Host::new("url", "");
+    let dir = h.state.parent().unwrap().join("www");
+    std::fs::create_dir_all(&dir).unwrap();
+    let body: String = (2..=9)
+        .map(|i| format!("192.0.2.{i}\n"))
+        .collect::<String>()
+        + "203.0.113.0/24\n";
+    std::fs::write(dir.join("list.txt"), body).unwrap();
+    // a web server on loopback inside the server namespace
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &h.lab.srv.name,
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "18080",
+            "--directory",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = "http://127.0.0.1:18080/list.txt";
+    let mut added = None;
+    for _ in 0..50 {
+        let r = h.rampart(&["blocklist", "add", "web", "--url", url, "--format", "plain"]);
+        if r.0 == 0 {
+            added = Some(r.1);
+            break;
+        }
+        let _ = h.rampart(&["blocklist", "remove", "web"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = added.expect("the blocklist loads from the local web server");
+    assert!(out.contains("9 entries"), "{out}");
+    assert!(!h.lab.reaches("192.0.2.4"));
+    // unchanged on the server: a conditional request, nothing reloaded
+    let out = h.ok(&["blocklist", "update", "web"]);
+    assert!(out.contains("not modified"), "{out}");
+    // the server fails: the previous list stays
+    std::fs::remove_file(dir.join("list.txt")).unwrap();
+    let (code, _, err) = h.rampart(&["blocklist", "update", "web"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
+    assert!(
+        !h.lab.reaches("192.0.2.4"),
+        "a failed download keeps the previous list"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&h.ok(&["blocklist", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["entries"], 9);
+    let _ = server.kill();
+    let _ = server.wait();
+}
