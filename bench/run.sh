@@ -10,7 +10,7 @@
 # core), user+sys CPU seconds and peak RSS, and checks the ban count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-9}
 mkdir -p bench/data
 [ -s bench/data/auth.log ] || python3 bench/gen_auth.py -o bench/data/auth.log --truth bench/data/auth.truth.json >/dev/null
 [ -s bench/data/mail.log ] || python3 bench/gen_mail.py -o bench/data/mail.log >/dev/null
@@ -19,21 +19,24 @@ BIN=target/release/rampart
 export RAMPART_CONFIG=/dev/null
 
 measure() { # name file
-    local name=$1 file=$2 lines best=999 out
+    local name=$1 file=$2 lines
     lines=$(wc -l < "$file")
+    : > bench/data/$name.times
     for _ in $(seq "$RUNS"); do
-        out=$( { /usr/bin/time -f "%e %U %S %M" "$BIN" scan --json "$file" > bench/data/$name.json; } 2>&1 | tail -1)
-        read -r wall user sys rss <<<"$out"
-        if awk "BEGIN{exit !($wall < $best)}"; then best=$wall; bu=$user; bs=$sys; brss=$rss; fi
+        { /usr/bin/time -f "%e %U %S %M" "$BIN" scan --json "$file" > bench/data/$name.json; } 2>> bench/data/$name.times
     done
-    python3 - "$name" "$lines" "$best" "$bu" "$bs" "$brss" bench/data/$name.json <<'PY'
-import json, sys
-name, lines, wall, user, sys_, rss, path = sys.argv[1:]
+    python3 - "$name" "$lines" bench/data/$name.times bench/data/$name.json <<'PY'
+import json, statistics, sys
+name, lines, times, path = sys.argv[1:]
+rows = [list(map(float, l.split())) for l in open(times) if l.strip()]
+lines = int(lines)
+best = min(rows, key=lambda r: r[0])
+med = statistics.median(r[0] for r in rows)
 d = json.load(open(path))
-lines, wall = int(lines), float(wall)
-print(f"{name}: {lines} lines in {wall:.3f}s wall = {lines / wall / 1e6:.2f} M lines/s; "
-      f"cpu user {user}s sys {sys_}s; peak RSS {int(rss) / 1024:.1f} MiB; "
-      f"events {d['summary']['events']}; bans {len(d['bans'])} ({d['summary']['addresses']} addresses)")
+print(f"{name}: {lines} lines; best of {len(rows)}: {best[0]:.3f}s wall = {lines / best[0] / 1e6:.2f} M lines/s "
+      f"(user {best[1]:.2f}s, sys {best[2]:.2f}s); median {med:.3f}s = {lines / med / 1e6:.2f} M lines/s; "
+      f"peak RSS {max(r[3] for r in rows) / 1024:.1f} MiB; events {d['summary']['events']}; "
+      f"bans {len(d['bans'])} ({d['summary']['addresses']} addresses)")
 PY
 }
 measure auth bench/data/auth.log
