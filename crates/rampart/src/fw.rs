@@ -220,6 +220,52 @@ fn direction(s: &str) -> ListDirection {
     }
 }
 
+/// Ports with a listening socket on a non-loopback address, from /proc
+/// (`/proc/net/tcp{,6}` state 0A; UDP: bound sockets): what strict mode
+/// should probably keep open.
+pub fn listening_ports() -> Ports {
+    fn scan(path: &str, tcp: bool) -> Vec<u16> {
+        let Ok(t) = std::fs::read_to_string(path) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u16> = t
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let (local, state) = (f.get(1)?, f.get(3)?);
+                if tcp && *state != "0A" {
+                    return None;
+                }
+                let (addr, port) = local.split_once(':')?;
+                // skip loopback-only listeners (127.x / ::1)
+                let loopback = addr == "0100007F"
+                    || addr == "00000000000000000000000001000000"
+                    || addr.ends_with("7F");
+                if loopback {
+                    return None;
+                }
+                u16::from_str_radix(port, 16).ok().filter(|p| *p != 0)
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    let mut tcp = scan("/proc/net/tcp", true);
+    tcp.extend(scan("/proc/net/tcp6", true));
+    tcp.sort_unstable();
+    tcp.dedup();
+    let mut udp = scan("/proc/net/udp", false);
+    udp.extend(scan("/proc/net/udp6", false));
+    udp.sort_unstable();
+    udp.dedup();
+    Ports {
+        tcp: tcp.into_iter().map(rampart_nft::PortRange::one).collect(),
+        udp: udp.into_iter().map(rampart_nft::PortRange::one).collect(),
+    }
+}
+
 /// The SSH port from sshd_config, else 22.
 fn detect_ssh_port() -> u16 {
     std::fs::read_to_string("/etc/ssh/sshd_config")
@@ -324,20 +370,25 @@ pub fn deny_or_allow(global: &Global, a: &DenyArgs, kind: Kind) -> Result<u8> {
     let secs = parse_for(a.duration.as_deref())?;
     let expires = secs.map(|s| now + s as i64);
     let mut e = NewEntry::new(kind, net, Origin::Manual, "manual", now, expires);
+    // the country, when a database is configured: "(US/United States)"
+    let country = country_db(&ctx.config)
+        .ok()
+        .flatten()
+        .and_then(|db| db.country_of(net.addr).ok().flatten());
+    e.country = country.as_ref().map(ToString::to_string);
     let text = a.text.clone();
+    let lookup = e
+        .country
+        .as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    let why = text
+        .as_deref()
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default();
     e.summary = match kind {
-        Kind::Deny => format!(
-            "Manually denied: {net}{}",
-            text.as_deref()
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default()
-        ),
-        _ => format!(
-            "Manually allowed: {net}{}",
-            text.as_deref()
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default()
-        ),
+        Kind::Deny => format!("Manually denied: {net}{lookup}{why}"),
+        _ => format!("Manually allowed: {net}{lookup}{why}"),
     };
     e.comment = text;
     ctx.store.add(&e).context("cannot record the entry")?;
@@ -676,9 +727,46 @@ pub fn apply_all(ctx: &mut Ctx) -> Result<String> {
     let now = now();
     let expired = ctx.store.expire(now)?;
     let rs = ctx.ruleset()?;
+    let mut report = Vec::new();
+    if ctx.config.firewall.strict {
+        // The admin applying a default-deny policy over SSH keeps their
+        // session: their address is allowed for a day (the SSH port itself
+        // always stays open).
+        if let Some(c) = ssh_client() {
+            let net = Net::host(c);
+            let mut e = NewEntry::new(
+                Kind::Allow,
+                net,
+                Origin::Manual,
+                "manual",
+                now,
+                Some(now + 86400),
+            );
+            e.summary = format!("SSH client of `rampart apply` in strict mode: {net}");
+            ctx.store.add(&e)?;
+            report.push(format!("kept your SSH client {net} allowed for 1d"));
+        }
+        let open = listening_ports();
+        let configured = parse_ports(&ctx.config.firewall.tcp_in).unwrap_or_default();
+        let closed: Vec<String> = open
+            .tcp
+            .iter()
+            .filter(|p| {
+                !configured
+                    .iter()
+                    .any(|r| r.first <= p.first && p.first <= r.last)
+            })
+            .map(|p| p.first.to_string())
+            .collect();
+        if !closed.is_empty() {
+            eprintln!(
+                "rampart: note: strict mode closes TCP ports that have listeners on this host: {} (add them to [firewall] tcp_in if they should be reachable)",
+                closed.join(",")
+            );
+        }
+    }
     ctx.fw.apply(&rs).context("cannot load the ruleset")?;
     let active = ctx.store.active(now)?;
-    let mut report = Vec::new();
     for (kind, list) in [(Kind::Deny, SetList::Deny), (Kind::Allow, SetList::Allow)] {
         let elems: Vec<Element> = active
             .iter()
@@ -846,6 +934,10 @@ pub fn status(global: &Global, a: &ReadArgs) -> Result<u8> {
                       "ignore": {"temporary": c.ignore.temporary, "permanent": c.ignore.permanent},
                       "expired_pending": c.expired_pending},
             "kernel_elements": kernel,
+            "listening": {
+                "tcp": listening_ports().tcp.iter().map(|p| p.first).collect::<Vec<_>>(),
+                "udp": listening_ports().udp.iter().map(|p| p.first).collect::<Vec<_>>(),
+            },
             "blocklists": defs.iter().map(|d| serde_json::json!({"name": d.name, "entries": d.entries, "updated": d.updated.map(format_rfc3339)})).collect::<Vec<_>>(),
             "state_dir": ctx.state_dir.display().to_string(),
         });
@@ -881,6 +973,18 @@ pub fn status(global: &Global, a: &ReadArgs) -> Result<u8> {
             kernel.get("allow").and_then(|v| v.as_u64()).unwrap_or(0)
         );
     }
+    let lp = listening_ports();
+    let show = |v: &[rampart_nft::PortRange]| {
+        v.iter()
+            .map(|p| p.first.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    println!(
+        "Listening now (suggested for strict mode: [firewall] tcp_in = \"{}\", udp_in = \"{}\")",
+        show(&lp.tcp),
+        show(&lp.udp)
+    );
     for d in &defs {
         println!(
             "Blocklist {}: {} entries, updated {}",

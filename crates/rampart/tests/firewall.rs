@@ -62,6 +62,31 @@ impl Host {
         )
     }
 
+    /// As `rampart`, run from an SSH session of `client`.
+    fn over_ssh(&self, client: &str, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.lab.srv.name,
+                env!("CARGO_BIN_EXE_rampart"),
+            ])
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("SSH_CONNECTION", format!("{client} 50000 192.0.2.1 22"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.rampart(args);
         assert_eq!(code, 0, "rampart {args:?} failed: {out}{err}");
@@ -335,6 +360,23 @@ fn strict_mode_admits_only_listed_ports() {
     assert!(
         !h.lab.tcp("2001:db8::2", common::SRV6, 80),
         "IPv6 has the same policy"
+    );
+    // applied from an SSH session: that client stays allowed everywhere
+    let out = h.over_ssh("198.51.100.3", &["apply"]);
+    assert!(out.contains("SSH client 198.51.100.3"), "{out}");
+    assert!(
+        h.lab.tcp("198.51.100.3", common::SRV4, 80),
+        "the admin's SSH client keeps access"
+    );
+    assert!(!h.lab.tcp("198.51.100.2", common::SRV4, 80));
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert!(
+        st["listening"]["tcp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == 8080),
+        "{st}"
     );
 }
 
