@@ -91,6 +91,18 @@ one JSON object (--json), or one JSON object per attack event (--events)."
     /// Check the configuration
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Follow logs live and block attackers (the daemon; foreground)
+    #[command(long_about = "Follow logs live and block attackers.
+
+Loads the firewall (as `rampart apply`), then follows each --watch file (or, \
+without --watch, the standard log files that exist) across rename and \
+copytruncate rotations, recognises attacks with the same rules as `rampart \
+scan`, and bans through the store and the kernel within milliseconds. \
+Read positions are saved in STATE_DIR/offsets.json: after a restart no line \
+is read twice and none is skipped, and the counters are rebuilt from the \
+recent part of each log. SIGTERM/SIGINT stop it cleanly; bans stay in the \
+kernel and expire there.")]
+    Run(RunArgs),
     /// Block an address or CIDR (permanently, or --for a while)
     #[command(
         long_about = "Block an address or CIDR, permanently or --for a duration.
@@ -146,10 +158,23 @@ With --confirm SECS the previous ruleset comes back by itself unless \
     /// Summary of the firewall and the store
     Status(StatusArgs),
     /// The ruleset as the kernel has it (table inet rampart)
-    ShowRules,
+    ShowRules(StatusArgs),
     /// Known-malicious address lists
     #[command(subcommand)]
     Blocklist(BlocklistCmd),
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A log file to follow (repeatable; default: the standard logs that exist)
+    #[arg(long, value_name = "PATH")]
+    pub watch: Vec<String>,
+    /// Detect and record, but print the kernel operations instead of doing them
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub sources: RuleSources,
 }
 
 /// `deny` / `allow`.

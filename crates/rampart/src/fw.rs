@@ -999,9 +999,15 @@ pub fn status(global: &Global, a: &ReadArgs) -> Result<u8> {
 }
 
 /// `rampart show-rules`.
-pub fn show_rules(_global: &Global) -> Result<u8> {
+pub fn show_rules(_global: &Global, json: bool) -> Result<u8> {
+    // -t: sets without their (possibly millions of) elements
+    let args: &[&str] = if json {
+        &["-j", "-t", "list", "table", "inet", "rampart"]
+    } else {
+        &["-t", "list", "table", "inet", "rampart"]
+    };
     let o = std::process::Command::new("nft")
-        .args(["-t", "list", "table", "inet", "rampart"])
+        .args(args)
         .output()
         .context("cannot run nft")?;
     if !o.status.success() {

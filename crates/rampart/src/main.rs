@@ -4,6 +4,7 @@ mod cli;
 mod fw;
 mod input;
 mod rules_cmd;
+mod run;
 mod scan;
 mod settings;
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCmd::List(ref a)) => rules_cmd::list(&cli.global, a),
         cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules_cmd::test(&cli.global, a),
         cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
+        cli::Command::Run(ref a) => run::run(&cli.global, a),
         cli::Command::Deny(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Deny),
         cli::Command::Allow(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Allow),
         cli::Command::Ignore(ref a) => fw::ignore(&cli.global, a),
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
                 json: a.json,
             },
         ),
-        cli::Command::ShowRules => fw::show_rules(&cli.global),
+        cli::Command::ShowRules(ref a) => fw::show_rules(&cli.global, a.json),
         cli::Command::Blocklist(ref c) => fw::blocklist(&cli.global, c),
     };
     match r {

@@ -481,3 +481,145 @@ fn blocklist_from_url_downloads_conditionally() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `rampart run` in the server namespace, following `log`; stderr to a file.
+fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> std::process::Child {
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &h.lab.srv.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(&h.state)
+        .arg("--config")
+        .arg(&h.config)
+        .arg("run")
+        .arg("--watch")
+        .arg(log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(errlog).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(errlog)
+        .unwrap_or_default()
+        .contains("watching")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "rampart run did not start: {}",
+            std::fs::read_to_string(errlog).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn stop(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn fail_lines(ip: &str, n: usize, pid0: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "web1 sshd[{}]: Failed password for root from {ip} port {} ssh2\n",
+                pid0 + i,
+                40000 + i
+            )
+        })
+        .collect()
+}
+
+fn append(p: &std::path::Path, s: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
+    f.write_all(s.as_bytes()).unwrap();
+}
+
+fn wait_blocked(h: &Host, ip: &str) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if !h.lab.tcp(ip, common::SRV4, 8080) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn run_blocks_live_across_rotation_and_restart() {
+    if !can_run("run_blocks_live_across_rotation_and_restart") {
+        return;
+    }
+    let h = Host::new("run", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "web1 sshd[1]: Server listening on 0.0.0.0 port 22.\n");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // 3 failures, a rename rotation, 2 more: none lost, none counted twice
+    append(&log, &fail_lines("198.51.100.7", 3, 100));
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::rename(&log, dir.join("auth.log.1")).unwrap();
+    append(&log, &fail_lines("198.51.100.7", 1, 200));
+    assert!(
+        h.lab.tcp("198.51.100.7", common::SRV4, 8080),
+        "4 failures: not banned yet"
+    );
+    append(&log, &fail_lines("198.51.100.7", 1, 300));
+    assert!(
+        wait_blocked(&h, "198.51.100.7"),
+        "banned live after the 5th failure: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.8", common::SRV4, 8080),
+        "another address still connects"
+    );
+    // a restart in the middle keeps the counts
+    append(&log, &fail_lines("198.51.100.6", 3, 400));
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&mut child);
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.6", 2, 500));
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "3 before + 2 after the restart ban: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    stop(&mut child);
+    // the ban is recorded with its reason and evidence
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    assert_eq!(v["blocked"], true);
+    assert_eq!(v["entries"][0]["origin"], "detector");
+    assert_eq!(v["entries"][0]["reason"], "sshd");
+    assert!(
+        v["entries"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("(sshd) Failed SSH login from 198.51.100.6"),
+        "{v}"
+    );
+    assert!(!v["entries"][0]["evidence"].as_array().unwrap().is_empty());
+    assert_eq!(v["explanations"][0]["title"], "Failed SSH login");
+}

@@ -1,0 +1,446 @@
+//! `rampart run`: follow logs live, detect, and ban through the store and
+//! the kernel. (First slice of the daemon: file sources with rotation,
+//! offsets persisted across restarts, counters rebuilt from the logs.)
+
+use crate::cli::{Global, RunArgs};
+use crate::exit;
+use crate::fw::{self, Ctx};
+use crate::input;
+use crate::settings::{self, now};
+use anyhow::{Context, Result};
+use rampart_core::detect::Detector;
+use rampart_core::time::TimeContext;
+use rampart_core::tracker::{BanDecision, Outcome};
+use rampart_nft::{Element, IpRange, SetList};
+use rampart_store::{Kind, NewEntry, Origin};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where a file was left: persisted in `STATE_DIR/offsets.json`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Position {
+    pub dev: u64,
+    pub ino: u64,
+    pub offset: u64,
+}
+
+/// Follows one log file across rename and copytruncate rotations.
+pub struct Tailer {
+    pub path: PathBuf,
+    file: Option<File>,
+    pos: Position,
+    partial: Vec<u8>,
+    max_line: usize,
+}
+
+impl Tailer {
+    /// Starts following `path`: at `saved` if it is the same file and not
+    /// shorter, otherwise at the end of the existing file (nothing old is
+    /// re-read on a first start); a file that appears later is read from 0.
+    pub fn new(path: PathBuf, saved: Option<Position>, max_line: usize) -> Tailer {
+        let mut t = Tailer {
+            path,
+            file: None,
+            pos: Position::default(),
+            partial: Vec::new(),
+            max_line,
+        };
+        if let Ok(f) = File::open(&t.path)
+            && let Ok(md) = f.metadata()
+        {
+            let (dev, ino, size) = (md.dev(), md.ino(), md.len());
+            let offset = match saved {
+                Some(s) if s.dev == dev && s.ino == ino && s.offset <= size => s.offset,
+                _ => size,
+            };
+            t.pos = Position { dev, ino, offset };
+            t.file = Some(f);
+        }
+        t
+    }
+
+    /// Where the tailer is.
+    pub fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// Reads what was appended since the last call; `f` gets each complete
+    /// line. Returns the number of bytes read.
+    pub fn poll(&mut self, f: &mut dyn FnMut(&[u8])) -> std::io::Result<usize> {
+        let mut read = 0;
+        let current = std::fs::metadata(&self.path).ok();
+        if self.file.is_none() {
+            // the file appeared (or came back): read it from the start
+            if let Some(md) = &current
+                && let Ok(file) = File::open(&self.path)
+            {
+                self.pos = Position {
+                    dev: md.dev(),
+                    ino: md.ino(),
+                    offset: 0,
+                };
+                self.file = Some(file);
+            } else {
+                return Ok(0);
+            }
+        }
+        let rotated = current
+            .as_ref()
+            .is_some_and(|md| md.dev() != self.pos.dev || md.ino() != self.pos.ino);
+        if rotated {
+            // drain the old file to its end, then switch to the new one
+            read += self.read_to_end(f)?;
+            self.flush_partial(f);
+            self.file = None;
+            return Ok(read + self.poll(f)?);
+        }
+        if let Some(file) = &self.file
+            && let Ok(md) = file.metadata()
+            && md.len() < self.pos.offset
+        {
+            // copytruncate: the file was emptied in place
+            self.pos.offset = 0;
+            self.partial.clear();
+        }
+        read += self.read_to_end(f)?;
+        Ok(read)
+    }
+
+    fn read_to_end(&mut self, f: &mut dyn FnMut(&[u8])) -> std::io::Result<usize> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        file.seek(SeekFrom::Start(self.pos.offset))?;
+        let mut buf = vec![0u8; 64 << 10];
+        let mut total = 0;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += n;
+            self.pos.offset += n as u64;
+            let mut start = 0;
+            for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+                if self.partial.is_empty() {
+                    emit(&buf[start..i], self.max_line, f);
+                } else {
+                    let room = (self.max_line + 1).saturating_sub(self.partial.len());
+                    self.partial
+                        .extend_from_slice(&buf[start..i][..(i - start).min(room)]);
+                    emit(&self.partial, self.max_line, f);
+                    self.partial.clear();
+                }
+                start = i + 1;
+            }
+            let room = (self.max_line + 1).saturating_sub(self.partial.len());
+            let rest = &buf[start..n];
+            self.partial
+                .extend_from_slice(&rest[..rest.len().min(room)]);
+        }
+        Ok(total)
+    }
+
+    /// A rotated file's last line without a newline is complete.
+    fn flush_partial(&mut self, f: &mut dyn FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            emit(&self.partial, self.max_line, f);
+            self.partial.clear();
+        }
+    }
+}
+
+fn emit(line: &[u8], max: usize, f: &mut dyn FnMut(&[u8])) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    f(&line[..line.len().min(max + 1)]);
+}
+
+fn load_offsets(path: &Path) -> BTreeMap<String, Position> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_offsets(path: &Path, tailers: &[Tailer]) -> std::io::Result<()> {
+    let map: BTreeMap<String, Position> = tailers
+        .iter()
+        .map(|t| (t.path.display().to_string(), t.position()))
+        .collect();
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&map).unwrap_or_default())?;
+    std::fs::rename(tmp, path)
+}
+
+/// Bytes of each log re-read at start-up to rebuild the counters (without
+/// banning again), so an attacker half-way to a threshold is not forgiven
+/// by a restart.
+const REBUILD_BYTES: u64 = 8 << 20;
+
+fn rebuild_counters(det: &mut Detector, t: &Tailer, ctx: &TimeContext) {
+    let end = t.position().offset;
+    let Ok(mut file) = File::open(&t.path) else {
+        return;
+    };
+    let start = end.saturating_sub(REBUILD_BYTES);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return;
+    }
+    let mut r = std::io::BufReader::new(file.take(end - start));
+    let max = det.engine().max_line_bytes;
+    let mut first = start > 0;
+    let _ = input::for_each_line(&mut r, max, |_, line| {
+        if std::mem::take(&mut first) {
+            return; // a cut first line
+        }
+        let _ = det.process(line, ctx, ctx.reference);
+    });
+}
+
+/// `rampart run`.
+pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
+    let loaded = settings::load(global, &a.sources)?;
+    let mut det = loaded.detector()?;
+    let mut ctx = Ctx::open(global, a.dry_run)?;
+    let report = fw::apply_all(&mut ctx).context("cannot load the firewall at start")?;
+    eprintln!("rampart: firewall loaded: {report}");
+    let paths: Vec<PathBuf> = if a.watch.is_empty() {
+        input::STANDARD_LOGS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        a.watch.iter().map(PathBuf::from).collect()
+    };
+    if paths.is_empty() {
+        eprintln!(
+            "rampart: nothing to watch: none of the standard log files exist; use --watch PATH"
+        );
+        return Ok(exit::USAGE);
+    }
+    let offsets_path = ctx.state_dir.join("offsets.json");
+    let saved = load_offsets(&offsets_path);
+    let max = det.engine().max_line_bytes;
+    let mut tailers: Vec<Tailer> = paths
+        .iter()
+        .map(|p| Tailer::new(p.clone(), saved.get(&p.display().to_string()).copied(), max))
+        .collect();
+    let tctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+    for t in &tailers {
+        eprintln!(
+            "rampart: watching {}{}",
+            t.path.display(),
+            if t.file.is_some() {
+                ""
+            } else {
+                " (not there yet)"
+            }
+        );
+        rebuild_counters(&mut det, t, &tctx);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+    let mut last_save = Instant::now();
+    let mut bans = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let tctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+        let mut decisions: Vec<(BanDecision, String)> = Vec::new();
+        let mut read = 0;
+        for t in &mut tailers {
+            let r = t.poll(&mut |line| {
+                if let Some((_, Outcome::Banned(ds))) = det.process(line, &tctx, tctx.reference) {
+                    for d in ds {
+                        let summary = det.summary(&d);
+                        decisions.push((d, summary));
+                    }
+                }
+            });
+            match r {
+                Ok(n) => read += n,
+                Err(e) => eprintln!("rampart: {}: read error: {e}", t.path.display()),
+            }
+        }
+        for (d, summary) in decisions {
+            bans += 1;
+            if let Err(e) = ban(&mut ctx, &det, &d, &summary) {
+                eprintln!("rampart: ban of {} failed: {e:#}", d.target);
+            }
+        }
+        if last_save.elapsed() >= Duration::from_secs(1) {
+            let _ = save_offsets(&offsets_path, &tailers);
+            det.evict_idle(tctx.reference);
+            last_save = Instant::now();
+        }
+        if read == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    save_offsets(&offsets_path, &tailers).context("cannot save offsets")?;
+    eprintln!("rampart: stopping ({bans} bans this run); bans stay in the kernel and expire there");
+    Ok(exit::OK)
+}
+
+fn ban(ctx: &mut Ctx, det: &Detector, d: &BanDecision, summary: &str) -> Result<()> {
+    let now = now();
+    let group = &det.tracker().groups()[usize::from(d.group)];
+    let len = d.until.map(|u| (u - d.last_seen).max(1));
+    let mut e = NewEntry::new(
+        Kind::Deny,
+        d.target,
+        Origin::Detector,
+        group.reason.clone(),
+        now,
+        len.map(|l| now + l),
+    );
+    e.rule = Some(det.rule(d.rule).id.clone());
+    e.summary = summary.to_string();
+    e.evidence = d.evidence.clone();
+    e.level = Some(d.earlier_bans);
+    ctx.store.add(&e)?;
+    let range =
+        IpRange::cidr(d.target.addr, d.target.prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
+    ctx.fw.refresh(
+        &SetList::Deny,
+        &[Element {
+            range,
+            timeout: len.map(|l| Duration::from_secs(l as u64)),
+        }],
+    )?;
+    eprintln!(
+        "rampart: banned {} {}: {summary}",
+        d.target,
+        len.map(|l| format!("for {l}s"))
+            .unwrap_or_else(|| "permanently".into())
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines(t: &mut Tailer) -> Vec<String> {
+        let mut v = Vec::new();
+        t.poll(&mut |l| v.push(String::from_utf8_lossy(l).into_owned()))
+            .unwrap();
+        v
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-tail-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn append(p: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn starts_at_end_and_follows_appends() {
+        let d = tmp("end");
+        let p = d.join("a.log");
+        append(&p, "old 1\nold 2\n");
+        let mut t = Tailer::new(p.clone(), None, 1000);
+        assert!(
+            lines(&mut t).is_empty(),
+            "old lines are not re-read on first start"
+        );
+        append(&p, "new 1\nnew");
+        assert_eq!(lines(&mut t), vec!["new 1"]);
+        append(&p, " 2\n");
+        assert_eq!(
+            lines(&mut t),
+            vec!["new 2"],
+            "a line written in two parts is one line"
+        );
+    }
+
+    #[test]
+    fn empty_file_then_written_is_read_once() {
+        let d = tmp("empty");
+        let p = d.join("a.log");
+        append(&p, "");
+        let mut t = Tailer::new(p.clone(), None, 1000);
+        append(&p, "x\n");
+        assert_eq!(lines(&mut t), vec!["x"]);
+        assert!(lines(&mut t).is_empty(), "nothing is read twice");
+    }
+
+    #[test]
+    fn rename_rotation_drains_the_old_file() {
+        let d = tmp("rot");
+        let p = d.join("a.log");
+        append(&p, "");
+        let mut t = Tailer::new(p.clone(), None, 1000);
+        append(&p, "1\n2\n");
+        assert_eq!(lines(&mut t), vec!["1", "2"]);
+        append(&p, "3\n4");
+        std::fs::rename(&p, d.join("a.log.1")).unwrap();
+        append(&p, "5\n");
+        assert_eq!(
+            lines(&mut t),
+            vec!["3", "4", "5"],
+            "the old file is drained, then the new one read from 0"
+        );
+    }
+
+    #[test]
+    fn copytruncate_restarts_at_zero() {
+        let d = tmp("trunc");
+        let p = d.join("a.log");
+        append(&p, "");
+        let mut t = Tailer::new(p.clone(), None, 1000);
+        append(&p, "1\n2\n");
+        assert_eq!(lines(&mut t).len(), 2);
+        std::fs::write(&p, "").unwrap();
+        append(&p, "3\n");
+        assert_eq!(lines(&mut t), vec!["3"]);
+    }
+
+    #[test]
+    fn resumes_from_a_saved_position_and_waits_for_missing_files() {
+        let d = tmp("resume");
+        let p = d.join("a.log");
+        append(&p, "");
+        let mut t = Tailer::new(p.clone(), None, 1000);
+        append(&p, "1\n");
+        assert_eq!(lines(&mut t), vec!["1"]);
+        let saved = t.position();
+        append(&p, "2\n");
+        let mut t2 = Tailer::new(p.clone(), Some(saved), 1000);
+        assert_eq!(
+            lines(&mut t2),
+            vec!["2"],
+            "no line read twice, none skipped"
+        );
+        let q = d.join("later.log");
+        let mut t3 = Tailer::new(q.clone(), None, 1000);
+        assert!(lines(&mut t3).is_empty());
+        append(&q, "first\n");
+        assert_eq!(
+            lines(&mut t3),
+            vec!["first"],
+            "a file that appears later is read from the start"
+        );
+    }
+}
