@@ -357,6 +357,18 @@ impl Detector {
         Some((ev, outcome))
     }
 
+    /// Takes over the counting state and statistics of the detector this
+    /// one replaces (configuration reload: counters are not lost).
+    pub fn adopt_state(&mut self, old: Detector) {
+        self.stats = old.stats.clone();
+        self.tracker.adopt(old.tracker);
+    }
+
+    /// Forgets what was counted against an address.
+    pub fn forget(&mut self, ip: IpAddr) -> usize {
+        self.tracker.forget(ip)
+    }
+
     /// Forgets idle counting state (call periodically with the current time).
     pub fn evict_idle(&mut self, now: Timestamp) {
         self.tracker.evict_idle(now);

@@ -410,6 +410,42 @@ impl Tracker {
         }
     }
 
+    /// Forgets everything counted against an address (an administrator
+    /// unblocked it); its ban history, which escalation uses, is kept.
+    pub fn forget(&mut self, ip: IpAddr) -> usize {
+        let key = self.key_of(ip);
+        let before = self.keys.len();
+        self.keys.retain(|(_, n), _| *n != key);
+        before - self.keys.len()
+    }
+
+    /// Takes over the counting state of the tracker this one replaces (a
+    /// configuration reload): keys move to the group of the same name;
+    /// groups that no longer exist are dropped.
+    pub fn adopt(&mut self, old: Tracker) {
+        let map: Vec<Option<GroupId>> = old
+            .groups
+            .iter()
+            .map(|g| {
+                self.groups
+                    .iter()
+                    .position(|n| n.name == g.name)
+                    .map(|i| i as GroupId)
+            })
+            .collect();
+        for ((g, net), e) in old.keys {
+            if let Some(Some(ng)) = map.get(usize::from(g)) {
+                self.keys.insert((*ng, net), e);
+            }
+        }
+        for ((g, user), ring) in old.accounts {
+            if let Some(Some(ng)) = map.get(usize::from(g)) {
+                self.accounts.insert((*ng, user), ring);
+            }
+        }
+        self.history = old.history;
+    }
+
     /// Forgets keys idle for longer than their window (and not banned),
     /// account rings and ban history older than the history window.
     pub fn evict_idle(&mut self, now: i64) {
@@ -574,6 +610,23 @@ mod tests {
         let b = banned(out.pop().unwrap());
         assert_eq!(b.len(), 3);
         assert!(b.iter().all(|d| d.account.as_deref() == Some("alice")));
+    }
+
+    #[test]
+    fn forget_and_adopt_keep_or_drop_counts() {
+        let mut t = tracker();
+        t.observe(&obs("198.51.100.1", 0));
+        t.observe(&obs("198.51.100.1", 1));
+        let mut t2 = tracker();
+        t2.adopt(t);
+        // the third event bans: the two before the reload still count
+        assert!(matches!(
+            t2.observe(&obs("198.51.100.1", 2)),
+            Outcome::Banned(_)
+        ));
+        t2.observe(&obs("198.51.100.2", 3));
+        assert_eq!(t2.forget("198.51.100.2".parse().unwrap()), 1);
+        assert_eq!(t2.counts_for("198.51.100.2".parse().unwrap()), vec![]);
     }
 
     #[test]

@@ -91,6 +91,8 @@ one JSON object (--json), or one JSON object per attack event (--events)."
     /// Check the configuration
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Make the running daemon reload its configuration and rules (as SIGHUP)
+    Reload,
     /// Follow logs live and block attackers (the daemon; foreground)
     #[command(long_about = "Follow logs live and block attackers.
 

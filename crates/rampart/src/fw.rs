@@ -465,8 +465,16 @@ pub fn unblock(global: &Global, a: &AddrArgs) -> Result<u8> {
             "rampart: note: the kernel was not changed ({e}); the store is updated and `rampart apply` syncs it"
         );
     }
+    // a running daemon forgets what it counted against the address
+    let forgot = crate::ctl::request(
+        &ctx.state_dir,
+        &serde_json::json!({"cmd": "forget", "addr": net.to_string()}),
+    );
     if u.removed.is_empty() {
         println!("{net} was not on the deny list.");
+    }
+    if forgot.is_some_and(|r| r["forgotten"].as_u64().unwrap_or(0) > 0) {
+        println!("The daemon's failure counts for {net} were reset.");
     }
     for e in &u.removed {
         println!("Unblocked {} (was: {}).", e.target, e.summary);
@@ -599,9 +607,15 @@ pub fn why(global: &Global, a: &ReadArgs) -> Result<u8> {
         .filter_map(|e| reason_record(&reasons, &e.reason))
         .map(|r| serde_json::json!({"reason": r.code, "title": r.title, "explanation": r.explanation, "remedy": r.remedy}))
         .collect();
+    let counts = crate::ctl::request(
+        &ctx.state_dir,
+        &serde_json::json!({"cmd": "counts", "addr": ip.to_string()}),
+    )
+    .and_then(|r| r.get("counts").cloned());
     if a.json {
         let v = serde_json::json!({
             "address": ip.to_string(),
+            "detector_counts": counts,
             "blocked": blocked,
             "allowed": allowed.is_some(),
             "ignored": ignored.is_some(),
@@ -675,6 +689,23 @@ pub fn why(global: &Global, a: &ReadArgs) -> Result<u8> {
             "  ignored by detectors ({}): detectors never block it",
             e.target
         );
+    }
+    match counts.as_ref().and_then(|c| c.as_array()) {
+        Some(list) if !list.is_empty() => {
+            println!("  the running daemon has counted against it:");
+            for c in list {
+                println!(
+                    "    {} failure(s) for {} (a ban at {} within {} s; last {})",
+                    c["count"],
+                    c["group"].as_str().unwrap_or(""),
+                    c["threshold"],
+                    c["window_secs"],
+                    c["last_seen"].as_str().unwrap_or("")
+                );
+            }
+        }
+        Some(_) => println!("  the running daemon has counted nothing against it"),
+        None => {}
     }
     if !history.is_empty() {
         println!("\n  earlier entries:");
@@ -879,6 +910,27 @@ fn arm_rollback(ctx: &Ctx, secs: u64) -> Result<()> {
     Ok(())
 }
 
+/// `rampart reload`: through the control socket.
+pub fn reload(global: &Global) -> Result<u8> {
+    match crate::ctl::request(&global.state_dir, &serde_json::json!({"cmd": "reload"})) {
+        Some(r) => {
+            println!("{}", r["message"].as_str().unwrap_or("reloaded"));
+            Ok(if r["ok"] == true {
+                exit::OK
+            } else {
+                exit::CONFIG
+            })
+        }
+        None => {
+            eprintln!(
+                "rampart: no daemon is running (nothing answers on {})",
+                crate::ctl::socket_path(&global.state_dir).display()
+            );
+            Ok(exit::FOUND_PROBLEMS)
+        }
+    }
+}
+
 /// `rampart confirm`.
 pub fn confirm(global: &Global) -> Result<u8> {
     let dir = state_dir(global)?;
@@ -925,6 +977,7 @@ pub fn status(global: &Global, a: &ReadArgs) -> Result<u8> {
         }
     }
     let defs = ctx.list_defs()?;
+    let daemon = crate::ctl::request(&ctx.state_dir, &serde_json::json!({"cmd": "status"}));
     if a.json {
         let v = serde_json::json!({
             "table_loaded": loaded,
@@ -940,6 +993,7 @@ pub fn status(global: &Global, a: &ReadArgs) -> Result<u8> {
             },
             "blocklists": defs.iter().map(|d| serde_json::json!({"name": d.name, "entries": d.entries, "updated": d.updated.map(format_rfc3339)})).collect::<Vec<_>>(),
             "state_dir": ctx.state_dir.display().to_string(),
+            "daemon": daemon,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(exit::OK);
@@ -972,6 +1026,13 @@ pub fn status(global: &Global, a: &ReadArgs) -> Result<u8> {
             kernel.get("deny").and_then(|v| v.as_u64()).unwrap_or(0),
             kernel.get("allow").and_then(|v| v.as_u64()).unwrap_or(0)
         );
+    }
+    match &daemon {
+        Some(d) => println!(
+            "Daemon: running (pid {}, up {}s): {} lines read, {} events, {} bans, {} addresses tracked",
+            d["pid"], d["uptime_secs"], d["lines"], d["events"], d["bans"], d["tracked"]
+        ),
+        None => println!("Daemon: not running"),
     }
     let lp = listening_ports();
     let show = |v: &[rampart_nft::PortRange]| {

@@ -1,6 +1,7 @@
 //! `rampart`: the command-line front end and I/O shell around `rampart-core`.
 
 mod cli;
+mod ctl;
 mod fw;
 mod input;
 mod rules_cmd;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules_cmd::test(&cli.global, a),
         cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
         cli::Command::Run(ref a) => run::run(&cli.global, a),
+        cli::Command::Reload => fw::reload(&cli.global),
         cli::Command::Deny(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Deny),
         cli::Command::Allow(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Allow),
         cli::Command::Ignore(ref a) => fw::ignore(&cli.global, a),

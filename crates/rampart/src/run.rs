@@ -3,6 +3,7 @@
 //! offsets persisted across restarts, counters rebuilt from the logs.)
 
 use crate::cli::{Global, RunArgs};
+use crate::ctl;
 use crate::exit;
 use crate::fw::{self, Ctx};
 use crate::input;
@@ -252,10 +253,41 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("cannot install signal handlers")?;
+    let server = ctl::Server::bind(&ctx.state_dir).context("cannot open the control socket")?;
+    let started = Instant::now();
+    let watchdog = watchdog_interval();
+    let mut last_ping = Instant::now();
+    sd_notify("READY=1\nSTATUS=watching logs");
+    let mut config = loaded.config.clone();
     let mut last_save = Instant::now();
     let mut bans = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let tctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+        if hup.swap(false, Ordering::Relaxed) {
+            let r = reload(global, a, &mut det, &mut config);
+            eprintln!("rampart: SIGHUP: {}", r["message"].as_str().unwrap_or(""));
+        }
+        server.poll(&mut |req| {
+            handle(
+                req,
+                global,
+                a,
+                &mut det,
+                &mut config,
+                &tailers,
+                bans,
+                started,
+            )
+        });
+        if let Some(iv) = watchdog
+            && last_ping.elapsed() >= iv
+        {
+            sd_notify("WATCHDOG=1");
+            last_ping = Instant::now();
+        }
+        let tctx = TimeContext::new(config.log_utc_offset_secs, now());
         let mut decisions: Vec<(BanDecision, String)> = Vec::new();
         let mut read = 0;
         for t in &mut tailers {
@@ -287,9 +319,117 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+    sd_notify("STOPPING=1");
     save_offsets(&offsets_path, &tailers).context("cannot save offsets")?;
     eprintln!("rampart: stopping ({bans} bans this run); bans stay in the kernel and expire there");
     Ok(exit::OK)
+}
+
+/// Reloads configuration and rules; counters carry over. A bad
+/// configuration is refused and the running one stays.
+fn reload(
+    global: &Global,
+    a: &RunArgs,
+    det: &mut Detector,
+    config: &mut rampart_core::config::Config,
+) -> serde_json::Value {
+    let built = settings::load(global, &a.sources).and_then(|l| {
+        let d = l.detector()?;
+        Ok((l, d))
+    });
+    match built {
+        Ok((l, fresh)) => {
+            let old = std::mem::replace(det, fresh);
+            det.adopt_state(old);
+            *config = l.config;
+            serde_json::json!({"ok": true, "message": format!("reloaded: {} rules", l.rules.len())})
+        }
+        Err(e) => {
+            serde_json::json!({"ok": false, "message": format!("reload refused, the running configuration stays: {e:#}")})
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    req: &serde_json::Value,
+    global: &Global,
+    a: &RunArgs,
+    det: &mut Detector,
+    config: &mut rampart_core::config::Config,
+    tailers: &[Tailer],
+    bans: u64,
+    started: Instant,
+) -> serde_json::Value {
+    let addr = || {
+        req["addr"]
+            .as_str()
+            .and_then(rampart_core::addr::Net::parse)
+            .map(|n| n.addr)
+    };
+    match req["cmd"].as_str().unwrap_or("") {
+        "status" => {
+            let s = &det.stats;
+            serde_json::json!({
+                "ok": true, "pid": std::process::id(), "uptime_secs": started.elapsed().as_secs(),
+                "lines": s.lines, "events": s.events, "bans": bans, "tracked": det.tracker().tracked(),
+                "watching": tailers.iter().map(|t| t.path.display().to_string()).collect::<Vec<_>>(),
+            })
+        }
+        "counts" => match addr() {
+            Some(ip) => {
+                let groups = det.tracker().groups();
+                let v: Vec<_> = det
+                    .tracker()
+                    .counts_for(ip)
+                    .into_iter()
+                    .map(|(g, n, last)| {
+                        let g = &groups[usize::from(g)];
+                        serde_json::json!({"group": g.name, "reason": g.reason, "count": n, "threshold": g.threshold,
+                            "window_secs": g.window_secs, "last_seen": rampart_core::time::format_rfc3339(last)})
+                    })
+                    .collect();
+                serde_json::json!({"ok": true, "counts": v})
+            }
+            None => serde_json::json!({"ok": false, "error": "addr"}),
+        },
+        "forget" => match addr() {
+            Some(ip) => serde_json::json!({"ok": true, "forgotten": det.forget(ip)}),
+            None => serde_json::json!({"ok": false, "error": "addr"}),
+        },
+        "reload" => reload(global, a, det, config),
+        other => serde_json::json!({"ok": false, "error": format!("unknown command {other:?}")}),
+    }
+}
+
+/// systemd's `sd_notify`, without libsystemd: one datagram to `$NOTIFY_SOCKET`.
+fn sd_notify(msg: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    if let Some(abstract_name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        if let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name) {
+            let _ = sock.send_to_addr(msg.as_bytes(), &addr);
+        }
+    } else {
+        let _ = sock.send_to(msg.as_bytes(), std::path::Path::new(&path));
+    }
+}
+
+/// Half of `$WATCHDOG_USEC`, when systemd's watchdog is on for us.
+fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    Some(Duration::from_micros(usec / 2))
 }
 
 fn ban(ctx: &mut Ctx, det: &Detector, d: &BanDecision, summary: &str) -> Result<()> {

@@ -623,3 +623,65 @@ fn run_blocks_live_across_rotation_and_restart() {
     assert!(!v["entries"][0]["evidence"].as_array().unwrap().is_empty());
     assert_eq!(v["explanations"][0]["title"], "Failed SSH login");
 }
+
+#[test]
+fn run_answers_on_the_control_socket_and_reloads() {
+    if !can_run("run_answers_on_the_control_socket_and_reloads") {
+        return;
+    }
+    let h = Host::new("ctl", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.9", 2, 100));
+    std::thread::sleep(Duration::from_millis(300));
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["daemon"]["ok"], true, "{st}");
+    assert_eq!(st["daemon"]["events"], 2, "{st}");
+    let why: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.9", "--json"])).unwrap();
+    assert_eq!(why["blocked"], false);
+    assert_eq!(why["detector_counts"][0]["count"], 2, "{why}");
+    // a reload keeps the counters: with a threshold of 3, one more line bans
+    std::fs::write(&h.config, "[reasons.sshd]\nthreshold = 3\n").unwrap();
+    let out = h.ok(&["reload"]);
+    assert!(out.contains("reloaded"), "{out}");
+    append(&log, &fail_lines("198.51.100.9", 1, 200));
+    assert!(
+        wait_blocked(&h, "198.51.100.9"),
+        "2 counted before the reload + 1 after = the new threshold"
+    );
+    // a bad configuration is refused and the running one stays
+    std::fs::write(&h.config, "[reasons.sshd]\nthreshold = 0\n").unwrap();
+    let (code, out, _) = h.rampart(&["reload"]);
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("refused"), "{out}");
+    // SIGHUP reloads too
+    std::fs::write(&h.config, "").unwrap();
+    let _ = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::fs::read_to_string(&errlog)
+            .unwrap()
+            .contains("SIGHUP: reloaded")
+    );
+    // unblock makes the daemon forget the address's counts
+    append(&log, &fail_lines("198.51.100.8", 2, 300));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, out, _) = h.rampart(&["unblock", "198.51.100.8"]);
+    assert!(out.contains("counts for 198.51.100.8 were reset"), "{out}");
+    let why: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.8", "--json"])).unwrap();
+    assert_eq!(
+        why["detector_counts"].as_array().map(Vec::len),
+        Some(0),
+        "{why}"
+    );
+    stop(&mut child);
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert!(st["daemon"].is_null(), "stopped: {st}");
+}
