@@ -685,3 +685,65 @@ fn run_answers_on_the_control_socket_and_reloads() {
     let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
     assert!(st["daemon"].is_null(), "stopped: {st}");
 }
+
+/// Benchmark (not run by default): latency from a line appended to a
+/// watched log to the address being in the kernel set, over 1,000 bans.
+///     cargo test --release -p rampart --test firewall -- --ignored bench_ban_latency --nocapture
+#[test]
+#[ignore = "benchmark"]
+fn bench_ban_latency() {
+    if !can_run("bench_ban_latency") {
+        return;
+    }
+    let h = Host::new(
+        "lat",
+        "[reasons.sshd]\nthreshold = 1\n[detect]\nipv6_prefix = 128\n",
+    );
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    let n = 1000;
+    let mut lat: Vec<f64> = h.lab.srv.run(|| {
+        let mut fw = rampart_nft::NftFirewall::new().unwrap();
+        use rampart_nft::Firewall;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let ip: std::net::IpAddr = format!("2001:db8:1::{:x}", i + 1).parse().unwrap();
+            let t0 = Instant::now();
+            append(
+                &log,
+                &format!(
+                    "web1 sshd[{}]: Failed password for root from {ip} port 4000 ssh2\n",
+                    1000 + i
+                ),
+            );
+            loop {
+                let set = fw.list(&rampart_nft::SetList::Deny).unwrap();
+                if set
+                    .iter()
+                    .any(|e| e.range == rampart_nft::IpRange::single(ip))
+                {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "ban {i} never arrived"
+                );
+            }
+            out.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        out
+    });
+    stop(&mut child);
+    lat.sort_by(f64::total_cmp);
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    println!(
+        "line appended -> address in the kernel set, {n} bans: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        lat[lat.len() - 1]
+    );
+}
