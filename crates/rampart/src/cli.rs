@@ -172,6 +172,12 @@ pub struct RunArgs {
     /// A log file to follow (repeatable; default: the standard logs that exist)
     #[arg(long, value_name = "PATH")]
     pub watch: Vec<String>,
+    /// Also follow the systemd journal (default: when no syslog file exists)
+    #[arg(long)]
+    pub journal: bool,
+    /// The journalctl program
+    #[arg(long, value_name = "PATH", default_value = "journalctl", hide = true)]
+    pub journalctl: String,
     /// Detect and record, but print the kernel operations instead of doing them
     #[arg(long)]
     pub dry_run: bool,

@@ -4,6 +4,7 @@ mod cli;
 mod ctl;
 mod fw;
 mod input;
+mod journal;
 mod rules_cmd;
 mod run;
 mod scan;

@@ -223,9 +223,37 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     } else {
         a.watch.iter().map(PathBuf::from).collect()
     };
-    if paths.is_empty() {
+    // journald: when asked, or by default when no syslog file exists
+    let syslog_file = [
+        "/var/log/auth.log",
+        "/var/log/secure",
+        "/var/log/messages",
+        "/var/log/syslog",
+    ]
+    .iter()
+    .any(|p| Path::new(p).is_file());
+    let want_journal = a.journal || (a.watch.is_empty() && !syslog_file);
+    let mut journal = if want_journal {
+        match crate::journal::JournalSource::new(
+            PathBuf::from(&a.journalctl),
+            ctx.state_dir.join("journal.cursor"),
+            None,
+        ) {
+            Ok(j) => {
+                eprintln!("rampart: following the systemd journal");
+                Some(j)
+            }
+            Err(e) => {
+                eprintln!("rampart: not following the journal: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if paths.is_empty() && journal.is_none() {
         eprintln!(
-            "rampart: nothing to watch: none of the standard log files exist; use --watch PATH"
+            "rampart: nothing to watch: none of the standard log files exist and the journal is not available; use --watch PATH"
         );
         return Ok(exit::USAGE);
     }
@@ -269,8 +297,14 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             let r = reload(global, a, &mut det, &mut config);
             eprintln!("rampart: SIGHUP: {}", r["message"].as_str().unwrap_or(""));
         }
+        let journal_status = journal.as_ref().map(|j| {
+            let st = j.stats();
+            serde_json::json!({"running": j.is_running(), "cursor": j.cursor(), "lines": st.lines,
+                "malformed": st.malformed, "oversized": st.oversized, "restarts": st.restarts,
+                "without_message": st.without_message, "cursor_dropped": st.cursor_dropped})
+        });
         server.poll(&mut |req| {
-            handle(
+            let mut r = handle(
                 req,
                 global,
                 a,
@@ -279,7 +313,11 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                 &tailers,
                 bans,
                 started,
-            )
+            );
+            if req["cmd"] == "status" {
+                r["journal"] = journal_status.clone().unwrap_or(serde_json::Value::Null);
+            }
+            r
         });
         if let Some(iv) = watchdog
             && last_ping.elapsed() >= iv
@@ -304,6 +342,20 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                 Err(e) => eprintln!("rampart: {}: read error: {e}", t.path.display()),
             }
         }
+        if let Some(j) = journal.as_mut() {
+            let r = j.poll(&mut |line| {
+                if let Some((_, Outcome::Banned(ds))) = det.process(line, &tctx, tctx.reference) {
+                    for d in ds {
+                        let summary = det.summary(&d);
+                        decisions.push((d, summary));
+                    }
+                }
+            });
+            match r {
+                Ok(n) => read += n,
+                Err(e) => eprintln!("rampart: journal: {e}"),
+            }
+        }
         for (d, summary) in decisions {
             bans += 1;
             if let Err(e) = ban(&mut ctx, &det, &d, &summary) {
@@ -312,6 +364,11 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         }
         if last_save.elapsed() >= Duration::from_secs(1) {
             let _ = save_offsets(&offsets_path, &tailers);
+            if let Some(j) = journal.as_mut()
+                && let Err(e) = j.save_cursor()
+            {
+                eprintln!("rampart: journal cursor: {e}");
+            }
             det.evict_idle(tctx.reference);
             last_save = Instant::now();
         }
@@ -321,6 +378,9 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     }
     sd_notify("STOPPING=1");
     save_offsets(&offsets_path, &tailers).context("cannot save offsets")?;
+    if let Some(j) = journal.as_mut() {
+        j.save_cursor().context("cannot save the journal cursor")?;
+    }
     eprintln!("rampart: stopping ({bans} bans this run); bans stay in the kernel and expire there");
     Ok(exit::OK)
 }

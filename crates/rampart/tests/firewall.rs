@@ -747,3 +747,176 @@ fn bench_ban_latency() {
         lat[lat.len() - 1]
     );
 }
+
+fn proc_stat(pid: u32) -> (u64, f64) {
+    // (RSS KiB, CPU seconds)
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (rss, (ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// Benchmark (not run by default): 200,000 lines/s appended for
+/// RAMPART_BENCH_SECS (default 60) seconds, 10% attacks from 50,000
+/// addresses; checks no line is lost and reports memory and CPU.
+///     cargo test --release -p rampart --test firewall -- --ignored bench_sustained_load --nocapture
+#[test]
+#[ignore = "benchmark"]
+fn bench_sustained_load() {
+    if !can_run("bench_sustained_load") {
+        return;
+    }
+    let secs: u64 = std::env::var("RAMPART_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let h = Host::new("load", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    let pid = child.id();
+    let per_tick = 2000; // every 10 ms: 200,000 lines/s
+    let mut written = 0u64;
+    let mut samples = Vec::new();
+    let t0 = Instant::now();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut tick = 0u64;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        use std::io::Write;
+        let mut buf = String::with_capacity(per_tick * 100);
+        for _ in 0..per_tick {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x.is_multiple_of(10) {
+                let a = (x >> 8) % 50_000;
+                buf.push_str(&format!(
+                    "web1 sshd[{}]: Failed password for root from 2001:db8:{:x}:{:x}::1 port 4000 ssh2\n",
+                    x % 60000,
+                    a / 256,
+                    a % 256
+                ));
+            } else {
+                buf.push_str(&format!("web1 sshd[{}]: pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)\n", x % 60000));
+            }
+        }
+        f.write_all(buf.as_bytes()).unwrap();
+        written += per_tick as u64;
+        tick += 1;
+        if tick.is_multiple_of(100) {
+            samples.push(proc_stat(pid));
+        }
+        let next = Duration::from_millis(10 * tick);
+        if let Some(wait) = next.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let wrote_for = t0.elapsed();
+    // wait for the daemon to catch up
+    let mut read = 0;
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_secs(30) {
+        let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+        read = st["daemon"]["lines"].as_u64().unwrap_or(0);
+        if read >= written {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (rss_end, cpu) = proc_stat(pid);
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    stop(&mut child);
+    let rss: Vec<u64> = samples.iter().map(|s| s.0).collect();
+    println!(
+        "sustained load: {written} lines in {:.1}s ({:.0} lines/s); daemon read {read}; events {}; bans {}; tracked {}; \
+         RSS min {} KiB, max {} KiB, end {rss_end} KiB; CPU {cpu:.1}s ({:.0}% of one core)",
+        wrote_for.as_secs_f64(),
+        written as f64 / wrote_for.as_secs_f64(),
+        st["daemon"]["events"],
+        st["daemon"]["bans"],
+        st["daemon"]["tracked"],
+        rss.iter().min().unwrap_or(&0),
+        rss.iter().max().unwrap_or(&0),
+        100.0 * cpu / wrote_for.as_secs_f64()
+    );
+    assert_eq!(read, written, "no line lost");
+}
+
+#[test]
+fn run_follows_the_journal() {
+    if !can_run("run_follows_the_journal") {
+        return;
+    }
+    let h = Host::new("journal", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    // a stand-in journalctl: five sshd failures from a trusted sshd, and a
+    // forged one from `logger -t sshd` run by a user, then it waits
+    let fake = dir.join("journalctl");
+    let mut script = String::from("#!/bin/sh\n");
+    for i in 0..5 {
+        script.push_str(&format!(
+            "echo '{{\"__CURSOR\":\"c{i}\",\"__REALTIME_TIMESTAMP\":\"1795780800000000\",\"_HOSTNAME\":\"web1\",\"SYSLOG_IDENTIFIER\":\"sshd\",\"_COMM\":\"sshd\",\"_PID\":\"{}\",\"_UID\":\"0\",\"MESSAGE\":\"Failed password for root from 198.51.100.4 port 4000 ssh2\"}}'\n",
+            700 + i
+        ));
+    }
+    for i in 0..5 {
+        script.push_str(&format!(
+            "echo '{{\"__CURSOR\":\"f{i}\",\"__REALTIME_TIMESTAMP\":\"1795780800000000\",\"_HOSTNAME\":\"web1\",\"SYSLOG_IDENTIFIER\":\"sshd\",\"_COMM\":\"logger\",\"_PID\":\"{}\",\"_UID\":\"1000\",\"MESSAGE\":\"Failed password for root from 198.51.100.5 port 4000 ssh2\"}}'\n",
+            800 + i
+        ));
+    }
+    script.push_str("exec sleep 30\n");
+    std::fs::write(&fake, script).unwrap();
+    Command::new("chmod")
+        .args(["+x"])
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let log = dir.join("empty.log");
+    append(&log, "");
+    let errlog = dir.join("run.err");
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &h.lab.srv.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(&h.state)
+        .arg("--config")
+        .arg(&h.config)
+        .args(["run", "--journal", "--journalctl"])
+        .arg(&fake)
+        .arg("--watch")
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_blocked(&h, "198.51.100.4"),
+        "journal entries ban: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.5", common::SRV4, 8080),
+        "a user's `logger -t sshd` is not believed"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    stop(&mut child);
+    let cursor = std::fs::read_to_string(h.state.join("journal.cursor")).unwrap_or_default();
+    assert!(cursor.contains("f4"), "the cursor is saved: {cursor:?}");
+}
