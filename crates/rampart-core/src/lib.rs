@@ -19,6 +19,7 @@ pub mod explain;
 pub mod fxhash;
 pub mod jsonline;
 pub mod rule;
+pub mod scanwatch;
 pub mod time;
 pub mod tracker;
 pub mod vectors;

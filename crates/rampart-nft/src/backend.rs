@@ -474,7 +474,9 @@ impl Firewall for DryRunFirewall {
     fn apply(&mut self, ruleset: &Ruleset) -> Result<(), NftError> {
         let existing = self.applied.clone().unwrap_or_default();
         let text = ruleset.render(&existing)?;
-        self.applied = Some(ruleset.set_names()?);
+        let mut applied = ruleset.set_names()?;
+        applied.extend(ruleset.limit_set_names());
+        self.applied = Some(applied);
         let keep = ruleset.lists();
         self.sets.retain(|l, _| keep.contains(l));
         self.operations.push(Operation::Apply { text });

@@ -15,6 +15,12 @@
 //! - [`DryRunFirewall`] records the same operations without touching the
 //!   kernel (tests, `--dry-run`).
 //!
+//! Kernel guards ([`guard`]): port-scan logging to NFLOG ([`ScanLog`]) and
+//! per-source limits ([`Limits`]: CONNLIMIT, PORTFLOOD, SYNFLOOD) whose
+//! drops are logged with their own prefix; [`NflogReceiver`] reads those
+//! packets, and [`dump_conntrack`] + [`count_by_source`] give CSF's
+//! CT_LIMIT counts.
+//!
 //! Elements ([`Element`]) are addresses, CIDRs or ranges with an optional
 //! timeout; every load is [`merge`]d first because the kernel refuses
 //! overlapping intervals.
@@ -53,20 +59,26 @@
 
 mod addr;
 mod backend;
+mod conntrack;
 mod error;
 mod filter;
+pub mod guard;
 mod netlink;
+mod nflog;
 mod ruleset;
 
 pub use addr::{Element, Family, IpRange, merge};
 pub use backend::{
     DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress,
 };
+pub use conntrack::{CtEntry, CtFilter, TcpState, count_by_source, dump_conntrack};
 pub use error::{NftError, Result};
 pub use filter::{
     AdvancedFilter, Direction, IcmpType, Owner, PortMatch, PortRange, Protocol, Side, parse_ports,
 };
+pub use guard::{ConnLimit, Limits, LogKind, PortFlood, ScanLog, SynFlood};
 pub use netlink::ListedElement;
+pub use nflog::{IPPROTO_TCP, IPPROTO_UDP, LoggedPacket, NflogReceiver};
 pub use ruleset::{
     Blocklist, CountryAllow, ListDirection, Mode, PRIORITY, PortPolicy, Ports, Ruleset, SetList,
     TABLE,

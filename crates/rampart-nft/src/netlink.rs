@@ -20,15 +20,15 @@ use crate::addr::{Element, Family, IpRange};
 use crate::error::NftError;
 
 // netlink
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_MULTI: u16 = 0x2;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP: u16 = 0x300;
+pub(crate) const NLM_F_ACK: u16 = 0x4;
+pub(crate) const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_CREATE: u16 = 0x400;
-const NLA_F_NESTED: u16 = 0x8000;
+pub(crate) const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 // nfnetlink
@@ -107,10 +107,10 @@ pub(crate) struct Batch {
     elements: usize,
 }
 
-fn put_u16(buf: &mut Vec<u8>, v: u16) {
+pub(crate) fn put_u16(buf: &mut Vec<u8>, v: u16) {
     buf.extend_from_slice(&v.to_ne_bytes());
 }
-fn put_u32(buf: &mut Vec<u8>, v: u32) {
+pub(crate) fn put_u32(buf: &mut Vec<u8>, v: u32) {
     buf.extend_from_slice(&v.to_ne_bytes());
 }
 fn pad4(buf: &mut Vec<u8>) {
@@ -121,7 +121,14 @@ fn pad4(buf: &mut Vec<u8>) {
 
 /// Start a netlink message; returns its offset (the length is patched by
 /// [`end_msg`]).
-fn begin_msg(buf: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
+pub(crate) fn begin_msg(
+    buf: &mut Vec<u8>,
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+) -> usize {
     let at = buf.len();
     put_u32(buf, 0);
     put_u16(buf, ty);
@@ -134,33 +141,33 @@ fn begin_msg(buf: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, family: u8, res_i
     at
 }
 
-fn end_msg(buf: &mut [u8], at: usize) {
+pub(crate) fn end_msg(buf: &mut [u8], at: usize) {
     let len = (buf.len() - at) as u32;
     buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
-fn attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
+pub(crate) fn attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
     put_u16(buf, (4 + data.len()) as u16);
     put_u16(buf, ty);
     buf.extend_from_slice(data);
     pad4(buf);
 }
 
-fn attr_str(buf: &mut Vec<u8>, ty: u16, s: &str) {
+pub(crate) fn attr_str(buf: &mut Vec<u8>, ty: u16, s: &str) {
     let mut d = Vec::with_capacity(s.len() + 1);
     d.extend_from_slice(s.as_bytes());
     d.push(0);
     attr(buf, ty, &d);
 }
 
-fn nest_begin(buf: &mut Vec<u8>, ty: u16) -> usize {
+pub(crate) fn nest_begin(buf: &mut Vec<u8>, ty: u16) -> usize {
     let at = buf.len();
     put_u16(buf, 0);
     put_u16(buf, ty | NLA_F_NESTED);
     at
 }
 
-fn nest_end(buf: &mut [u8], at: usize) {
+pub(crate) fn nest_end(buf: &mut [u8], at: usize) {
     let len = (buf.len() - at) as u16;
     buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
 }
@@ -383,7 +390,7 @@ pub(crate) struct Socket {
     forced: bool,
 }
 
-fn sock_err(op: &'static str) -> impl FnOnce(rustix::io::Errno) -> NftError {
+pub(crate) fn sock_err(op: &'static str) -> impl FnOnce(rustix::io::Errno) -> NftError {
     move |e| NftError::Socket {
         op,
         source: io::Error::from(e),
@@ -577,7 +584,7 @@ fn libc_enobufs() -> i32 {
     rustix::io::Errno::NOBUFS.raw_os_error()
 }
 
-fn hint(errno: i32) -> &'static str {
+pub(crate) fn hint(errno: i32) -> &'static str {
     match rustix::io::Errno::from_raw_os_error(errno) {
         rustix::io::Errno::NOENT => {
             " (the set or table does not exist — apply the ruleset first — or, for a delete, the element is not in the set)"
@@ -606,19 +613,19 @@ fn kernel_error(batch: &FinishedBatch, seq: u32, errno: i32) -> NftError {
     }
 }
 
-fn read_i32(b: &[u8], at: usize) -> Result<i32, NftError> {
+pub(crate) fn read_i32(b: &[u8], at: usize) -> Result<i32, NftError> {
     b.get(at..at + 4)
         .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
         .ok_or_else(|| NftError::Protocol("short error message".into()))
 }
 
 /// Iterator over the netlink messages of a datagram: (type, seq, payload).
-struct Messages<'a> {
+pub(crate) struct Messages<'a> {
     b: &'a [u8],
 }
 
 impl<'a> Messages<'a> {
-    fn new(b: &'a [u8]) -> Self {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
         Messages { b }
     }
 }
@@ -646,8 +653,8 @@ impl<'a> Iterator for Messages<'a> {
 }
 
 /// Iterator over attributes: (type without flags, data).
-struct Attrs<'a> {
-    b: &'a [u8],
+pub(crate) struct Attrs<'a> {
+    pub(crate) b: &'a [u8],
 }
 
 impl<'a> Iterator for Attrs<'a> {

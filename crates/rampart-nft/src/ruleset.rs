@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use crate::addr::Family;
 use crate::error::NftError;
 use crate::filter::{AdvancedFilter, Direction, PortRange, render_ports};
+use crate::guard::{Limits, ScanLog};
 
 /// The only table Rampart touches (family `inet`).
 pub const TABLE: &str = "rampart";
@@ -168,6 +169,10 @@ pub struct Ruleset {
     pub allow_filters: Vec<AdvancedFilter>,
     /// Advanced deny filters (dropped right after the deny sets).
     pub deny_filters: Vec<AdvancedFilter>,
+    /// Port-scan logging to NFLOG (see [`crate::guard`]'s documentation).
+    pub scan_log: Option<ScanLog>,
+    /// Per-source connection limits enforced in the kernel.
+    pub limits: Limits,
 }
 
 impl Ruleset {
@@ -194,8 +199,18 @@ impl Ruleset {
         Ok(v)
     }
 
+    /// The dynamic sets of the kernel limits (per-source meters; their
+    /// contents are the kernel's, never loaded by Rampart).
+    pub fn limit_set_names(&self) -> Vec<String> {
+        self.limits.sets().into_iter().map(|(n, _)| n).collect()
+    }
+
     /// Check names, duplicates and ports.
     pub fn validate(&self) -> Result<(), NftError> {
+        self.limits.validate()?;
+        if let Some(s) = &self.scan_log {
+            s.validate()?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for b in &self.blocklists {
             validate_list_name(&b.name)?;
@@ -224,7 +239,8 @@ impl Ruleset {
         let t = format!("inet {TABLE}");
         o.push_str("# Rampart ruleset: generated, do not edit (rampart apply rewrites it)\n");
         let _ = writeln!(o, "add table {t}");
-        let names = self.set_names()?;
+        let mut names = self.set_names()?;
+        names.extend(self.limit_set_names());
         for list in self.lists() {
             for (fam, ty) in [(Family::V4, "ipv4_addr"), (Family::V6, "ipv6_addr")] {
                 let name = list.set_name(fam)?;
@@ -233,6 +249,9 @@ impl Ruleset {
                     "add set {t} {name} {{ type {ty}; flags interval, timeout; }}"
                 );
             }
+        }
+        for (name, decl) in self.limits.sets() {
+            let _ = writeln!(o, "add set {t} {name} {decl}");
         }
         let strict = match &self.mode {
             Mode::Strict(p) => Some(p),
@@ -254,7 +273,17 @@ impl Ruleset {
                 "add chain {t} {chain} {{ type filter hook {hook} priority {PRIORITY}; policy {policy}; }}"
             );
         }
-        for chain in ["input", "forward", "output"] {
+        let mut helpers = self.limits.chains();
+        if let Some(s) = &self.scan_log {
+            helpers.push(("scan", s.chain_rules(strict.is_some())));
+        }
+        for (chain, _) in &helpers {
+            let _ = writeln!(o, "add chain {t} {chain}");
+        }
+        for chain in ["input", "forward", "output"]
+            .into_iter()
+            .chain(helpers.iter().map(|(c, _)| *c))
+        {
             let _ = writeln!(o, "flush chain {t} {chain}");
         }
         let mut stale: Vec<&String> = existing_sets
@@ -276,7 +305,10 @@ impl Ruleset {
             ("input", self.input_rules(strict)?),
             ("forward", self.forward_rules()?),
             ("output", self.output_rules(strict)?),
-        ] {
+        ]
+        .into_iter()
+        .chain(helpers)
+        {
             for r in rules {
                 let _ = writeln!(o, "add rule {t} {chain} {r}");
             }
@@ -328,6 +360,7 @@ impl Ruleset {
                 }
             }
         }
+        r.extend(self.limits.input_rules());
         if let Some(p) = strict {
             r.push("ct state established,related accept".into());
             r.push("ct state invalid counter drop".into());
@@ -345,6 +378,9 @@ impl Ruleset {
             if !p.inbound.udp.is_empty() {
                 r.push(format!("udp dport {} accept", render_ports(&p.inbound.udp)));
             }
+        }
+        if self.scan_log.is_some() {
+            r.push(ScanLog::input_rule().to_string());
         }
         Ok(r)
     }

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use rampart_nft::{
-    AdvancedFilter, Blocklist, CountryAllow, ListDirection, Mode, PortPolicy, Ports, Ruleset,
-    parse_ports,
+    AdvancedFilter, Blocklist, ConnLimit, CountryAllow, Limits, ListDirection, Mode, PortFlood,
+    PortPolicy, Ports, Protocol, Ruleset, ScanLog, SynFlood, parse_ports,
 };
 
 fn ports(s: &str) -> Vec<rampart_nft::PortRange> {
@@ -51,6 +51,7 @@ pub fn ban_only_lists() -> Ruleset {
             "icmp|in|d=ping|s=2001:db8::/32",
         ]),
         deny_filters: filters(&["tcp|in|d=25|s=198.51.100.0/24", "tcp|out|d=25||u=1001"]),
+        ..Ruleset::default()
     }
 }
 
@@ -77,5 +78,62 @@ pub fn strict_csf() -> Ruleset {
         country_allow: None,
         allow_filters: filters(&["tcp|in|d=8443|s=203.0.113.0/24"]),
         deny_filters: vec![],
+        ..Ruleset::default()
+    }
+}
+
+/// Ban-only with port-scan logging and every kind of kernel limit.
+pub fn ban_only_guards() -> Ruleset {
+    Ruleset {
+        scan_log: Some(ScanLog::new(5)),
+        limits: Limits {
+            log_group: Some(5),
+            conn: vec![
+                ConnLimit { port: 22, limit: 5 },
+                ConnLimit {
+                    port: 80,
+                    limit: 20,
+                },
+            ],
+            port_flood: vec![
+                PortFlood {
+                    port: 22,
+                    protocol: Protocol::Tcp,
+                    hits: 5,
+                    seconds: 300,
+                },
+                PortFlood {
+                    port: 53,
+                    protocol: Protocol::Udp,
+                    hits: 20,
+                    seconds: 5,
+                },
+            ],
+            syn_flood: Some(SynFlood {
+                rate_per_second: 100,
+                burst: 150,
+            }),
+            ipv6_prefix: 64,
+        },
+        ..Ruleset::default()
+    }
+}
+
+/// CSF's strict policy with port-scan logging and an unlogged limit.
+pub fn strict_guards() -> Ruleset {
+    Ruleset {
+        scan_log: Some(ScanLog {
+            group: 7,
+            rate_per_second: 30,
+        }),
+        limits: Limits {
+            conn: vec![ConnLimit {
+                port: 2222,
+                limit: 3,
+            }],
+            ipv6_prefix: 128,
+            ..Limits::default()
+        },
+        ..strict_csf()
     }
 }

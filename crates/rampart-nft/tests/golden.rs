@@ -65,6 +65,39 @@ fn reload_deletes_stale_sets() {
 }
 
 #[test]
+fn ban_only_with_scan_log_and_limits() {
+    check(
+        "ban_only_guards",
+        &fixtures::ban_only_guards().render(&[]).expect("render"),
+    );
+}
+
+#[test]
+fn strict_with_scan_log_and_limits() {
+    check(
+        "strict_guards",
+        &fixtures::strict_guards().render(&[]).expect("render"),
+    );
+}
+
+#[test]
+fn reload_without_limits_deletes_their_sets() {
+    let before = fixtures::ban_only_guards();
+    let mut existing = before.set_names().expect("names");
+    existing.extend(before.limit_set_names());
+    let text = fixtures::ban_only().render(&existing).expect("render");
+    for s in before.limit_set_names() {
+        assert!(
+            text.contains(&format!("delete set inet rampart {s}\n")),
+            "{s} not deleted:\n{text}"
+        );
+    }
+    // And keeping them keeps the sets (their meters survive a reload).
+    let again = before.render(&existing).expect("render");
+    assert!(!again.contains("delete set"), "{again}");
+}
+
+#[test]
 fn flush_only_our_table() {
     check("flush", &Ruleset::render_flush());
 }

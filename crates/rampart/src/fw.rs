@@ -190,6 +190,7 @@ impl Ctx {
             country_allow,
             allow_filters: filters(&self.config.firewall.allow_filters, "allow_filters")?,
             deny_filters: filters(&self.config.firewall.deny_filters, "deny_filters")?,
+            ..Ruleset::default()
         };
         rs.validate().map_err(|e| anyhow!("{e}"))?;
         Ok(rs)

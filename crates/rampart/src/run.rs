@@ -97,7 +97,13 @@ impl Tailer {
             .is_some_and(|md| md.dev() != self.pos.dev || md.ino() != self.pos.ino);
         if rotated {
             // drain the old file to its end, then switch to the new one
-            read += self.read_to_end(f)?;
+            loop {
+                let n = self.read_to_end(f)?;
+                read += n;
+                if n == 0 {
+                    break;
+                }
+            }
             self.flush_partial(f);
             self.file = None;
             return Ok(read + self.poll(f)?);
@@ -121,7 +127,10 @@ impl Tailer {
         file.seek(SeekFrom::Start(self.pos.offset))?;
         let mut buf = vec![0u8; 64 << 10];
         let mut total = 0;
-        loop {
+        // a bounded amount per call, so a flood on one file cannot starve
+        // the others, the control socket or the bans (the loop comes back
+        // at once while there is more)
+        while total < READ_BUDGET {
             let n = match file.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -181,6 +190,9 @@ fn save_offsets(path: &Path, tailers: &[Tailer]) -> std::io::Result<()> {
     std::fs::write(&tmp, serde_json::to_vec_pretty(&map).unwrap_or_default())?;
     std::fs::rename(tmp, path)
 }
+
+/// Bytes read from one file per pass of the main loop.
+const READ_BUDGET: usize = 4 << 20;
 
 /// Bytes of each log re-read at start-up to rebuild the counters (without
 /// banning again), so an attacker half-way to a threshold is not forgiven
@@ -356,10 +368,10 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                 Err(e) => eprintln!("rampart: journal: {e}"),
             }
         }
-        for (d, summary) in decisions {
-            bans += 1;
-            if let Err(e) = ban(&mut ctx, &det, &d, &summary) {
-                eprintln!("rampart: ban of {} failed: {e:#}", d.target);
+        if !decisions.is_empty() {
+            bans += decisions.len() as u64;
+            if let Err(e) = ban_all(&mut ctx, &det, &decisions) {
+                eprintln!("rampart: {} ban(s) failed: {e:#}", decisions.len());
             }
         }
         if last_save.elapsed() >= Duration::from_secs(1) {
@@ -492,38 +504,44 @@ fn watchdog_interval() -> Option<Duration> {
     Some(Duration::from_micros(usec / 2))
 }
 
-fn ban(ctx: &mut Ctx, det: &Detector, d: &BanDecision, summary: &str) -> Result<()> {
+/// Records and enforces the bans of one pass: one store transaction and
+/// one netlink batch, however many there are (a flood of attackers costs
+/// one commit per pass, not one per ban).
+fn ban_all(ctx: &mut Ctx, det: &Detector, decisions: &[(BanDecision, String)]) -> Result<()> {
     let now = now();
-    let group = &det.tracker().groups()[usize::from(d.group)];
-    let len = d.until.map(|u| (u - d.last_seen).max(1));
-    let mut e = NewEntry::new(
-        Kind::Deny,
-        d.target,
-        Origin::Detector,
-        group.reason.clone(),
-        now,
-        len.map(|l| now + l),
-    );
-    e.rule = Some(det.rule(d.rule).id.clone());
-    e.summary = summary.to_string();
-    e.evidence = d.evidence.clone();
-    e.level = Some(d.earlier_bans);
-    ctx.store.add(&e)?;
-    let range =
-        IpRange::cidr(d.target.addr, d.target.prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
-    ctx.fw.refresh(
-        &SetList::Deny,
-        &[Element {
+    let mut entries = Vec::with_capacity(decisions.len());
+    let mut elements = Vec::with_capacity(decisions.len());
+    for (d, summary) in decisions {
+        let group = &det.tracker().groups()[usize::from(d.group)];
+        let len = d.until.map(|u| (u - d.last_seen).max(1));
+        let mut e = NewEntry::new(
+            Kind::Deny,
+            d.target,
+            Origin::Detector,
+            group.reason.clone(),
+            now,
+            len.map(|l| now + l),
+        );
+        e.rule = Some(det.rule(d.rule).id.clone());
+        e.summary = summary.clone();
+        e.evidence = d.evidence.clone();
+        e.level = Some(d.earlier_bans);
+        entries.push(e);
+        let range =
+            IpRange::cidr(d.target.addr, d.target.prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
+        elements.push(Element {
             range,
             timeout: len.map(|l| Duration::from_secs(l as u64)),
-        }],
-    )?;
-    eprintln!(
-        "rampart: banned {} {}: {summary}",
-        d.target,
-        len.map(|l| format!("for {l}s"))
-            .unwrap_or_else(|| "permanently".into())
-    );
+        });
+        eprintln!(
+            "rampart: banned {} {}: {summary}",
+            d.target,
+            len.map(|l| format!("for {l}s"))
+                .unwrap_or_else(|| "permanently".into())
+        );
+    }
+    ctx.store.add_many(&entries)?;
+    ctx.fw.refresh(&SetList::Deny, &elements)?;
     Ok(())
 }
 
