@@ -93,6 +93,53 @@ pub struct Config {
     pub firewall: FirewallConfig,
     /// Country blocking.
     pub country: CountryConfig,
+    /// Live port-scan detection (the daemon).
+    pub portscan: PortscanConfig,
+    /// Per-source connection limits (the daemon and the kernel).
+    pub limits: LimitsConfig,
+}
+
+/// `[portscan]`: CSF's PS_LIMIT / PS_INTERVAL / PS_DIVERSITY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortscanConfig {
+    /// Log new connection attempts to closed ports and ban scanners.
+    pub enabled: bool,
+    /// More than this many hits within `interval_secs` is a scan.
+    pub limit: u32,
+    /// The window.
+    pub interval_secs: u64,
+    /// At least this many distinct ports.
+    pub diversity: u32,
+    /// The NFLOG group the kernel logs to.
+    pub nflog_group: u16,
+}
+
+impl Default for PortscanConfig {
+    fn default() -> Self {
+        PortscanConfig {
+            enabled: true,
+            limit: 10,
+            interval_secs: 300,
+            diversity: 1,
+            nflog_group: 5,
+        }
+    }
+}
+
+/// `[limits]`: CSF's CONNLIMIT, PORTFLOOD, SYNFLOOD (in the kernel, per
+/// source) and CT_LIMIT (from conntrack).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `"PORT;LIMIT"`: concurrent connections per source (CONNLIMIT).
+    pub conn: Vec<String>,
+    /// `"PORT;tcp|udp;HITS;SECONDS"`: new connections per source (PORTFLOOD).
+    pub portflood: Vec<String>,
+    /// `"RATE/BURST"` new TCP connections per second per source (SYNFLOOD).
+    pub synflood: Option<String>,
+    /// More than this many conntrack entries from one source bans it (0: off).
+    pub ct_limit: u32,
+    /// How often conntrack is counted.
+    pub ct_interval_secs: u64,
 }
 
 /// `[firewall]`: the port policy and advanced filters.
@@ -187,6 +234,11 @@ impl Default for Config {
             ids_max_severity: 2,
             firewall: FirewallConfig::default(),
             country: CountryConfig::default(),
+            portscan: PortscanConfig::default(),
+            limits: LimitsConfig {
+                ct_interval_secs: 30,
+                ..LimitsConfig::default()
+            },
         }
     }
 }
@@ -205,6 +257,8 @@ const FIREWALL: &[&str] = &[
     "deny_filters",
 ];
 const COUNTRY: &[&str] = &["database", "deny", "allow", "allow_ports"];
+const PORTSCAN: &[&str] = &["enabled", "limit", "interval", "diversity", "nflog_group"];
+const LIMITS: &[&str] = &["conn", "portflood", "synflood", "ct_limit", "ct_interval"];
 const TOP: &[&str] = &[
     "log_timezone",
     "rules_dir",
@@ -216,6 +270,8 @@ const TOP: &[&str] = &[
     "ids",
     "firewall",
     "country",
+    "portscan",
+    "limits",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -727,6 +783,58 @@ pub fn parse(
                             }
                         }
                         _ => cx.unknown(k2.span().start, "country", k2s, COUNTRY),
+                    }
+                }
+            }
+            "portscan" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("portscan", k2s);
+                    let p = &mut c.portscan;
+                    match k2s {
+                        "enabled" => p.enabled = cx.boolean(&full, v2).unwrap_or(p.enabled),
+                        "limit" => {
+                            p.limit = cx.int(&full, v2, 1, 100_000).map_or(p.limit, |n| n as u32)
+                        }
+                        "diversity" => {
+                            p.diversity = cx
+                                .int(&full, v2, 1, 65535)
+                                .map_or(p.diversity, |n| n as u32)
+                        }
+                        "nflog_group" => {
+                            p.nflog_group = cx
+                                .int(&full, v2, 0, 65535)
+                                .map_or(p.nflog_group, |n| n as u16)
+                        }
+                        "interval" => {
+                            if let Some(Some(n)) = cx.duration(&full, v2, false) {
+                                p.interval_secs = n;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "portscan", k2s, PORTSCAN),
+                    }
+                }
+            }
+            "limits" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("limits", k2s);
+                    match k2s {
+                        "conn" => c.limits.conn = cx.strings(&full, v2),
+                        "portflood" => c.limits.portflood = cx.strings(&full, v2),
+                        "synflood" => c.limits.synflood = cx.string(&full, v2).map(str::to_string),
+                        "ct_limit" => {
+                            c.limits.ct_limit =
+                                cx.int(&full, v2, 0, 1_000_000).map_or(0, |n| n as u32)
+                        }
+                        "ct_interval" => {
+                            if let Some(Some(n)) = cx.duration(&full, v2, false) {
+                                c.limits.ct_interval_secs = n;
+                            }
+                        }
+                        _ => cx.unknown(k2.span().start, "limits", k2s, LIMITS),
                     }
                 }
             }

@@ -190,10 +190,68 @@ impl Ctx {
             country_allow,
             allow_filters: filters(&self.config.firewall.allow_filters, "allow_filters")?,
             deny_filters: filters(&self.config.firewall.deny_filters, "deny_filters")?,
-            ..Ruleset::default()
+            scan_log: self
+                .config
+                .portscan
+                .enabled
+                .then(|| rampart_nft::ScanLog::new(self.config.portscan.nflog_group)),
+            limits: self.limits()?,
         };
         rs.validate().map_err(|e| anyhow!("{e}"))?;
         Ok(rs)
+    }
+
+    /// `[limits]` as the kernel rules it becomes (CSF's formats).
+    pub fn limits(&self) -> Result<rampart_nft::Limits> {
+        let l = &self.config.limits;
+        let num = |s: &str, what: &str| -> Result<u32> {
+            s.trim()
+                .parse()
+                .map_err(|_| anyhow!("limits.{what}: {s:?} is not a number"))
+        };
+        let mut out = rampart_nft::Limits {
+            log_group: Some(self.config.portscan.nflog_group),
+            ipv6_prefix: self.config.ipv6_prefix,
+            ..rampart_nft::Limits::default()
+        };
+        for c in &l.conn {
+            let (port, limit) = c.split_once(';').ok_or_else(|| {
+                anyhow!("limits.conn: {c:?}: expected \"PORT;LIMIT\" (e.g. \"80;50\")")
+            })?;
+            out.conn.push(rampart_nft::ConnLimit {
+                port: num(port, "conn")? as u16,
+                limit: num(limit, "conn")?,
+            });
+        }
+        for p in &l.portflood {
+            let f: Vec<&str> = p.split(';').collect();
+            let [port, proto, hits, secs] = f.as_slice() else {
+                bail!(
+                    "limits.portflood: {p:?}: expected \"PORT;tcp|udp;HITS;SECONDS\" (e.g. \"22;tcp;5;300\")"
+                );
+            };
+            let protocol = match *proto {
+                "tcp" => rampart_nft::Protocol::Tcp,
+                "udp" => rampart_nft::Protocol::Udp,
+                other => bail!("limits.portflood: {p:?}: protocol {other:?}: expected tcp or udp"),
+            };
+            out.port_flood.push(rampart_nft::PortFlood {
+                port: num(port, "portflood")? as u16,
+                protocol,
+                hits: num(hits, "portflood")?,
+                seconds: num(secs, "portflood")?,
+            });
+        }
+        if let Some(sf) = &l.synflood {
+            let (rate, burst) = sf.split_once('/').ok_or_else(|| {
+                anyhow!("limits.synflood: {sf:?}: expected \"RATE/BURST\" (e.g. \"50/100\")")
+            })?;
+            out.syn_flood = Some(rampart_nft::SynFlood {
+                rate_per_second: num(rate, "synflood")?,
+                burst: num(burst, "synflood")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Loads the skeleton (set contents are kept): after a set operation

@@ -10,6 +10,10 @@ use crate::input;
 use crate::settings::{self, now};
 use anyhow::{Context, Result};
 use rampart_core::detect::Detector;
+use rampart_core::scanwatch::{
+    LimitKind, LimitReports, PortScanTracker, REASON_CT_LIMIT, REASON_PORTSCAN, ScanPolicy,
+    check_conn_counts,
+};
 use rampart_core::time::TimeContext;
 use rampart_core::tracker::{BanDecision, Outcome};
 use rampart_nft::{Element, IpRange, SetList};
@@ -289,6 +293,35 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         );
         rebuild_counters(&mut det, t, &tctx);
     }
+    // kernel-side detectors: NFLOG (port scans, limit drops) and conntrack
+    let mut protected = loaded.config.ignore.clone();
+    protected.extend(settings::own_addresses());
+    let want_nflog =
+        loaded.config.portscan.enabled || !ctx.limits().map(|l| l.is_empty()).unwrap_or(true);
+    let mut nflog = if want_nflog && !a.dry_run {
+        match rampart_nft::NflogReceiver::bind(loaded.config.portscan.nflog_group) {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                eprintln!("rampart: no kernel port-scan/limit reports: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let ps = &loaded.config.portscan;
+    let mut scans = PortScanTracker::new(ScanPolicy {
+        limit: ps.limit,
+        interval_secs: ps.interval_secs,
+        diversity: ps.diversity,
+        ipv6_prefix: loaded.config.ipv6_prefix,
+        max_sources: 100_000,
+    });
+    scans.set_protected(protected.clone());
+    let mut limit_reports = LimitReports::new(60, loaded.config.ipv6_prefix, 100_000);
+    limit_reports.set_protected(protected.clone());
+    let mut last_ct = Instant::now();
+    let mut ct_banned = std::collections::HashSet::new();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
@@ -338,14 +371,13 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             last_ping = Instant::now();
         }
         let tctx = TimeContext::new(config.log_utc_offset_secs, now());
-        let mut decisions: Vec<(BanDecision, String)> = Vec::new();
+        let mut decisions: Vec<PendingBan> = Vec::new();
         let mut read = 0;
         for t in &mut tailers {
             let r = t.poll(&mut |line| {
                 if let Some((_, Outcome::Banned(ds))) = det.process(line, &tctx, tctx.reference) {
                     for d in ds {
-                        let summary = det.summary(&d);
-                        decisions.push((d, summary));
+                        decisions.push(PendingBan::from_decision(&det, &d));
                     }
                 }
             });
@@ -358,8 +390,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             let r = j.poll(&mut |line| {
                 if let Some((_, Outcome::Banned(ds))) = det.process(line, &tctx, tctx.reference) {
                     for d in ds {
-                        let summary = det.summary(&d);
-                        decisions.push((d, summary));
+                        decisions.push(PendingBan::from_decision(&det, &d));
                     }
                 }
             });
@@ -368,9 +399,99 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                 Err(e) => eprintln!("rampart: journal: {e}"),
             }
         }
+        // the kernel's reports: port scans and per-source limits
+        if let Some(rx) = nflog.as_mut() {
+            match rx.recv(Duration::ZERO) {
+                Ok(packets) => {
+                    for p in packets {
+                        let Some(dport) = p.dport else { continue };
+                        let now = tctx.reference;
+                        let ev = format!(
+                            "kernel: {} {} -> {}:{dport} ({})",
+                            p.prefix.trim(),
+                            p.src,
+                            p.dst,
+                            if p.proto == rampart_nft::IPPROTO_TCP {
+                                "tcp"
+                            } else {
+                                "udp"
+                            }
+                        );
+                        match p.kind() {
+                            rampart_nft::LogKind::Scan => {
+                                if let Some(ps) = scans.observe(p.src, dport, p.proto, now) {
+                                    decisions.push(PendingBan::kernel(
+                                        &det,
+                                        ps.src,
+                                        REASON_PORTSCAN,
+                                        "kernel.portscan",
+                                        ps.summary(),
+                                        ev,
+                                    ));
+                                }
+                            }
+                            kind => {
+                                let lk = match kind {
+                                    rampart_nft::LogKind::ConnLimit => LimitKind::ConnLimit,
+                                    rampart_nft::LogKind::PortFlood => LimitKind::PortFlood,
+                                    rampart_nft::LogKind::SynFlood => LimitKind::SynFlood,
+                                    _ => continue,
+                                };
+                                if let Some(hit) = limit_reports.observe(lk, p.src, dport, now) {
+                                    let rule = format!("kernel.{}", lk.reason());
+                                    decisions.push(PendingBan::kernel(
+                                        &det,
+                                        hit.src,
+                                        lk.reason(),
+                                        &rule,
+                                        hit.summary(),
+                                        ev,
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => eprintln!("rampart: nflog: {e}"),
+            }
+        }
+        if config.limits.ct_limit > 0
+            && last_ct.elapsed() >= Duration::from_secs(config.limits.ct_interval_secs.max(1))
+        {
+            last_ct = Instant::now();
+            match rampart_nft::dump_conntrack() {
+                Ok(entries) => {
+                    let filter = rampart_nft::CtFilter {
+                        skip_time_wait: true,
+                        ..rampart_nft::CtFilter::default()
+                    };
+                    let counts = rampart_nft::count_by_source(&entries, &filter);
+                    for f in check_conn_counts(
+                        counts,
+                        config.limits.ct_limit as usize,
+                        config.ipv6_prefix,
+                        &protected,
+                    ) {
+                        if !ct_banned.insert(f.src) {
+                            continue;
+                        }
+                        let ev = format!("conntrack: {} connections from {}", f.count, f.src);
+                        decisions.push(PendingBan::kernel(
+                            &det,
+                            f.src,
+                            REASON_CT_LIMIT,
+                            "kernel.ct_limit",
+                            f.summary(),
+                            ev,
+                        ));
+                    }
+                }
+                Err(e) => eprintln!("rampart: conntrack: {e}"),
+            }
+        }
         if !decisions.is_empty() {
             bans += decisions.len() as u64;
-            if let Err(e) = ban_all(&mut ctx, &det, &decisions) {
+            if let Err(e) = ban_all(&mut ctx, &decisions) {
                 eprintln!("rampart: {} ban(s) failed: {e:#}", decisions.len());
             }
         }
@@ -504,28 +625,83 @@ fn watchdog_interval() -> Option<Duration> {
     Some(Duration::from_micros(usec / 2))
 }
 
+/// A ban about to be recorded and enforced.
+pub struct PendingBan {
+    pub target: rampart_core::addr::Net,
+    pub reason: String,
+    pub rule: String,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    /// Seconds; `None` is permanent.
+    pub len: Option<i64>,
+    pub level: u32,
+}
+
+impl PendingBan {
+    fn from_decision(det: &Detector, d: &BanDecision) -> PendingBan {
+        let group = &det.tracker().groups()[usize::from(d.group)];
+        PendingBan {
+            target: d.target,
+            reason: group.reason.clone(),
+            rule: det.rule(d.rule).id.clone(),
+            summary: det.summary(d),
+            evidence: d.evidence.clone(),
+            len: d.until.map(|u| (u - d.last_seen).max(1)),
+            level: d.earlier_bans,
+        }
+    }
+
+    /// A ban from a kernel-side detector (port scan, limits), with the
+    /// reason's configured ban length.
+    fn kernel(
+        det: &Detector,
+        target: rampart_core::addr::Net,
+        reason: &str,
+        rule: &str,
+        summary: String,
+        evidence: String,
+    ) -> PendingBan {
+        let len = det
+            .tracker()
+            .groups()
+            .iter()
+            .find(|g| g.name == reason)
+            .map_or(Some(3600), |g| g.ban_secs)
+            .map(|s| s as i64);
+        PendingBan {
+            target,
+            reason: reason.to_string(),
+            rule: rule.to_string(),
+            summary,
+            evidence: vec![evidence],
+            len,
+            level: 0,
+        }
+    }
+}
+
 /// Records and enforces the bans of one pass: one store transaction and
 /// one netlink batch, however many there are (a flood of attackers costs
 /// one commit per pass, not one per ban).
-fn ban_all(ctx: &mut Ctx, det: &Detector, decisions: &[(BanDecision, String)]) -> Result<()> {
+fn ban_all(ctx: &mut Ctx, decisions: &[PendingBan]) -> Result<()> {
     let now = now();
     let mut entries = Vec::with_capacity(decisions.len());
     let mut elements = Vec::with_capacity(decisions.len());
-    for (d, summary) in decisions {
-        let group = &det.tracker().groups()[usize::from(d.group)];
-        let len = d.until.map(|u| (u - d.last_seen).max(1));
+    for d in decisions {
+        let len = d.len;
+        let summary = &d.summary;
         let mut e = NewEntry::new(
             Kind::Deny,
             d.target,
             Origin::Detector,
-            group.reason.clone(),
+            d.reason.clone(),
             now,
             len.map(|l| now + l),
         );
-        e.rule = Some(det.rule(d.rule).id.clone());
+        e.rule = Some(d.rule.clone());
         e.summary = summary.clone();
         e.evidence = d.evidence.clone();
-        e.level = Some(d.earlier_bans);
+        e.level = Some(d.level);
         entries.push(e);
         let range =
             IpRange::cidr(d.target.addr, d.target.prefix).map_err(|e| anyhow::anyhow!("{e}"))?;

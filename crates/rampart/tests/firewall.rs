@@ -920,3 +920,108 @@ fn run_follows_the_journal() {
     let cursor = std::fs::read_to_string(h.state.join("journal.cursor")).unwrap_or_default();
     assert!(cursor.contains("f4"), "the cursor is saved: {cursor:?}");
 }
+
+/// A TCP connection from `src` held open (the fd), or None if refused/dropped.
+fn hold(h: &Host, src: &str, dst: &str, port: u16) -> Option<std::os::fd::OwnedFd> {
+    let src: std::net::IpAddr = src.parse().unwrap();
+    let dst: std::net::IpAddr = dst.parse().unwrap();
+    h.lab.cli.run(|| {
+        use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
+        let fd = socket(AddressFamily::INET, SocketType::STREAM, None).ok()?;
+        bind(&fd, &std::net::SocketAddr::new(src, 0)).ok()?;
+        sockopt::set_socket_timeout(
+            &fd,
+            sockopt::Timeout::Send,
+            Some(Duration::from_millis(400)),
+        )
+        .ok()?;
+        connect(&fd, &std::net::SocketAddr::new(dst, port)).ok()?;
+        Some(fd)
+    })
+}
+
+#[test]
+fn run_bans_a_real_port_scan() {
+    if !can_run("run_bans_a_real_port_scan") {
+        return;
+    }
+    let h = Host::new("scan", "[portscan]\nlimit = 5\ninterval = \"60s\"\n");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // an open port is never counted
+    for _ in 0..8 {
+        assert!(h.lab.tcp("198.51.100.8", common::SRV4, 8080));
+    }
+    // real SYNs to closed ports
+    for port in 7001..7010 {
+        let _ = h.lab.tcp("198.51.100.7", common::SRV4, port);
+    }
+    assert!(
+        wait_blocked(&h, "198.51.100.7"),
+        "the scanner is banned: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.8", common::SRV4, 8080),
+        "a client of open ports is not"
+    );
+    stop(&mut child);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["reason"], "portscan", "{v}");
+    assert!(
+        v["entries"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("*Port Scan* detected from 198.51.100.7"),
+        "{v}"
+    );
+}
+
+#[test]
+fn run_bans_a_client_holding_too_many_connections() {
+    if !can_run("run_bans_a_client_holding_too_many_connections") {
+        return;
+    }
+    let h = Host::new(
+        "ct",
+        "[portscan]\nenabled = false\n[limits]\nct_limit = 3\nct_interval = \"1s\"\n",
+    );
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    // a server that keeps every connection open
+    let mut holder = Command::new("ip")
+        .args(["netns", "exec", &h.lab.srv.name, "python3", "-c",
+            "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9090))\ns.listen(100)\nc=[]\nwhile True:\n    c.append(s.accept())\n"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = spawn_run(&h, &log, &errlog);
+    let held: Vec<_> = (0..6)
+        .filter_map(|_| hold(&h, "198.51.100.6", common::SRV4, 9090))
+        .collect();
+    assert_eq!(held.len(), 6, "the connections open");
+    let other = hold(&h, "198.51.100.5", common::SRV4, 9090);
+    assert!(other.is_some());
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "more than 3 connections: banned: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.5", common::SRV4, 8080),
+        "a client with one connection is not"
+    );
+    stop(&mut child);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["reason"], "ct_limit", "{v}");
+    drop(held);
+}
