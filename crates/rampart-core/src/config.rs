@@ -97,6 +97,18 @@ pub struct Config {
     pub portscan: PortscanConfig,
     /// Per-source connection limits (the daemon and the kernel).
     pub limits: LimitsConfig,
+    /// What the daemon follows.
+    pub sources: SourcesConfig,
+}
+
+/// `[sources]`: what `rampart run` follows when no `--watch` is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourcesConfig {
+    /// Log files or globs (default: the standard logs that exist).
+    pub files: Vec<String>,
+    /// Follow the journal: `Some(true)`/`Some(false)`; `None`: only when no
+    /// syslog file exists.
+    pub journal: Option<bool>,
 }
 
 /// `[portscan]`: CSF's PS_LIMIT / PS_INTERVAL / PS_DIVERSITY.
@@ -235,6 +247,7 @@ impl Default for Config {
             firewall: FirewallConfig::default(),
             country: CountryConfig::default(),
             portscan: PortscanConfig::default(),
+            sources: SourcesConfig::default(),
             limits: LimitsConfig {
                 ct_interval_secs: 30,
                 ..LimitsConfig::default()
@@ -259,6 +272,7 @@ const FIREWALL: &[&str] = &[
 const COUNTRY: &[&str] = &["database", "deny", "allow", "allow_ports"];
 const PORTSCAN: &[&str] = &["enabled", "limit", "interval", "diversity", "nflog_group"];
 const LIMITS: &[&str] = &["conn", "portflood", "synflood", "ct_limit", "ct_interval"];
+const SOURCES: &[&str] = &["files", "journal"];
 const TOP: &[&str] = &[
     "log_timezone",
     "rules_dir",
@@ -272,6 +286,7 @@ const TOP: &[&str] = &[
     "country",
     "portscan",
     "limits",
+    "sources",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -835,6 +850,18 @@ pub fn parse(
                             }
                         }
                         _ => cx.unknown(k2.span().start, "limits", k2s, LIMITS),
+                    }
+                }
+            }
+            "sources" => {
+                let Some(t) = cx.table(key, v) else { continue };
+                for (k2, v2) in t.iter() {
+                    let k2s = k2.get_ref().as_ref();
+                    let full = join("sources", k2s);
+                    match k2s {
+                        "files" => c.sources.files = cx.strings(&full, v2),
+                        "journal" => c.sources.journal = cx.boolean(&full, v2),
+                        _ => cx.unknown(k2.span().start, "sources", k2s, SOURCES),
                     }
                 }
             }

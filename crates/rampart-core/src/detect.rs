@@ -364,6 +364,13 @@ impl Detector {
         self.tracker.adopt(old.tracker);
     }
 
+    /// Replaces the addresses never counted or banned (the configuration's
+    /// `ignore`, the host's own addresses, and the store's allow and ignore
+    /// entries, which change while the daemon runs).
+    pub fn set_protected(&mut self, nets: Vec<Net>) {
+        self.tracker.set_protected(nets);
+    }
+
     /// Forgets what was counted against an address.
     pub fn forget(&mut self, ip: IpAddr) -> usize {
         self.tracker.forget(ip)

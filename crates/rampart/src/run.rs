@@ -230,15 +230,43 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let mut ctx = Ctx::open(global, a.dry_run)?;
     let report = fw::apply_all(&mut ctx).context("cannot load the firewall at start")?;
     eprintln!("rampart: firewall loaded: {report}");
-    let paths: Vec<PathBuf> = if a.watch.is_empty() {
-        input::STANDARD_LOGS
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_file())
-            .collect()
+    // what to follow: --watch, else [sources] files, else the standard logs
+    let (patterns, explicit): (Vec<String>, bool) = if !a.watch.is_empty() {
+        (a.watch.clone(), true)
+    } else if !loaded.config.sources.files.is_empty() {
+        (loaded.config.sources.files.clone(), true)
     } else {
-        a.watch.iter().map(PathBuf::from).collect()
+        (
+            input::STANDARD_LOGS.iter().map(|s| s.to_string()).collect(),
+            false,
+        )
     };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut missing = Vec::new();
+    for p in &patterns {
+        if p.contains(['*', '?', '[']) {
+            let found: Vec<PathBuf> = input::expand(std::slice::from_ref(p))
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| match i {
+                    input::Input::File(f) => Some(f),
+                    input::Input::Stdin => None,
+                })
+                .collect();
+            if found.is_empty() {
+                missing.push(p.clone());
+            }
+            paths.extend(found);
+        } else if explicit || Path::new(p).is_file() {
+            // explicit files are followed even before they exist
+            paths.push(PathBuf::from(p));
+        } else {
+            missing.push(p.clone());
+        }
+    }
+    if !missing.is_empty() {
+        eprintln!("rampart: not found (not followed): {}", missing.join(", "));
+    }
     // journald: when asked, or by default when no syslog file exists
     let syslog_file = [
         "/var/log/auth.log",
@@ -248,7 +276,9 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     ]
     .iter()
     .any(|p| Path::new(p).is_file());
-    let want_journal = a.journal || (a.watch.is_empty() && !syslog_file);
+    let want_journal = a.journal
+        || loaded.config.sources.journal == Some(true)
+        || (loaded.config.sources.journal.is_none() && !explicit && !syslog_file);
     let mut journal = if want_journal {
         match crate::journal::JournalSource::new(
             PathBuf::from(&a.journalctl),
@@ -321,6 +351,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let mut limit_reports = LimitReports::new(60, loaded.config.ipv6_prefix, 100_000);
     limit_reports.set_protected(protected.clone());
     let mut last_ct = Instant::now();
+    let mut last_protect = Instant::now() - Duration::from_secs(60);
     let mut ct_banned = std::collections::HashSet::new();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -495,6 +526,15 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                 eprintln!("rampart: {} ban(s) failed: {e:#}", decisions.len());
             }
         }
+        if last_protect.elapsed() >= Duration::from_secs(2) {
+            // allow and ignore entries added with the CLI take effect here
+            last_protect = Instant::now();
+            let mut nets = protected.clone();
+            nets.extend(store_protected(&ctx));
+            det.set_protected(nets.clone());
+            scans.set_protected(nets.clone());
+            limit_reports.set_protected(nets);
+        }
         if last_save.elapsed() >= Duration::from_secs(1) {
             let _ = save_offsets(&offsets_path, &tailers);
             if let Some(j) = journal.as_mut()
@@ -623,6 +663,22 @@ fn watchdog_interval() -> Option<Duration> {
         return None;
     }
     Some(Duration::from_micros(usec / 2))
+}
+
+/// The store's allow and ignore entries in force: never banned by a detector.
+fn store_protected(ctx: &Ctx) -> Vec<rampart_core::addr::Net> {
+    let now = now();
+    let mut out = Vec::new();
+    for kind in [Kind::Allow, Kind::Ignore] {
+        let f = rampart_store::ListFilter {
+            kind: Some(kind),
+            ..rampart_store::ListFilter::default()
+        };
+        if let Ok(entries) = ctx.store.list(&f, now) {
+            out.extend(entries.into_iter().map(|e| e.target));
+        }
+    }
+    out
 }
 
 /// A ban about to be recorded and enforced.

@@ -1025,3 +1025,95 @@ fn run_bans_a_client_holding_too_many_connections() {
     assert_eq!(v["entries"][0]["reason"], "ct_limit", "{v}");
     drop(held);
 }
+
+#[test]
+fn run_never_bans_allowed_or_ignored_addresses() {
+    if !can_run("run_never_bans_allowed_or_ignored_addresses") {
+        return;
+    }
+    let h = Host::new("protect", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    h.ok(&["ignore", "198.51.100.2"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    append(&log, &fail_lines("198.51.100.2", 8, 100));
+    append(&log, &fail_lines("198.51.100.3", 5, 200));
+    assert!(
+        wait_blocked(&h, "198.51.100.3"),
+        "an ordinary attacker is banned"
+    );
+    assert!(
+        h.lab.tcp("198.51.100.2", common::SRV4, 8080),
+        "an ignored address is never banned by the daemon"
+    );
+    stop(&mut child);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.2", "--json"])).unwrap();
+    assert_eq!(v["blocked"], false, "{v}");
+}
+
+#[test]
+fn run_follows_the_configured_sources() {
+    if !can_run("run_follows_the_configured_sources") {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("rampart-src-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    let (a, b) = (base.join("mail.log"), base.join("secure.log"));
+    append(&a, "");
+    append(&b, "");
+    let h = Host::new(
+        "sources",
+        &format!(
+            "[sources]\nfiles = [\"{}/*.log\", \"/nonexistent/rampart-*.log\"]\njournal = false\n",
+            base.display()
+        ),
+    );
+    let errlog = base.join("run.err");
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &h.lab.srv.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(&h.state)
+        .arg("--config")
+        .arg(&h.config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&errlog)
+        .unwrap_or_default()
+        .matches("watching")
+        .count()
+        < 2
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{}",
+            std::fs::read_to_string(&errlog).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(
+        err.contains("not found (not followed): /nonexistent/rampart-*.log"),
+        "{err}"
+    );
+    append(&b, &fail_lines("198.51.100.4", 5, 100));
+    assert!(
+        wait_blocked(&h, "198.51.100.4"),
+        "{}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    stop(&mut child);
+    let _ = std::fs::remove_dir_all(base);
+}
