@@ -81,6 +81,9 @@ pub struct Config {
     pub permanent_after: u32,
     /// How far back earlier bans count.
     pub ban_history_secs: u64,
+    /// Ban the whole /24 (IPv4) or /48 (IPv6) after this many bans inside
+    /// it within `ban_history_secs` (CSF's LF_NETBLOCK; 0: off, the default).
+    pub netblock_after: u32,
     /// Distributed-attack detection.
     pub distributed_enabled: bool,
     /// Failures against one account that trigger it.
@@ -240,6 +243,7 @@ impl Default for Config {
             max_ban_secs: 7 * 86400,
             permanent_after: 4,
             ban_history_secs: 7 * 86400,
+            netblock_after: 0,
             distributed_enabled: false,
             distributed_threshold: 10,
             distributed_min_addresses: 3,
@@ -296,7 +300,13 @@ const DETECT: &[&str] = &[
     "max_tracked",
 ];
 const TUNING: &[&str] = &["enabled", "threshold", "window", "ban"];
-const BAN: &[&str] = &["escalation_factor", "max_ban", "permanent_after", "history"];
+const BAN: &[&str] = &[
+    "escalation_factor",
+    "max_ban",
+    "permanent_after",
+    "history",
+    "netblock_after",
+];
 const DISTRIBUTED: &[&str] = &["enabled", "threshold", "min_addresses"];
 const IDS: &[&str] = &["max_severity"];
 
@@ -674,6 +684,11 @@ pub fn parse(
                         "permanent_after" => {
                             if let Some(n) = cx.int(&full, v2, 0, 1000) {
                                 c.permanent_after = n as u32;
+                            }
+                        }
+                        "netblock_after" => {
+                            if let Some(n) = cx.int(&full, v2, 0, 100_000) {
+                                c.netblock_after = n as u32;
                             }
                         }
                         "history" => {

@@ -232,6 +232,11 @@ impl Tracker {
         self.max_keys = n;
     }
 
+    /// The ban policy (escalation, permanent after N).
+    pub fn policy(&self) -> &BanPolicy {
+        &self.policy
+    }
+
     /// The groups.
     pub fn groups(&self) -> &[GroupPolicy] {
         &self.groups

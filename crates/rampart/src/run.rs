@@ -219,7 +219,16 @@ fn rebuild_counters(det: &mut Detector, t: &Tailer, ctx: &TimeContext) {
         if std::mem::take(&mut first) {
             return; // a cut first line
         }
-        let _ = det.process(line, ctx, ctx.reference);
+        // Bans the replay re-decides are already in the store and the
+        // kernel (or expired there): they must not mark the address as
+        // banned now, which would swallow its next failures.
+        let banned: Vec<_> = match det.process(line, ctx, ctx.reference) {
+            Some((_, Outcome::Banned(ds))) => ds.iter().map(|d| d.target.addr).collect(),
+            _ => Vec::new(),
+        };
+        for ip in banned {
+            det.forget(ip);
+        }
     });
 }
 
@@ -350,6 +359,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     scans.set_protected(protected.clone());
     let mut limit_reports = LimitReports::new(60, loaded.config.ipv6_prefix, 100_000);
     limit_reports.set_protected(protected.clone());
+    let mut netblocks = Netblocks::default();
     let mut last_ct = Instant::now();
     let mut last_protect = Instant::now() - Duration::from_secs(60);
     let mut ct_banned = std::collections::HashSet::new();
@@ -521,6 +531,8 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             }
         }
         if !decisions.is_empty() {
+            escalate_from_store(&ctx, &det, &mut decisions);
+            netblocks.add(&det, &config, &protected, &mut decisions, tctx.reference);
             bans += decisions.len() as u64;
             if let Err(e) = ban_all(&mut ctx, &decisions) {
                 eprintln!("rampart: {} ban(s) failed: {e:#}", decisions.len());
@@ -665,6 +677,90 @@ fn watchdog_interval() -> Option<Duration> {
     Some(Duration::from_micros(usec / 2))
 }
 
+/// Escalation across restarts: the store remembers every ban, so a
+/// detector ban's length counts the target's earlier bans there (the
+/// in-memory history starts empty after a restart). The Nth ban within the
+/// history window is permanent (CSF's LF_PERMBLOCK).
+fn escalate_from_store(ctx: &Ctx, det: &Detector, decisions: &mut [PendingBan]) {
+    let policy = det.tracker().policy();
+    let since = now() - policy.history_secs as i64;
+    for d in decisions.iter_mut() {
+        let Some(base) = d.base_len else { continue };
+        let earlier = ctx.store.bans_in_window(d.target, since).unwrap_or(0);
+        if earlier > d.level {
+            d.level = earlier;
+            d.len = policy
+                .length(base.map(|b| b as u64), earlier)
+                .map(|l| l as i64);
+        }
+        if d.len.is_none() && base.is_some() {
+            d.summary = format!(
+                "(PERMBLOCK) {} has had {} temp blocks in the last {} secs; latest: {}",
+                d.target, d.level, policy.history_secs, d.summary
+            );
+        }
+    }
+}
+
+/// CSF's LF_NETBLOCK: after `netblock_after` bans inside one /24 (IPv4) or
+/// /48 (IPv6) within the history window, the whole network is banned.
+#[derive(Default)]
+struct Netblocks {
+    seen: std::collections::HashMap<rampart_core::addr::Net, Vec<i64>>,
+    banned: std::collections::HashSet<rampart_core::addr::Net>,
+}
+
+impl Netblocks {
+    fn add(
+        &mut self,
+        det: &Detector,
+        config: &rampart_core::config::Config,
+        protected: &[rampart_core::addr::Net],
+        decisions: &mut Vec<PendingBan>,
+        now: i64,
+    ) {
+        let after = config.netblock_after as usize;
+        if after == 0 {
+            return;
+        }
+        let horizon = now - config.ban_history_secs as i64;
+        let mut new = Vec::new();
+        for d in decisions.iter() {
+            if d.reason == "netblock" {
+                continue;
+            }
+            let prefix = if d.target.addr.is_ipv4() { 24 } else { 48 };
+            if d.target.prefix <= prefix {
+                continue;
+            }
+            let net = rampart_core::addr::Net::containing(d.target.addr, prefix);
+            let times = self.seen.entry(net).or_default();
+            times.retain(|t| *t > horizon);
+            times.push(now);
+            // never a network holding a protected address (own, allowed, ignored)
+            let guarded = protected
+                .iter()
+                .any(|p| net.contains(p.addr) || p.contains(net.addr));
+            if times.len() >= after && !guarded && self.banned.insert(net) {
+                let summary = format!(
+                    "(NETBLOCK) {net} has had {} blocks in the last {} secs",
+                    times.len(),
+                    config.ban_history_secs
+                );
+                new.push(PendingBan::kernel(
+                    det,
+                    net,
+                    "netblock",
+                    "daemon.netblock",
+                    summary,
+                    format!("{} bans inside {net}", times.len()),
+                ));
+            }
+        }
+        decisions.extend(new);
+    }
+}
+
 /// The store's allow and ignore entries in force: never banned by a detector.
 fn store_protected(ctx: &Ctx) -> Vec<rampart_core::addr::Net> {
     let now = now();
@@ -691,6 +787,8 @@ pub struct PendingBan {
     /// Seconds; `None` is permanent.
     pub len: Option<i64>,
     pub level: u32,
+    /// The group's first-ban length (detector bans, which escalate).
+    pub base_len: Option<Option<i64>>,
 }
 
 impl PendingBan {
@@ -704,6 +802,7 @@ impl PendingBan {
             evidence: d.evidence.clone(),
             len: d.until.map(|u| (u - d.last_seen).max(1)),
             level: d.earlier_bans,
+            base_len: Some(group.ban_secs.map(|s| s as i64)),
         }
     }
 
@@ -732,6 +831,7 @@ impl PendingBan {
             evidence: vec![evidence],
             len,
             level: 0,
+            base_len: None,
         }
     }
 }

@@ -1117,3 +1117,83 @@ fn run_follows_the_configured_sources() {
     stop(&mut child);
     let _ = std::fs::remove_dir_all(base);
 }
+
+#[test]
+fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
+    if !can_run("run_escalates_to_permanent_across_restarts_and_blocks_netblocks") {
+        return;
+    }
+    let h = Host::new(
+        "escal",
+        "[reasons.sshd]\nthreshold = 1\nban = \"2s\"\n[ban]\npermanent_after = 2\nnetblock_after = 3\n",
+    );
+    // a network of attackers that holds none of the server's addresses
+    for a in [
+        "203.0.113.5/24",
+        "203.0.113.6/24",
+        "203.0.113.7/24",
+        "203.0.113.9/24",
+    ] {
+        h.lab.cli.exec(&["ip", "addr", "add", a, "dev", "vc"]);
+    }
+    h.lab
+        .srv
+        .exec(&["ip", "route", "add", "203.0.113.0/24", "dev", "vs"]);
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    // first ban: temporary (2 s)
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.7", 1, 100));
+    assert!(wait_blocked(&h, "198.51.100.7"));
+    stop(&mut child);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        h.lab.tcp("198.51.100.7", common::SRV4, 8080),
+        "the first ban expired"
+    );
+    // after a restart, the second ban is permanent: the store remembers the first
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.7", 1, 200));
+    assert!(wait_blocked(&h, "198.51.100.7"));
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["permanent"], true, "{v}");
+    assert!(
+        v["entries"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("(PERMBLOCK) 198.51.100.7 has had 1 temp blocks"),
+        "{v}"
+    );
+    // three attackers in one /24: the whole network goes
+    for (i, ip) in ["203.0.113.5", "203.0.113.6", "203.0.113.7"]
+        .iter()
+        .enumerate()
+    {
+        append(&log, &fail_lines(ip, 1, 300 + i));
+    }
+    assert!(
+        wait_blocked(&h, "203.0.113.9"),
+        "a neighbour that never attacked is inside the banned /24: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "203.0.113.9", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["reason"], "netblock", "{v}");
+    assert_eq!(v["entries"][0]["target"], "203.0.113.0/24");
+    // the server's own networks are never netblocked
+    for (i, ip) in ["198.51.100.2", "198.51.100.3", "198.51.100.4"]
+        .iter()
+        .enumerate()
+    {
+        append(&log, &fail_lines(ip, 1, 400 + i));
+    }
+    assert!(wait_blocked(&h, "198.51.100.4"));
+    assert!(
+        h.lab.tcp("198.51.100.8", common::SRV4, 8080),
+        "no netblock over the server's own /24"
+    );
+    stop(&mut child);
+}
