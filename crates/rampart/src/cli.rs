@@ -175,6 +175,9 @@ pub struct RunArgs {
     /// Also follow the systemd journal (default: when no syslog file exists)
     #[arg(long)]
     pub journal: bool,
+    /// Log format: text (journald-friendly) or json
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// The journalctl program
     #[arg(long, value_name = "PATH", default_value = "journalctl", hide = true)]
     pub journalctl: String,

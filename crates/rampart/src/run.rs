@@ -233,12 +233,37 @@ fn rebuild_counters(det: &mut Detector, t: &Tailer, ctx: &TimeContext) {
 }
 
 /// `rampart run`.
+/// Logs to stderr: plain text without timestamps under journald (it adds
+/// its own; `JOURNAL_STREAM` tells), with them on a terminal, or JSON lines
+/// (`--log-format json`). `RAMPART_LOG=debug|info|warn|error` sets the level.
+fn init_logging(json: bool) {
+    let level = match std::env::var("RAMPART_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
+    init_logging(a.log_format == "json");
     let loaded = settings::load(global, &a.sources)?;
     let mut det = loaded.detector()?;
     let mut ctx = Ctx::open(global, a.dry_run)?;
     let report = fw::apply_all(&mut ctx).context("cannot load the firewall at start")?;
-    eprintln!("rampart: firewall loaded: {report}");
+    tracing::info!("firewall loaded: {report}");
     // what to follow: --watch, else [sources] files, else the standard logs
     let (patterns, explicit): (Vec<String>, bool) = if !a.watch.is_empty() {
         (a.watch.clone(), true)
@@ -274,7 +299,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         }
     }
     if !missing.is_empty() {
-        eprintln!("rampart: not found (not followed): {}", missing.join(", "));
+        tracing::info!("not found (not followed): {}", missing.join(", "));
     }
     // journald: when asked, or by default when no syslog file exists
     let syslog_file = [
@@ -295,11 +320,11 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             None,
         ) {
             Ok(j) => {
-                eprintln!("rampart: following the systemd journal");
+                tracing::info!("following the systemd journal");
                 Some(j)
             }
             Err(e) => {
-                eprintln!("rampart: not following the journal: {e}");
+                tracing::warn!("not following the journal: {e}");
                 None
             }
         }
@@ -321,8 +346,8 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         .collect();
     let tctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
     for t in &tailers {
-        eprintln!(
-            "rampart: watching {}{}",
+        tracing::info!(
+            "watching {}{}",
             t.path.display(),
             if t.file.is_some() {
                 ""
@@ -341,7 +366,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         match rampart_nft::NflogReceiver::bind(loaded.config.portscan.nflog_group) {
             Ok(rx) => Some(rx),
             Err(e) => {
-                eprintln!("rampart: no kernel port-scan/limit reports: {e}");
+                tracing::warn!("no kernel port-scan/limit reports: {e}");
                 None
             }
         }
@@ -381,7 +406,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     while !stop.load(Ordering::Relaxed) {
         if hup.swap(false, Ordering::Relaxed) {
             let r = reload(global, a, &mut det, &mut config);
-            eprintln!("rampart: SIGHUP: {}", r["message"].as_str().unwrap_or(""));
+            tracing::info!("SIGHUP: {}", r["message"].as_str().unwrap_or(""));
         }
         let journal_status = journal.as_ref().map(|j| {
             let st = j.stats();
@@ -424,7 +449,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             });
             match r {
                 Ok(n) => read += n,
-                Err(e) => eprintln!("rampart: {}: read error: {e}", t.path.display()),
+                Err(e) => tracing::warn!("{}: read error: {e}", t.path.display()),
             }
         }
         if let Some(j) = journal.as_mut() {
@@ -437,7 +462,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             });
             match r {
                 Ok(n) => read += n,
-                Err(e) => eprintln!("rampart: journal: {e}"),
+                Err(e) => tracing::warn!("journal: {e}"),
             }
         }
         // the kernel's reports: port scans and per-source limits
@@ -493,7 +518,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                         }
                     }
                 }
-                Err(e) => eprintln!("rampart: nflog: {e}"),
+                Err(e) => tracing::warn!("nflog: {e}"),
             }
         }
         if config.limits.ct_limit > 0
@@ -527,7 +552,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
                         ));
                     }
                 }
-                Err(e) => eprintln!("rampart: conntrack: {e}"),
+                Err(e) => tracing::warn!("conntrack: {e}"),
             }
         }
         if !decisions.is_empty() {
@@ -535,7 +560,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             netblocks.add(&det, &config, &protected, &mut decisions, tctx.reference);
             bans += decisions.len() as u64;
             if let Err(e) = ban_all(&mut ctx, &decisions) {
-                eprintln!("rampart: {} ban(s) failed: {e:#}", decisions.len());
+                tracing::warn!("{} ban(s) failed: {e:#}", decisions.len());
             }
         }
         if last_protect.elapsed() >= Duration::from_secs(2) {
@@ -552,7 +577,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             if let Some(j) = journal.as_mut()
                 && let Err(e) = j.save_cursor()
             {
-                eprintln!("rampart: journal cursor: {e}");
+                tracing::warn!("journal cursor: {e}");
             }
             det.evict_idle(tctx.reference);
             last_save = Instant::now();
@@ -566,7 +591,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     if let Some(j) = journal.as_mut() {
         j.save_cursor().context("cannot save the journal cursor")?;
     }
-    eprintln!("rampart: stopping ({bans} bans this run); bans stay in the kernel and expire there");
+    tracing::info!("stopping ({bans} bans this run); bans stay in the kernel and expire there");
     Ok(exit::OK)
 }
 
@@ -865,8 +890,8 @@ fn ban_all(ctx: &mut Ctx, decisions: &[PendingBan]) -> Result<()> {
             range,
             timeout: len.map(|l| Duration::from_secs(l as u64)),
         });
-        eprintln!(
-            "rampart: banned {} {}: {summary}",
+        tracing::info!(
+            "banned {} {}: {summary}",
             d.target,
             len.map(|l| format!("for {l}s"))
                 .unwrap_or_else(|| "permanently".into())

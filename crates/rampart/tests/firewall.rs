@@ -1197,3 +1197,56 @@ fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
     );
     stop(&mut child);
 }
+
+#[test]
+fn run_logs_json_lines_when_asked() {
+    if !can_run("run_logs_json_lines_when_asked") {
+        return;
+    }
+    let h = Host::new("jsonlog", "[portscan]\nenabled = false\n");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    append(&log, "");
+    let errlog = dir.join("run.err");
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &h.lab.srv.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(&h.state)
+        .arg("--config")
+        .arg(&h.config)
+        .args(["run", "--log-format", "json", "--watch"])
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&errlog)
+        .unwrap_or_default()
+        .contains("watching")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    append(&log, &fail_lines("198.51.100.3", 5, 10));
+    assert!(wait_blocked(&h, "198.51.100.3"));
+    stop(&mut child);
+    let text = std::fs::read_to_string(&errlog).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["fields"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("banned 198.51.100.3")),
+        "{text}"
+    );
+    assert!(lines.iter().all(|v| v["level"].is_string()), "{text}");
+}
