@@ -38,18 +38,25 @@ impl Host {
         }
     }
 
+    /// `rampart --state-dir .. --config ..` inside the server namespace.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.lab.srv.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(&self.state)
+        .arg("--config")
+        .arg(&self.config);
+        c
+    }
+
     fn rampart(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.srv.name,
-                env!("CARGO_BIN_EXE_rampart"),
-            ])
-            .arg("--state-dir")
-            .arg(&self.state)
-            .arg("--config")
-            .arg(&self.config)
+        let out = self
+            .cmd()
             .args(args)
             .env_remove("SSH_CONNECTION")
             .env_remove("SSH_CLIENT")
@@ -64,17 +71,8 @@ impl Host {
 
     /// As `rampart`, run from an SSH session of `client`.
     fn over_ssh(&self, client: &str, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.srv.name,
-                env!("CARGO_BIN_EXE_rampart"),
-            ])
-            .arg("--state-dir")
-            .arg(&self.state)
-            .arg("--config")
-            .arg(&self.config)
+        let out = self
+            .cmd()
             .args(args)
             .env("SSH_CONNECTION", format!("{client} 50000 192.0.2.1 22"))
             .output()
@@ -182,17 +180,8 @@ fn lockout_protection_refuses_without_force() {
     assert_eq!(code, 1);
     assert!(err.contains("ignore"), "{err}");
     // the SSH client running the command
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &h.lab.srv.name,
-            env!("CARGO_BIN_EXE_rampart"),
-        ])
-        .arg("--state-dir")
-        .arg(&h.state)
-        .arg("--config")
-        .arg(&h.config)
+    let out = h
+        .cmd()
         .args(["deny", "198.51.100.16/28"])
         .env("SSH_CONNECTION", "198.51.100.20 50000 192.0.2.1 22")
         .output()
@@ -482,30 +471,27 @@ fn blocklist_from_url_downloads_conditionally() {
     let _ = server.wait();
 }
 
-/// `rampart run` in the server namespace, following `log`; stderr to a file.
-fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> std::process::Child {
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &h.lab.srv.name,
-            env!("CARGO_BIN_EXE_rampart"),
-        ])
-        .arg("--state-dir")
-        .arg(&h.state)
-        .arg("--config")
-        .arg(&h.config)
-        .arg("run")
-        .arg("--watch")
-        .arg(log)
+/// `rampart ARGS` (a daemon) in the server namespace, stderr to a file;
+/// returns once it logged `watching` `files` times.
+fn spawn_daemon(
+    h: &Host,
+    args: &[&std::ffi::OsStr],
+    errlog: &std::path::Path,
+    files: usize,
+) -> std::process::Child {
+    let child = h
+        .cmd()
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(errlog).unwrap())
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !std::fs::read_to_string(errlog)
+    while std::fs::read_to_string(errlog)
         .unwrap_or_default()
-        .contains("watching")
+        .matches("watching")
+        .count()
+        < files
     {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
@@ -515,6 +501,16 @@ fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> std::
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// `rampart run --watch LOG`.
+fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> std::process::Child {
+    spawn_daemon(
+        h,
+        &["run".as_ref(), "--watch".as_ref(), log.as_os_str()],
+        errlog,
+        1,
+    )
 }
 
 fn stop(child: &mut std::process::Child) {
@@ -887,25 +883,19 @@ fn run_follows_the_journal() {
     let log = dir.join("empty.log");
     append(&log, "");
     let errlog = dir.join("run.err");
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &h.lab.srv.name,
-            env!("CARGO_BIN_EXE_rampart"),
-        ])
-        .arg("--state-dir")
-        .arg(&h.state)
-        .arg("--config")
-        .arg(&h.config)
-        .args(["run", "--journal", "--journalctl"])
-        .arg(&fake)
-        .arg("--watch")
-        .arg(&log)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&errlog).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(
+        &h,
+        &[
+            "run".as_ref(),
+            "--journal".as_ref(),
+            "--journalctl".as_ref(),
+            fake.as_os_str(),
+            "--watch".as_ref(),
+            log.as_os_str(),
+        ],
+        &errlog,
+        1,
+    );
     assert!(
         wait_blocked(&h, "198.51.100.4"),
         "journal entries ban: {}",
@@ -1073,36 +1063,7 @@ fn run_follows_the_configured_sources() {
         ),
     );
     let errlog = base.join("run.err");
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &h.lab.srv.name,
-            env!("CARGO_BIN_EXE_rampart"),
-        ])
-        .arg("--state-dir")
-        .arg(&h.state)
-        .arg("--config")
-        .arg(&h.config)
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&errlog).unwrap())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&errlog)
-        .unwrap_or_default()
-        .matches("watching")
-        .count()
-        < 2
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "{}",
-            std::fs::read_to_string(&errlog).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_daemon(&h, &["run".as_ref()], &errlog, 2);
     let err = std::fs::read_to_string(&errlog).unwrap();
     assert!(
         err.contains("not found (not followed): /nonexistent/rampart-*.log"),
@@ -1208,31 +1169,18 @@ fn run_logs_json_lines_when_asked() {
     let log = dir.join("auth.log");
     append(&log, "");
     let errlog = dir.join("run.err");
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &h.lab.srv.name,
-            env!("CARGO_BIN_EXE_rampart"),
-        ])
-        .arg("--state-dir")
-        .arg(&h.state)
-        .arg("--config")
-        .arg(&h.config)
-        .args(["run", "--log-format", "json", "--watch"])
-        .arg(&log)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&errlog).unwrap())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(&errlog)
-        .unwrap_or_default()
-        .contains("watching")
-    {
-        assert!(t0.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_daemon(
+        &h,
+        &[
+            "run".as_ref(),
+            "--log-format".as_ref(),
+            "json".as_ref(),
+            "--watch".as_ref(),
+            log.as_os_str(),
+        ],
+        &errlog,
+        1,
+    );
     append(&log, &fail_lines("198.51.100.3", 5, 10));
     assert!(wait_blocked(&h, "198.51.100.3"));
     stop(&mut child);
