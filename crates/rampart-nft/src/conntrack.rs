@@ -10,13 +10,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use rustix::net::{RecvFlags, recv};
-
 use crate::error::NftError;
-use crate::netlink::{
-    Attrs, Messages, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, begin_msg, end_msg,
-    read_i32, sock_err,
-};
+use crate::netlink::{Attrs, NLM_F_DUMP, NLM_F_REQUEST, begin_msg, end_msg, read_dump, sock_err};
 use crate::nflog::{IPPROTO_TCP, open_netfilter, send_to_kernel};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -176,38 +171,21 @@ pub fn dump_conntrack() -> Result<Vec<CtEntry>, NftError> {
     end_msg(&mut req, at);
     send_to_kernel(&fd, &req)?;
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let (n, full) = recv(&fd, &mut buf[..], RecvFlags::empty()).map_err(sock_err("recv"))?;
-        if full > n {
-            return Err(NftError::Protocol("conntrack message truncated".into()));
+    let status = read_dump(&fd, seq, 256 * 1024, "conntrack", |ty, payload| {
+        if ty == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
+            && let Some(e) = parse_entry(payload)
+        {
+            out.push(e);
         }
-        for msg in Messages::new(&buf[..n]) {
-            let (ty, mseq, payload) = msg?;
-            if mseq != seq {
-                continue;
-            }
-            match ty {
-                NLMSG_DONE => return Ok(out),
-                NLMSG_ERROR => {
-                    let errno = -read_i32(payload, 0)?;
-                    if errno == 0 {
-                        return Ok(out);
-                    }
-                    return Err(NftError::Protocol(format!(
-                        "conntrack dump failed: {}",
-                        std::io::Error::from_raw_os_error(errno)
-                    )));
-                }
-                t if t == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW => {
-                    if let Some(e) = parse_entry(payload) {
-                        out.push(e);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+        Ok(())
+    })?;
+    status.map_err(|errno| {
+        NftError::Protocol(format!(
+            "conntrack dump failed: {}",
+            std::io::Error::from_raw_os_error(errno)
+        ))
+    })?;
+    Ok(out)
 }
 
 fn addr(d: &[u8]) -> Option<IpAddr> {

@@ -544,37 +544,53 @@ impl Socket {
         end_msg(&mut req, at);
         self.send(&req)?;
         let mut out = Vec::new();
-        let mut buf = vec![0u8; RECV_BUF];
-        loop {
-            let (n, full) =
-                recv(&self.fd, &mut buf[..], RecvFlags::empty()).map_err(sock_err("recv"))?;
-            if full > n {
-                return Err(NftError::Protocol("dump message truncated".into()));
+        let status = read_dump(&self.fd, seq, RECV_BUF, "dump", |ty, payload| {
+            if ty == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM) {
+                parse_elem_list(payload, family, &mut out)?;
             }
-            for msg in Messages::new(&buf[..n]) {
-                let (ty, mseq, payload) = msg?;
-                if mseq != seq {
-                    continue;
+            Ok(())
+        })?;
+        match status {
+            Ok(()) => Ok(out),
+            Err(errno) => Err(NftError::Kernel {
+                op: "list",
+                set: set.to_string(),
+                errno,
+                hint: hint(errno),
+            }),
+        }
+    }
+}
+
+/// Reads the replies to a netlink dump request sent with sequence number
+/// `seq` until `NLMSG_DONE` (or an ACK), passing every other message of
+/// that sequence to `on_msg` as `(type, payload)`. `Ok(Err(errno))` is an
+/// error the kernel returned for the request.
+pub(crate) fn read_dump(
+    fd: &OwnedFd,
+    seq: u32,
+    buf_len: usize,
+    what: &str,
+    mut on_msg: impl FnMut(u16, &[u8]) -> Result<(), NftError>,
+) -> Result<Result<(), i32>, NftError> {
+    let mut buf = vec![0u8; buf_len];
+    loop {
+        let (n, full) = recv(fd, &mut buf[..], RecvFlags::empty()).map_err(sock_err("recv"))?;
+        if full > n {
+            return Err(NftError::Protocol(format!("{what} message truncated")));
+        }
+        for msg in Messages::new(&buf[..n]) {
+            let (ty, mseq, payload) = msg?;
+            if mseq != seq {
+                continue;
+            }
+            match ty {
+                NLMSG_DONE => return Ok(Ok(())),
+                NLMSG_ERROR => {
+                    let errno = -read_i32(payload, 0)?;
+                    return Ok(if errno == 0 { Ok(()) } else { Err(errno) });
                 }
-                match ty {
-                    NLMSG_DONE => return Ok(out),
-                    NLMSG_ERROR => {
-                        let errno = read_i32(payload, 0)?;
-                        if errno != 0 {
-                            return Err(NftError::Kernel {
-                                op: "list",
-                                set: set.to_string(),
-                                errno: -errno,
-                                hint: hint(-errno),
-                            });
-                        }
-                        return Ok(out);
-                    }
-                    t if t == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM) => {
-                        parse_elem_list(payload, family, &mut out)?;
-                    }
-                    _ => {}
-                }
+                t => on_msg(t, payload)?,
             }
         }
     }
