@@ -93,6 +93,17 @@ DROP INDEX history_target;
 CREATE INDEX history_window ON history (target, kind, created);
 "#,
     },
+    Migration {
+        version: 3,
+        description: "read positions of the daemon's sources, committed with the bans they led to",
+        sql: r#"
+CREATE TABLE positions (
+    source  TEXT PRIMARY KEY,   -- 'file:/var/log/auth.log', 'journal'
+    value   TEXT NOT NULL,      -- the source's own JSON (file identity and offset, or cursor)
+    updated INTEGER NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

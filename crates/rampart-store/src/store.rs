@@ -544,6 +544,65 @@ impl Store {
         Ok(out)
     }
 
+    /// Records one pass of the daemon as one fact: the entries it decided
+    /// and the read positions of the sources up to which those decisions
+    /// were made, in one transaction. After a crash at any instant either
+    /// both are stored or neither, so re-reading from the stored positions
+    /// neither repeats a recorded ban nor loses one.
+    pub fn record_pass(
+        &mut self,
+        entries: &[NewEntry],
+        positions: &[(String, String)],
+        now: Timestamp,
+    ) -> Result<Vec<Added>> {
+        let ctx = &self.ctx;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(ctx.err("starting a write"))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            out.push(add_in(&tx, ctx, e)?);
+        }
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO positions (source, value, updated) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                )
+                .map_err(ctx.err("saving read positions"))?;
+            for (source, value) in positions {
+                st.execute(params![source, value, now])
+                    .map_err(ctx.err("saving read positions"))?;
+            }
+        }
+        tx.commit().map_err(ctx.err("committing a pass"))?;
+        Ok(out)
+    }
+
+    /// The read positions saved by [`Store::record_pass`], by source.
+    pub fn positions(&self) -> Result<Vec<(String, String)>> {
+        let ctx = &self.ctx;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT source, value FROM positions ORDER BY source")
+            .map_err(ctx.err("reading read positions"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(ctx.err("reading read positions"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(ctx.err("reading read positions"))
+    }
+
+    /// A number that changes whenever another connection commits to the
+    /// database (SQLite's `PRAGMA data_version`): a cheap way for the daemon
+    /// to notice that a CLI command changed the lists under it.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(self.ctx.err("reading the data version"))
+    }
+
     /// The entry with this id, if it is still stored (in force or expired
     /// but not yet swept).
     pub fn get(&self, id: i64) -> Result<Option<Entry>> {

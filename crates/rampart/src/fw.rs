@@ -57,7 +57,7 @@ pub struct Ctx {
     pub config: Config,
     pub state_dir: PathBuf,
     pub store: Store,
-    pub fw: Box<dyn Firewall>,
+    pub fw: Box<dyn Firewall + Send>,
     dry: Option<DryRunView>,
 }
 
@@ -76,7 +76,7 @@ impl Ctx {
         let config = settings::load_config_only(global)?;
         let dir = state_dir(global)?;
         let store = Store::open(dir.join("rampart.db")).context("cannot open the ban store")?;
-        let fw: Box<dyn Firewall> = if dry_run {
+        let fw: Box<dyn Firewall + Send> = if dry_run {
             Box::new(DryRunFirewall::new())
         } else {
             let mut f = NftFirewall::new().context(
@@ -256,7 +256,7 @@ impl Ctx {
 
     /// Loads the skeleton (set contents are kept): after a set operation
     /// failed because our table is not in the kernel yet.
-    fn ensure_table(&mut self) -> Result<()> {
+    pub fn ensure_table(&mut self) -> Result<()> {
         if self.dry.is_some() {
             return Ok(());
         }

@@ -1,31 +1,9 @@
-//! `rampart`: the command-line front end and I/O shell around `rampart-core`.
-
-mod cli;
-mod ctl;
-mod fw;
-mod input;
-mod journal;
-mod rules_cmd;
-mod run;
-mod scan;
-mod settings;
+//! The `rampart` binary: parse the command line, run the command, map
+//! its result to an exit code.
 
 use clap::Parser;
+use rampart::{cli, daemon, exit, fw, rules_cmd, scan, settings};
 use std::process::ExitCode;
-
-/// Exit codes (sysexits-style where one fits).
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// The command ran, but found problems (failed vectors, unreadable inputs, config errors).
-    pub const FOUND_PROBLEMS: u8 = 1;
-    /// Usage error (bad arguments).
-    pub const USAGE: u8 = 2;
-    /// Configuration error (sysexits EX_CONFIG).
-    pub const CONFIG: u8 = 78;
-    /// Other failure (sysexits EX_SOFTWARE).
-    pub const SOFTWARE: u8 = 70;
-}
 
 fn main() -> ExitCode {
     // `rampart list | head`: a closed pipe ends the output quietly, as for
@@ -49,7 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCmd::List(ref a)) => rules_cmd::list(&cli.global, a),
         cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules_cmd::test(&cli.global, a),
         cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
-        cli::Command::Run(ref a) => run::run(&cli.global, a),
+        cli::Command::Run(ref a) => daemon::run(&cli.global, a),
         cli::Command::Reload => fw::reload(&cli.global),
         cli::Command::Deny(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Deny),
         cli::Command::Allow(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Allow),

@@ -907,8 +907,14 @@ fn run_follows_the_journal() {
     );
     std::thread::sleep(Duration::from_millis(1200));
     stop(&mut child);
-    let cursor = std::fs::read_to_string(h.state.join("journal.cursor")).unwrap_or_default();
-    assert!(cursor.contains("f4"), "the cursor is saved: {cursor:?}");
+    let store = rampart_store::Store::open(h.state.join("rampart.db")).unwrap();
+    let cursor = store.positions().unwrap();
+    assert!(
+        cursor
+            .iter()
+            .any(|(k, v)| k == "journal" && v.contains("f4")),
+        "the cursor is saved with the bans: {cursor:?}"
+    );
 }
 
 /// A TCP connection from `src` held open (the fd), or None if refused/dropped.

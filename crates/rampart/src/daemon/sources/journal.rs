@@ -90,7 +90,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Fields requested from journalctl (`__CURSOR` and `__REALTIME_TIMESTAMP`
@@ -548,6 +548,9 @@ pub struct JournalOptions {
     pub capacity: usize,
     /// Longer JSON lines are skipped (counted in [`JournalStats::oversized`]).
     pub max_entry_bytes: usize,
+    /// A cursor to start after, overriding the cursor file (the daemon
+    /// keeps its cursor in the store, with the bans it led to).
+    pub cursor: Option<String>,
 }
 
 impl Default for JournalOptions {
@@ -558,6 +561,7 @@ impl Default for JournalOptions {
             max_restart_delay: Duration::from_secs(30),
             capacity: 4096,
             max_entry_bytes: 1 << 20,
+            cursor: None,
         }
     }
 }
@@ -653,7 +657,10 @@ impl JournalSource {
         options: JournalOptions,
     ) -> Result<JournalSource, JournalError> {
         let match_args = match_args(filter.as_deref())?;
-        let cursor = load_cursor(&cursor_file)?;
+        let cursor = match options.cursor.clone() {
+            Some(c) if plausible_cursor(&c) => Some(c),
+            _ => load_cursor(&cursor_file)?,
+        };
         let started_at = now_secs();
         let mut s = JournalSource {
             journalctl,
@@ -766,6 +773,22 @@ impl JournalSource {
     /// call) or could not be restarted (retried later); the source stays
     /// usable either way.
     pub fn poll(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<usize, JournalError> {
+        self.poll_wait(Duration::ZERO, f)
+    }
+
+    /// [`JournalSource::poll`], but waits up to `wait` for the first entry
+    /// (or for a pending restart), so a source thread sleeps while the
+    /// journal is quiet instead of polling.
+    pub fn poll_wait(
+        &mut self,
+        wait: Duration,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, JournalError> {
+        if self.child.is_none()
+            && let Some(at) = self.restart_at
+        {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()).min(wait));
+        }
         if let Some(end) = self.pending_end.take() {
             return Err(self.ended(end));
         }
@@ -783,9 +806,17 @@ impl JournalSource {
             }
         }
         let mut n = 0;
-        for _ in 0..self.options.capacity.max(1) {
+        for i in 0..self.options.capacity.max(1) {
             let Some(rx) = &self.rx else { break };
-            match rx.try_recv() {
+            let next = if i == 0 && !wait.is_zero() {
+                rx.recv_timeout(wait).map_err(|e| match e {
+                    RecvTimeoutError::Timeout => TryRecvError::Empty,
+                    RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+                })
+            } else {
+                rx.try_recv()
+            };
+            match next {
                 Ok(Msg::Entry(c)) => {
                     if let Some(line) = &c.line {
                         f(line);
@@ -1028,6 +1059,54 @@ fn read_line_bounded(
         r.consume(used);
         if eol {
             return Ok(Some(over));
+        }
+    }
+}
+
+/// The journal as a daemon source: lines in batches, each with the
+/// cursor of its last entry as the checkpoint.
+pub struct JournalFeed {
+    /// The journal.
+    pub journal: JournalSource,
+    /// The source id of its lines.
+    pub id: crate::daemon::events::SourceId,
+}
+
+/// The store key of the journal's cursor.
+pub const CHECKPOINT_KEY: &str = "journal";
+
+impl crate::daemon::sources::Source for JournalFeed {
+    fn name(&self) -> String {
+        "journal".into()
+    }
+
+    fn run(mut self: Box<Self>, feed: crate::daemon::sources::Feed) {
+        use crate::daemon::events::{Checkpoint, Input};
+        let mut buf = Vec::new();
+        while !feed.stopped() {
+            let r = self.journal.poll_wait(Duration::from_secs(5), &mut |line| {
+                buf.extend_from_slice(line);
+                buf.push(b'\n');
+            });
+            if let Err(e) = r {
+                feed.notice("journal", e.to_string(), true);
+            }
+            if buf.is_empty() {
+                continue;
+            }
+            let checkpoint = self.journal.cursor().map(|c| Checkpoint {
+                key: CHECKPOINT_KEY.into(),
+                value: serde_json::Value::from(c).to_string(),
+            });
+            let input = Input::Lines {
+                source: self.id,
+                data: std::mem::take(&mut buf),
+                checkpoint,
+                read_at: Instant::now(),
+            };
+            if !feed.send(input) {
+                return;
+            }
         }
     }
 }

@@ -1,0 +1,89 @@
+//! Answers to control-socket requests, on the detector thread (the one
+//! owner of what they read or change): `status`, `counts` (what the
+//! detectors counted against an address, for `why`), `forget` (after an
+//! unblock) and `reload`.
+
+use super::Daemon;
+use super::sinks::enforcer::EnforceCmd;
+use rampart_core::time::format_rfc3339;
+use serde_json::{Value, json};
+use std::sync::mpsc::sync_channel;
+use std::time::Duration;
+
+impl Daemon {
+    /// One request's reply.
+    pub fn control(&mut self, req: &Value) -> Value {
+        let addr = || {
+            req["addr"]
+                .as_str()
+                .and_then(rampart_core::addr::Net::parse)
+                .map(|n| n.addr)
+        };
+        match req["cmd"].as_str().unwrap_or("") {
+            "status" => self.status(),
+            "counts" => match addr() {
+                Some(ip) => json!({"ok": true, "counts": self.counts(ip)}),
+                None => json!({"ok": false, "error": "addr"}),
+            },
+            "forget" => match addr() {
+                Some(ip) => {
+                    let by = req["by"].as_str().unwrap_or("cli").to_string();
+                    let target = rampart_core::addr::Net::host(ip);
+                    self.bus
+                        .publish(super::events::Event::Unblocked { target, by });
+                    json!({"ok": true, "forgotten": self.owner.forget(ip)})
+                }
+                None => json!({"ok": false, "error": "addr"}),
+            },
+            "reload" => self.reload(),
+            other => json!({"ok": false, "error": format!("unknown command {other:?}")}),
+        }
+    }
+
+    fn counts(&self, ip: std::net::IpAddr) -> Vec<Value> {
+        let t = self.owner.det.tracker();
+        let groups = t.groups();
+        t.counts_for(ip)
+            .into_iter()
+            .map(|(g, n, last)| {
+                let g = &groups[usize::from(g)];
+                json!({"group": g.name, "reason": g.reason, "count": n, "threshold": g.threshold,
+                    "window_secs": g.window_secs, "last_seen": format_rfc3339(last)})
+            })
+            .collect()
+    }
+
+    fn status(&self) -> Value {
+        let o = &self.owner;
+        let s = &o.det.stats;
+        let (tx, rx) = sync_channel(1);
+        let enforcer = if self.enforcer.send(EnforceCmd::Status(tx)).is_ok() {
+            rx.recv_timeout(Duration::from_secs(5))
+                .unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        json!({
+            "ok": true, "pid": std::process::id(), "uptime_secs": self.started.elapsed().as_secs(),
+            "lines": s.lines, "events": s.events, "bans": o.bans, "tracked": o.det.tracker().tracked(),
+            "dropped_full": s.dropped_full, "refused_by_kernel": o.refused,
+            "watching": self.watching.clone(),
+            "sources": o.sources,
+            "journal": self.journal_status(),
+            "enforcer": enforcer,
+            "sinks": self.bus.report(),
+            "notices": self.notices,
+        })
+    }
+
+    fn journal_status(&self) -> Value {
+        self.owner
+            .sources
+            .iter()
+            .find(|s| s.name == "journal")
+            .map_or(
+                Value::Null,
+                |s| json!({"running": s.errors == 0 || s.last_notice.is_none(), "lines": s.lines}),
+            )
+    }
+}

@@ -1,0 +1,493 @@
+//! `rampart run`: the daemon, as a pipeline.
+//!
+//! ```text
+//!  sources (a thread each)        detector (main thread)        sinks
+//!  files ──────┐                                             ┌─▶ enforcer thread: kernel, then store
+//!  journal ────┤   Input (bounded,   Owner: engine, tracker,  │     (Pass: bans + read positions)
+//!  nflog ──────┼─▶ blocks when full) scans, limits, netblocks ┤
+//!  conntrack ──┤                     └ decide: escalation     └─▶ Bus ─▶ log, stall(test), and next:
+//!  control ────┤                                                         page, metrics, alerts,
+//!  signals ────┘ ◀── Enforced (the enforcer's reports) ──────              fleet, console feed
+//! ```
+//!
+//! - [`sources`]: one thread per source, each blocking on its own kind of
+//!   readiness; one bounded channel into the detector.
+//! - [`detector`]: the only owner of counting state. Single-threaded, no
+//!   lock and no allocation per line on the hot path.
+//! - [`sinks`]: the enforcer (kernel first, then the store with the read
+//!   positions, as one fact) and the event sinks behind the [`bus`]'s
+//!   bounded queues with a per-sink full policy.
+//! - Exactly once: a line's position is committed in the same store
+//!   transaction as the bans it led to; a restart re-reads from there,
+//!   after replaying the counting window ([`rebuild`]) with bans
+//!   suppressed.
+//!
+//! Threads, not an async runtime, run this side: the detector and the
+//! kernel must never depend on a network runtime. The network-facing sinks
+//! to come (HTTP page and console, SMTP, webhooks, NATS) will run on a
+//! tokio runtime of their own, fed by their bus queues.
+
+pub mod bus;
+pub mod control;
+pub mod decide;
+pub mod detector;
+pub mod events;
+pub mod notify;
+pub mod plan;
+pub mod rebuild;
+pub mod sinks;
+pub mod sources;
+
+use crate::cli::{Global, RuleSources, RunArgs};
+use crate::exit;
+use crate::fw::{self, Ctx};
+use crate::settings;
+use anyhow::{Context, Result};
+use bus::{Bus, FullPolicy};
+use detector::{Owner, SourceInfo};
+use events::{Input, Signal, SourceNotice};
+use serde_json::{Value, json};
+use sinks::enforcer::{EnforceCmd, Enforcer, Pass};
+use sources::Feed;
+use sources::files::{FileSource, Position, Tailer};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+/// Inputs queued between the sources and the detector.
+const INPUT_QUEUE: usize = 256;
+/// Passes queued between the detector and the enforcer.
+const ENFORCE_QUEUE: usize = 1024;
+/// Periodic work while lines arrive; when idle, the daemon sleeps longer.
+const TICK: Duration = Duration::from_secs(1);
+const IDLE_TICK: Duration = Duration::from_secs(30);
+
+/// The running daemon, as the detector thread sees it.
+pub struct Daemon {
+    owner: Owner,
+    bus: Arc<Bus>,
+    enforcer: SyncSender<EnforceCmd>,
+    started: Instant,
+    watching: Vec<String>,
+    notices: u64,
+    global: Global,
+    rules: RuleSources,
+}
+
+/// `rampart run`.
+pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
+    init_logging(a.log_format == "json");
+    let loaded = settings::load(global, &a.sources)?;
+    let mut det = loaded.detector()?;
+    let mut ctx = Ctx::open(global, a.dry_run)?;
+    let report = fw::apply_all(&mut ctx).context("cannot load the firewall at start")?;
+    tracing::info!("firewall loaded: {report}");
+    let plan = plan::plan(a, &loaded.config);
+    if !plan.missing.is_empty() {
+        tracing::info!("not found (not followed): {}", plan.missing.join(", "));
+    }
+    let reader = open_store(&ctx, Duration::from_secs(5))?;
+    ctx.store = open_store(&ctx, Duration::from_millis(20))?;
+    let saved = saved_positions(&reader, &ctx.state_dir);
+    let tctx =
+        rampart_core::time::TimeContext::new(loaded.config.log_utc_offset_secs, settings::now());
+    let tailers = follow(&plan, &saved, &mut det, &tctx);
+    let journal = if plan.journal {
+        open_journal(a, &ctx, &saved)
+    } else {
+        None
+    };
+    if tailers.is_empty() && journal.is_none() {
+        eprintln!(
+            "rampart: nothing to watch: none of the standard log files exist and the journal is not available; use --watch PATH"
+        );
+        return Ok(exit::USAGE);
+    }
+    let want_nflog =
+        !a.dry_run && (loaded.config.portscan.enabled || ctx.limits().is_ok_and(|l| !l.is_empty()));
+    let (tx, rx) = sync_channel(INPUT_QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let feed = Feed::new(tx.clone(), Arc::clone(&stop));
+    let bus = Arc::new(start_sinks()?);
+    let (etx, erx) = sync_channel(ENFORCE_QUEUE);
+    let state_dir = ctx.state_dir.clone();
+    let enforcer = Enforcer::new(ctx, Arc::clone(&bus), tx);
+    std::thread::Builder::new()
+        .name("enforcer".into())
+        .spawn(move || enforcer.run(erx))?;
+    let mut infos: Vec<SourceInfo> = tailers
+        .iter()
+        .map(|t| info(&t.path.display().to_string()))
+        .collect();
+    // the positions a first start begins at, committed at once: a crash
+    // right after it loses nothing written meanwhile
+    let initial = tailers.iter().map(FileSource::initial).collect();
+    let _ = etx.send(EnforceCmd::Pass(Pass {
+        bans: Vec::new(),
+        positions: initial,
+    }));
+    let watching = infos.iter().map(|s| s.name.clone()).collect();
+    start_sources(&state_dir, tailers, journal, &mut infos, &feed)?;
+    start_kernel_sources(want_nflog, &loaded.config, &feed)?;
+    let owner = Owner::new(
+        det,
+        loaded.config.clone(),
+        reader,
+        infos,
+        Arc::clone(&bus),
+        etx.clone(),
+    );
+    let mut d = Daemon {
+        owner,
+        bus,
+        enforcer: etx,
+        started: Instant::now(),
+        watching,
+        notices: 0,
+        global: Global {
+            config: global.config.clone(),
+            state_dir: global.state_dir.clone(),
+        },
+        rules: a.sources.clone(),
+    };
+    notify::sd_notify("READY=1\nSTATUS=watching logs");
+    d.bus.publish(events::Event::Lifecycle("started".into()));
+    d.main_loop(&rx);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    d.finish();
+    Ok(exit::OK)
+}
+
+fn info(name: &str) -> SourceInfo {
+    SourceInfo {
+        name: name.to_string(),
+        ..SourceInfo::default()
+    }
+}
+
+fn open_store(ctx: &Ctx, busy: Duration) -> Result<rampart_store::Store> {
+    let opts = rampart_store::Options { busy_timeout: busy };
+    rampart_store::Store::open_with(ctx.store.path(), opts).context("cannot open the ban store")
+}
+
+/// Where each source was left: the store's positions, or (first start of
+/// this version) the older `offsets.json`.
+fn saved_positions(
+    store: &rampart_store::Store,
+    state_dir: &std::path::Path,
+) -> BTreeMap<String, String> {
+    let mut saved: BTreeMap<String, String> =
+        store.positions().unwrap_or_default().into_iter().collect();
+    if saved.is_empty()
+        && let Ok(t) = std::fs::read_to_string(state_dir.join("offsets.json"))
+        && let Ok(old) = serde_json::from_str::<BTreeMap<String, Position>>(&t)
+    {
+        for (path, pos) in old {
+            let key = sources::files::checkpoint_key(std::path::Path::new(&path));
+            saved.insert(key, serde_json::to_string(&pos).unwrap_or_default());
+        }
+    }
+    saved
+}
+
+/// Opens each file at its saved position and replays its counting window.
+fn follow(
+    plan: &plan::Plan,
+    saved: &BTreeMap<String, String>,
+    det: &mut rampart_core::detect::Detector,
+    tctx: &rampart_core::time::TimeContext,
+) -> Vec<Tailer> {
+    let max = det.engine().max_line_bytes;
+    plan.files
+        .iter()
+        .map(|p| {
+            let key = sources::files::checkpoint_key(p);
+            let pos = saved
+                .get(&key)
+                .and_then(|v| serde_json::from_str::<Position>(v).ok());
+            let t = Tailer::new(p.clone(), pos, max);
+            let state = if t.is_open() { "" } else { " (not there yet)" };
+            let n = rebuild::replay(det, &t.path, t.committed().offset, tctx);
+            tracing::info!(
+                "watching {}{state}; {n} lines replayed to rebuild counters",
+                p.display()
+            );
+            t
+        })
+        .collect()
+}
+
+fn open_journal(
+    a: &RunArgs,
+    ctx: &Ctx,
+    saved: &BTreeMap<String, String>,
+) -> Option<sources::journal::JournalSource> {
+    let cursor = saved
+        .get(sources::journal::CHECKPOINT_KEY)
+        .and_then(|v| serde_json::from_str::<String>(v).ok());
+    let options = sources::journal::JournalOptions {
+        cursor,
+        ..Default::default()
+    };
+    let cursor_file = ctx.state_dir.join("journal.cursor");
+    match sources::journal::JournalSource::with_options(
+        a.journalctl.clone().into(),
+        cursor_file,
+        None,
+        options,
+    ) {
+        Ok(j) => {
+            tracing::info!("following the systemd journal");
+            Some(j)
+        }
+        Err(e) => {
+            tracing::warn!("not following the journal: {e}");
+            None
+        }
+    }
+}
+
+/// The event sinks and their queues.
+fn start_sinks() -> Result<Bus> {
+    let mut bus = Bus::default();
+    let rx = bus.add("log", 4096, FullPolicy::DropNewest, sinks::log::wants);
+    sinks::spawn(Box::new(sinks::log::LogSink), rx)?;
+    if sinks::stall::enabled() {
+        let rx = bus.add("stall", 64, FullPolicy::DropNewest, sinks::stall::wants);
+        sinks::spawn(Box::new(sinks::stall::StallSink), rx)?;
+    }
+    Ok(bus)
+}
+
+fn start_sources(
+    state_dir: &std::path::Path,
+    tailers: Vec<Tailer>,
+    journal: Option<sources::journal::JournalSource>,
+    infos: &mut Vec<SourceInfo>,
+    feed: &Feed,
+) -> Result<()> {
+    let signals =
+        sources::signals::SignalSource::install().context("cannot install signal handlers")?;
+    sources::spawn(Box::new(signals), feed.clone())?;
+    let control = sources::control::ControlSource::bind(state_dir)
+        .context("cannot open the control socket")?;
+    sources::spawn(Box::new(control), feed.clone())?;
+    if !tailers.is_empty() {
+        let tailers = tailers.into_iter().enumerate().collect();
+        sources::spawn(Box::new(FileSource { tailers }), feed.clone())?;
+    }
+    if let Some(journal) = journal {
+        let id = infos.len();
+        infos.push(info("journal"));
+        sources::spawn(
+            Box::new(sources::journal::JournalFeed { journal, id }),
+            feed.clone(),
+        )?;
+    }
+    Ok(())
+}
+
+fn start_kernel_sources(
+    nflog: bool,
+    config: &rampart_core::config::Config,
+    feed: &Feed,
+) -> Result<()> {
+    if nflog {
+        match sources::nflog::NflogSource::bind(config.portscan.nflog_group) {
+            Ok(s) => sources::spawn(Box::new(s), feed.clone())?,
+            Err(e) => tracing::warn!("no kernel port-scan/limit reports: {e}"),
+        }
+    }
+    if config.limits.ct_limit > 0 {
+        let interval = Duration::from_secs(config.limits.ct_interval_secs.max(1));
+        sources::spawn(
+            Box::new(sources::conntrack::ConntrackSource { interval }),
+            feed.clone(),
+        )?;
+    }
+    Ok(())
+}
+
+/// What handling an input leads to.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+impl Daemon {
+    fn main_loop(&mut self, rx: &Receiver<Input>) {
+        let watchdog = notify::watchdog_interval();
+        let mut last_tick = Instant::now();
+        let mut last_ping = Instant::now();
+        let mut active = false;
+        loop {
+            let wait = self.wait(last_tick, active, last_ping, watchdog);
+            let flow = match rx.recv_timeout(wait) {
+                Ok(input) => {
+                    active = true;
+                    self.drain(input, rx)
+                }
+                Err(RecvTimeoutError::Timeout) => Flow::Go,
+                Err(RecvTimeoutError::Disconnected) => Flow::Stop,
+            };
+            if !self.owner.flush() || flow == Flow::Stop {
+                return;
+            }
+            if last_tick.elapsed() >= if active { TICK } else { IDLE_TICK } {
+                self.owner.tick();
+                last_tick = Instant::now();
+                active = false;
+            }
+            if let Some(iv) = watchdog
+                && last_ping.elapsed() >= iv
+            {
+                notify::sd_notify("WATCHDOG=1");
+                last_ping = Instant::now();
+            }
+        }
+    }
+
+    /// How long the detector may sleep: until the next tick, the next
+    /// watchdog ping, or the periodic commit of positions.
+    fn wait(
+        &self,
+        last_tick: Instant,
+        active: bool,
+        last_ping: Instant,
+        watchdog: Option<Duration>,
+    ) -> Duration {
+        let tick = if active { TICK } else { IDLE_TICK };
+        let mut wait = tick.saturating_sub(last_tick.elapsed());
+        if let Some(iv) = watchdog {
+            wait = wait.min(iv.saturating_sub(last_ping.elapsed()));
+        }
+        if let Some(c) = self.owner.commit_due_in() {
+            wait = wait.min(c);
+        }
+        wait
+    }
+
+    /// Handles `first` and whatever else is already queued (bounded), so a
+    /// pass's bans go to the enforcer as one batch.
+    fn drain(&mut self, first: Input, rx: &Receiver<Input>) -> Flow {
+        if self.handle(first) == Flow::Stop {
+            return Flow::Stop;
+        }
+        for _ in 0..INPUT_QUEUE {
+            let Ok(i) = rx.try_recv() else { break };
+            if self.handle(i) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Go
+    }
+
+    fn handle(&mut self, input: Input) -> Flow {
+        match input {
+            Input::Lines {
+                source,
+                data,
+                checkpoint,
+                read_at,
+            } => {
+                self.owner.lines(source, &data, checkpoint, read_at);
+            }
+            Input::Packets(p) => self.owner.packets(p),
+            Input::ConnCounts(c) => self.owner.conn_counts(c),
+            Input::Control(req, reply) => {
+                let _ = reply.send(self.control(&req));
+            }
+            Input::Signal(Signal::Stop) => return Flow::Stop,
+            Input::Signal(Signal::Reload) => {
+                let r = self.reload();
+                tracing::info!("SIGHUP: {}", r["message"].as_str().unwrap_or(""));
+            }
+            Input::Notice(n) => self.notice(n),
+            Input::Enforced(r) => self.owner.enforced(r),
+        }
+        Flow::Go
+    }
+
+    fn notice(&mut self, n: SourceNotice) {
+        self.notices += 1;
+        self.bus.publish(events::Event::Source(n.clone()));
+        if n.error {
+            tracing::warn!("{}: {}", n.source, n.message);
+        } else {
+            tracing::info!("{}: {}", n.source, n.message);
+        }
+        if let Some(s) = self.owner.sources.iter_mut().find(|s| s.name == n.source) {
+            s.errors += u64::from(n.error);
+            s.last_notice = Some(n.message);
+        }
+    }
+
+    /// Reloads configuration and rules; counters carry over. A bad
+    /// configuration is refused and the running one stays.
+    fn reload(&mut self) -> Value {
+        let built = settings::load(&self.global, &self.rules).and_then(|l| {
+            let d = l.detector()?;
+            Ok((l, d))
+        });
+        match built {
+            Ok((l, fresh)) => {
+                let n = l.rules.len();
+                self.owner.replace(fresh, l.config);
+                self.bus
+                    .publish(events::Event::Lifecycle("reloaded".into()));
+                json!({"ok": true, "message": format!("reloaded: {n} rules")})
+            }
+            Err(e) => {
+                json!({"ok": false, "message": format!("reload refused, the running configuration stays: {e:#}")})
+            }
+        }
+    }
+
+    /// At stop: the last pass and everything pending written.
+    fn finish(&mut self) {
+        notify::sd_notify("STOPPING=1");
+        self.bus
+            .publish(events::Event::Lifecycle("stopping".into()));
+        self.owner.flush_all();
+        let (tx, rx) = sync_channel(1);
+        if self.enforcer.send(EnforceCmd::Drain(tx)).is_ok() {
+            let st = rx
+                .recv_timeout(Duration::from_secs(15))
+                .unwrap_or(Value::Null);
+            if st["store_pending"].as_u64().unwrap_or(0) > 0 {
+                tracing::error!("stopping with bans not recorded in the store: {st}");
+            }
+        }
+        tracing::info!(
+            "stopping ({} bans this run); bans stay in the kernel and expire there",
+            self.owner.bans
+        );
+    }
+}
+
+/// Logs to stderr: plain text without timestamps under journald (it adds
+/// its own; `JOURNAL_STREAM` tells), with them on a terminal, or JSON lines
+/// (`--log-format json`). `RAMPART_LOG=debug|info|warn|error` sets the level.
+fn init_logging(json: bool) {
+    let level = match std::env::var("RAMPART_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,69 @@
+//! What the daemon follows: `--watch`, else `[sources] files`, else the
+//! standard logs that exist; the journal when asked, or by default when no
+//! syslog file exists.
+
+use crate::cli::RunArgs;
+use crate::input;
+use rampart_core::config::Config;
+use std::path::{Path, PathBuf};
+
+/// The sources to start.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Files to follow (explicit ones even before they exist).
+    pub files: Vec<PathBuf>,
+    /// Patterns that matched nothing, or standard logs that do not exist.
+    pub missing: Vec<String>,
+    /// Whether to follow the journal.
+    pub journal: bool,
+}
+
+/// Syslog files whose presence means the journal is not needed by default.
+const SYSLOG_FILES: &[&str] = &[
+    "/var/log/auth.log",
+    "/var/log/secure",
+    "/var/log/messages",
+    "/var/log/syslog",
+];
+
+/// Works out the plan from the command line and the configuration.
+pub fn plan(a: &RunArgs, config: &Config) -> Plan {
+    let (patterns, explicit): (Vec<String>, bool) = if !a.watch.is_empty() {
+        (a.watch.clone(), true)
+    } else if !config.sources.files.is_empty() {
+        (config.sources.files.clone(), true)
+    } else {
+        let std = input::STANDARD_LOGS.iter().map(|s| s.to_string());
+        (std.collect(), false)
+    };
+    let mut p = Plan::default();
+    for pat in &patterns {
+        if pat.contains(['*', '?', '[']) {
+            let found = expand(pat);
+            if found.is_empty() {
+                p.missing.push(pat.clone());
+            }
+            p.files.extend(found);
+        } else if explicit || Path::new(pat).is_file() {
+            p.files.push(PathBuf::from(pat));
+        } else {
+            p.missing.push(pat.clone());
+        }
+    }
+    let syslog_file = SYSLOG_FILES.iter().any(|f| Path::new(f).is_file());
+    p.journal = a.journal
+        || config.sources.journal == Some(true)
+        || (config.sources.journal.is_none() && !explicit && !syslog_file);
+    p
+}
+
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    input::expand(&[pattern.to_string()])
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| match i {
+            input::Input::File(f) => Some(f),
+            input::Input::Stdin => None,
+        })
+        .collect()
+}

@@ -1,0 +1,51 @@
+//! Sinks: where decisions and events go.
+//!
+//! - The **enforcer** ([`enforcer`]) owns the kernel ([`kernel`]) and the
+//!   store ([`store`]) because they must agree: on its own thread, it puts
+//!   each pass's bans into the kernel first (a ban never waits for the
+//!   database), then records them in the store together with the read
+//!   positions they were decided at, retrying while the database is
+//!   locked. Its queue blocks the detector when full: losing a ban is not
+//!   an option, and netlink does not hang.
+//! - **Event sinks** read [`Event`](super::events::Event)s from the
+//!   [`Bus`](super::bus::Bus), each on its own thread behind its own bounded
+//!   queue that drops (and counts) when full: [`log`] (ban lines for the
+//!   journal) and, for tests of that guarantee, [`stall`], a sink that
+//!   never returns. The page, metrics, alerts, the fleet and the console's
+//!   live feed plug in here.
+//!
+//! Adding a sink: a module here implementing [`Sink`], registered in
+//! `daemon::start_sinks` with its queue size, full policy and the events
+//! it wants.
+
+pub mod enforcer;
+pub mod kernel;
+pub mod log;
+pub mod stall;
+pub mod store;
+
+use super::bus::SinkRx;
+use super::events::Event;
+use std::time::Duration;
+
+/// A consumer of events, run on its own thread.
+pub trait Sink: Send + 'static {
+    /// A name for threads and `status`.
+    fn name(&self) -> &'static str;
+    /// Handles one event.
+    fn handle(&mut self, ev: &Event);
+}
+
+/// Runs a sink on its own thread until the bus goes away.
+pub fn spawn(mut sink: Box<dyn Sink>, rx: SinkRx) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("sink-{}", sink.name()))
+        .spawn(move || {
+            while let Ok(next) = rx.next(Duration::from_secs(3600)) {
+                if let Some(ev) = next {
+                    sink.handle(&ev);
+                }
+            }
+        })
+        .map(|_| ())
+}

@@ -1,0 +1,31 @@
+//! `rampart`: the command-line front end and I/O shell around
+//! `rampart-core`. The binary (`main.rs`) only parses the command line and
+//! dispatches here:
+//!
+//! - detection offline: [`scan`], [`rules_cmd`], [`settings`] (config check);
+//! - the firewall commands: [`fw`] (lists, why, apply, blocklists);
+//! - the daemon: [`daemon`] (`rampart run`) and its control socket client
+//!   [`ctl`].
+
+pub mod cli;
+pub mod ctl;
+pub mod daemon;
+pub mod fw;
+pub mod input;
+pub mod rules_cmd;
+pub mod scan;
+pub mod settings;
+
+/// Exit codes (sysexits-style where one fits).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The command ran, but found problems (failed vectors, unreadable inputs, config errors).
+    pub const FOUND_PROBLEMS: u8 = 1;
+    /// Usage error (bad arguments).
+    pub const USAGE: u8 = 2;
+    /// Configuration error (sysexits EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+    /// Other failure (sysexits EX_SOFTWARE).
+    pub const SOFTWARE: u8 = 70;
+}
