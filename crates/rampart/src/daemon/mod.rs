@@ -47,7 +47,7 @@ use bus::{Bus, FullPolicy};
 use detector::{Owner, SourceInfo};
 use events::{Input, Signal, SourceNotice};
 use serde_json::{Value, json};
-use sinks::enforcer::{EnforceCmd, Enforcer, Pass};
+use sinks::enforcer::{EnforceCmd, Enforcer};
 use sources::Feed;
 use sources::files::{FileSource, Position, Tailer};
 use std::collections::BTreeMap;
@@ -88,12 +88,18 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     if !plan.missing.is_empty() {
         tracing::info!("not found (not followed): {}", plan.missing.join(", "));
     }
-    let reader = open_store(&ctx, Duration::from_secs(5))?;
+    let mut reader = open_store(&ctx, Duration::from_secs(5))?;
     ctx.store = open_store(&ctx, Duration::from_millis(20))?;
     let saved = saved_positions(&reader, &ctx.state_dir);
     let tctx =
         rampart_core::time::TimeContext::new(loaded.config.log_utc_offset_secs, settings::now());
     let tailers = follow(&plan, &saved, &mut det, &tctx);
+    // the positions a first start begins at, committed before anything is
+    // read: a crash right after the start loses nothing written meanwhile
+    let initial: Vec<_> = tailers.iter().map(FileSource::initial).collect();
+    reader
+        .record_pass(&[], &initial, settings::now())
+        .context("cannot record the starting read positions")?;
     let journal = if plan.journal {
         open_journal(a, &ctx, &saved)
     } else {
@@ -121,13 +127,6 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         .iter()
         .map(|t| info(&t.path.display().to_string()))
         .collect();
-    // the positions a first start begins at, committed at once: a crash
-    // right after it loses nothing written meanwhile
-    let initial = tailers.iter().map(FileSource::initial).collect();
-    let _ = etx.send(EnforceCmd::Pass(Pass {
-        bans: Vec::new(),
-        positions: initial,
-    }));
     let watching = infos.iter().map(|s| s.name.clone()).collect();
     start_sources(&state_dir, tailers, journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, &loaded.config, &feed)?;

@@ -1,0 +1,787 @@
+//! End-to-end tests of the daemon (`rampart run`) with real log files,
+//! real nftables and real traffic in network namespaces this test creates.
+//! Root only: they print SKIPPED without root, and fail instead when
+//! RAMPART_REQUIRE_ROOT_TESTS=1 (CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod host;
+
+use host::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn run_blocks_live_across_rotation_and_restart() {
+    if !can_run("run_blocks_live_across_rotation_and_restart") {
+        return;
+    }
+    let h = Host::new("run", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "web1 sshd[1]: Server listening on 0.0.0.0 port 22.\n");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // 3 failures, a rename rotation, 2 more: none lost, none counted twice
+    append(&log, &fail_lines("198.51.100.7", 3, 100));
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::rename(&log, dir.join("auth.log.1")).unwrap();
+    append(&log, &fail_lines("198.51.100.7", 1, 200));
+    assert!(
+        h.lab.tcp("198.51.100.7", common::SRV4, 8080),
+        "4 failures: not banned yet"
+    );
+    append(&log, &fail_lines("198.51.100.7", 1, 300));
+    assert!(
+        wait_blocked(&h, "198.51.100.7"),
+        "banned live after the 5th failure: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.8", common::SRV4, 8080),
+        "another address still connects"
+    );
+    // a restart in the middle keeps the counts
+    append(&log, &fail_lines("198.51.100.6", 3, 400));
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&mut child);
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.6", 2, 500));
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "3 before + 2 after the restart ban: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    stop(&mut child);
+    // the ban is recorded with its reason and evidence
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    assert_eq!(v["blocked"], true);
+    assert_eq!(v["entries"][0]["origin"], "detector");
+    assert_eq!(v["entries"][0]["reason"], "sshd");
+    assert!(
+        v["entries"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("(sshd) Failed SSH login from 198.51.100.6"),
+        "{v}"
+    );
+    assert!(!v["entries"][0]["evidence"].as_array().unwrap().is_empty());
+    assert_eq!(v["explanations"][0]["title"], "Failed SSH login");
+}
+
+#[test]
+fn run_answers_on_the_control_socket_and_reloads() {
+    if !can_run("run_answers_on_the_control_socket_and_reloads") {
+        return;
+    }
+    let h = Host::new("ctl", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.9", 2, 100));
+    std::thread::sleep(Duration::from_millis(300));
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["daemon"]["ok"], true, "{st}");
+    assert_eq!(st["daemon"]["events"], 2, "{st}");
+    let why: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.9", "--json"])).unwrap();
+    assert_eq!(why["blocked"], false);
+    assert_eq!(why["detector_counts"][0]["count"], 2, "{why}");
+    // a reload keeps the counters: with a threshold of 3, one more line bans
+    std::fs::write(&h.config, "[reasons.sshd]\nthreshold = 3\n").unwrap();
+    let out = h.ok(&["reload"]);
+    assert!(out.contains("reloaded"), "{out}");
+    append(&log, &fail_lines("198.51.100.9", 1, 200));
+    assert!(
+        wait_blocked(&h, "198.51.100.9"),
+        "2 counted before the reload + 1 after = the new threshold"
+    );
+    // a bad configuration is refused and the running one stays
+    std::fs::write(&h.config, "[reasons.sshd]\nthreshold = 0\n").unwrap();
+    let (code, out, _) = h.rampart(&["reload"]);
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("refused"), "{out}");
+    // SIGHUP reloads too
+    std::fs::write(&h.config, "").unwrap();
+    let _ = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::fs::read_to_string(&errlog)
+            .unwrap()
+            .contains("SIGHUP: reloaded")
+    );
+    // unblock makes the daemon forget the address's counts
+    append(&log, &fail_lines("198.51.100.8", 2, 300));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, out, _) = h.rampart(&["unblock", "198.51.100.8"]);
+    assert!(out.contains("counts for 198.51.100.8 were reset"), "{out}");
+    let why: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.8", "--json"])).unwrap();
+    assert_eq!(
+        why["detector_counts"].as_array().map(Vec::len),
+        Some(0),
+        "{why}"
+    );
+    stop(&mut child);
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert!(st["daemon"].is_null(), "stopped: {st}");
+}
+
+/// Benchmark (not run by default): latency from a line appended to a
+/// watched log to the address being in the kernel set, over 1,000 bans.
+///     cargo test --release -p rampart --test firewall -- --ignored bench_ban_latency --nocapture
+#[test]
+#[ignore = "benchmark"]
+fn bench_ban_latency() {
+    if !can_run("bench_ban_latency") {
+        return;
+    }
+    let h = Host::new(
+        "lat",
+        "[reasons.sshd]\nthreshold = 1\n[detect]\nipv6_prefix = 128\n",
+    );
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    let n = 1000;
+    let mut lat: Vec<f64> = h.lab.srv.run(|| {
+        let mut fw = rampart_nft::NftFirewall::new().unwrap();
+        use rampart_nft::Firewall;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let ip: std::net::IpAddr = format!("2001:db8:1::{:x}", i + 1).parse().unwrap();
+            let t0 = Instant::now();
+            append(
+                &log,
+                &format!(
+                    "web1 sshd[{}]: Failed password for root from {ip} port 4000 ssh2\n",
+                    1000 + i
+                ),
+            );
+            loop {
+                let set = fw.list(&rampart_nft::SetList::Deny).unwrap();
+                if set
+                    .iter()
+                    .any(|e| e.range == rampart_nft::IpRange::single(ip))
+                {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "ban {i} never arrived"
+                );
+            }
+            out.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        out
+    });
+    stop(&mut child);
+    lat.sort_by(f64::total_cmp);
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    println!(
+        "line appended -> address in the kernel set, {n} bans: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        lat[lat.len() - 1]
+    );
+}
+
+fn proc_stat(pid: u32) -> (u64, f64) {
+    // (RSS KiB, CPU seconds)
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (rss, (ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// Benchmark (not run by default): 200,000 lines/s appended for
+/// RAMPART_BENCH_SECS (default 60) seconds, 10% attacks from 50,000
+/// addresses; checks no line is lost and reports memory and CPU.
+///     cargo test --release -p rampart --test firewall -- --ignored bench_sustained_load --nocapture
+#[test]
+#[ignore = "benchmark"]
+fn bench_sustained_load() {
+    if !can_run("bench_sustained_load") {
+        return;
+    }
+    let secs: u64 = std::env::var("RAMPART_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let h = Host::new("load", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    let pid = child.id();
+    let per_tick = 2000; // every 10 ms: 200,000 lines/s
+    let mut written = 0u64;
+    let mut samples = Vec::new();
+    let t0 = Instant::now();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut tick = 0u64;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        use std::io::Write;
+        let mut buf = String::with_capacity(per_tick * 100);
+        for _ in 0..per_tick {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x.is_multiple_of(10) {
+                let a = (x >> 8) % 50_000;
+                buf.push_str(&format!(
+                    "web1 sshd[{}]: Failed password for root from 2001:db8:{:x}:{:x}::1 port 4000 ssh2\n",
+                    x % 60000,
+                    a / 256,
+                    a % 256
+                ));
+            } else {
+                buf.push_str(&format!("web1 sshd[{}]: pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)\n", x % 60000));
+            }
+        }
+        f.write_all(buf.as_bytes()).unwrap();
+        written += per_tick as u64;
+        tick += 1;
+        if tick.is_multiple_of(100) {
+            samples.push(proc_stat(pid));
+        }
+        let next = Duration::from_millis(10 * tick);
+        if let Some(wait) = next.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let wrote_for = t0.elapsed();
+    // wait for the daemon to catch up
+    let mut read = 0;
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_secs(30) {
+        let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+        read = st["daemon"]["lines"].as_u64().unwrap_or(0);
+        if read >= written {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (rss_end, cpu) = proc_stat(pid);
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    stop(&mut child);
+    let rss: Vec<u64> = samples.iter().map(|s| s.0).collect();
+    println!(
+        "sustained load: {written} lines in {:.1}s ({:.0} lines/s); daemon read {read}; events {}; bans {}; tracked {}; \
+         RSS min {} KiB, max {} KiB, end {rss_end} KiB; CPU {cpu:.1}s ({:.0}% of one core)",
+        wrote_for.as_secs_f64(),
+        written as f64 / wrote_for.as_secs_f64(),
+        st["daemon"]["events"],
+        st["daemon"]["bans"],
+        st["daemon"]["tracked"],
+        rss.iter().min().unwrap_or(&0),
+        rss.iter().max().unwrap_or(&0),
+        100.0 * cpu / wrote_for.as_secs_f64()
+    );
+    assert_eq!(read, written, "no line lost");
+}
+
+#[test]
+fn run_follows_the_journal() {
+    if !can_run("run_follows_the_journal") {
+        return;
+    }
+    let h = Host::new("journal", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    // a stand-in journalctl: five sshd failures from a trusted sshd, and a
+    // forged one from `logger -t sshd` run by a user, then it waits
+    let fake = dir.join("journalctl");
+    let mut script = String::from("#!/bin/sh\n");
+    for i in 0..5 {
+        script.push_str(&format!(
+            "echo '{{\"__CURSOR\":\"c{i}\",\"__REALTIME_TIMESTAMP\":\"1795780800000000\",\"_HOSTNAME\":\"web1\",\"SYSLOG_IDENTIFIER\":\"sshd\",\"_COMM\":\"sshd\",\"_PID\":\"{}\",\"_UID\":\"0\",\"MESSAGE\":\"Failed password for root from 198.51.100.4 port 4000 ssh2\"}}'\n",
+            700 + i
+        ));
+    }
+    for i in 0..5 {
+        script.push_str(&format!(
+            "echo '{{\"__CURSOR\":\"f{i}\",\"__REALTIME_TIMESTAMP\":\"1795780800000000\",\"_HOSTNAME\":\"web1\",\"SYSLOG_IDENTIFIER\":\"sshd\",\"_COMM\":\"logger\",\"_PID\":\"{}\",\"_UID\":\"1000\",\"MESSAGE\":\"Failed password for root from 198.51.100.5 port 4000 ssh2\"}}'\n",
+            800 + i
+        ));
+    }
+    script.push_str("exec sleep 30\n");
+    std::fs::write(&fake, script).unwrap();
+    Command::new("chmod")
+        .args(["+x"])
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let log = dir.join("empty.log");
+    append(&log, "");
+    let errlog = dir.join("run.err");
+    let mut child = spawn_daemon(
+        &h,
+        &[
+            "run".as_ref(),
+            "--journal".as_ref(),
+            "--journalctl".as_ref(),
+            fake.as_os_str(),
+            "--watch".as_ref(),
+            log.as_os_str(),
+        ],
+        &errlog,
+        1,
+    );
+    assert!(
+        wait_blocked(&h, "198.51.100.4"),
+        "journal entries ban: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.5", common::SRV4, 8080),
+        "a user's `logger -t sshd` is not believed"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    stop(&mut child);
+    let store = rampart_store::Store::open(h.state.join("rampart.db")).unwrap();
+    let cursor = store.positions().unwrap();
+    assert!(
+        cursor
+            .iter()
+            .any(|(k, v)| k == "journal" && v.contains("f4")),
+        "the cursor is saved with the bans: {cursor:?}"
+    );
+}
+
+/// A TCP connection from `src` held open (the fd), or None if refused/dropped.
+fn hold(h: &Host, src: &str, dst: &str, port: u16) -> Option<std::os::fd::OwnedFd> {
+    let src: std::net::IpAddr = src.parse().unwrap();
+    let dst: std::net::IpAddr = dst.parse().unwrap();
+    h.lab.cli.run(|| {
+        use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
+        let fd = socket(AddressFamily::INET, SocketType::STREAM, None).ok()?;
+        bind(&fd, &std::net::SocketAddr::new(src, 0)).ok()?;
+        sockopt::set_socket_timeout(
+            &fd,
+            sockopt::Timeout::Send,
+            Some(Duration::from_millis(400)),
+        )
+        .ok()?;
+        connect(&fd, &std::net::SocketAddr::new(dst, port)).ok()?;
+        Some(fd)
+    })
+}
+
+#[test]
+fn run_bans_a_real_port_scan() {
+    if !can_run("run_bans_a_real_port_scan") {
+        return;
+    }
+    let h = Host::new("scan", "[portscan]\nlimit = 5\ninterval = \"60s\"\n");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // an open port is never counted
+    for _ in 0..8 {
+        assert!(h.lab.tcp("198.51.100.8", common::SRV4, 8080));
+    }
+    // real SYNs to closed ports
+    for port in 7001..7010 {
+        let _ = h.lab.tcp("198.51.100.7", common::SRV4, port);
+    }
+    assert!(
+        wait_blocked(&h, "198.51.100.7"),
+        "the scanner is banned: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.8", common::SRV4, 8080),
+        "a client of open ports is not"
+    );
+    stop(&mut child);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["reason"], "portscan", "{v}");
+    assert!(
+        v["entries"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("*Port Scan* detected from 198.51.100.7"),
+        "{v}"
+    );
+}
+
+#[test]
+fn run_bans_a_client_holding_too_many_connections() {
+    if !can_run("run_bans_a_client_holding_too_many_connections") {
+        return;
+    }
+    let h = Host::new(
+        "ct",
+        "[portscan]\nenabled = false\n[limits]\nct_limit = 3\nct_interval = \"1s\"\n",
+    );
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    // a server that keeps every connection open
+    let mut holder = Command::new("ip")
+        .args(["netns", "exec", &h.lab.srv.name, "python3", "-c",
+            "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9090))\ns.listen(100)\nc=[]\nwhile True:\n    c.append(s.accept())\n"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = spawn_run(&h, &log, &errlog);
+    let held: Vec<_> = (0..6)
+        .filter_map(|_| hold(&h, "198.51.100.6", common::SRV4, 9090))
+        .collect();
+    assert_eq!(held.len(), 6, "the connections open");
+    let other = hold(&h, "198.51.100.5", common::SRV4, 9090);
+    assert!(other.is_some());
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "more than 3 connections: banned: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.5", common::SRV4, 8080),
+        "a client with one connection is not"
+    );
+    stop(&mut child);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["reason"], "ct_limit", "{v}");
+    drop(held);
+}
+
+#[test]
+fn run_never_bans_allowed_or_ignored_addresses() {
+    if !can_run("run_never_bans_allowed_or_ignored_addresses") {
+        return;
+    }
+    let h = Host::new("protect", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    h.ok(&["ignore", "198.51.100.2"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    append(&log, &fail_lines("198.51.100.2", 8, 100));
+    append(&log, &fail_lines("198.51.100.3", 5, 200));
+    assert!(
+        wait_blocked(&h, "198.51.100.3"),
+        "an ordinary attacker is banned"
+    );
+    assert!(
+        h.lab.tcp("198.51.100.2", common::SRV4, 8080),
+        "an ignored address is never banned by the daemon"
+    );
+    stop(&mut child);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.2", "--json"])).unwrap();
+    assert_eq!(v["blocked"], false, "{v}");
+}
+
+#[test]
+fn run_follows_the_configured_sources() {
+    if !can_run("run_follows_the_configured_sources") {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("rampart-src-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    let (a, b) = (base.join("mail.log"), base.join("secure.log"));
+    append(&a, "");
+    append(&b, "");
+    let h = Host::new(
+        "sources",
+        &format!(
+            "[sources]\nfiles = [\"{}/*.log\", \"/nonexistent/rampart-*.log\"]\njournal = false\n",
+            base.display()
+        ),
+    );
+    let errlog = base.join("run.err");
+    let mut child = spawn_daemon(&h, &["run".as_ref()], &errlog, 2);
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(
+        err.contains("not found (not followed): /nonexistent/rampart-*.log"),
+        "{err}"
+    );
+    append(&b, &fail_lines("198.51.100.4", 5, 100));
+    assert!(
+        wait_blocked(&h, "198.51.100.4"),
+        "{}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    stop(&mut child);
+    let _ = std::fs::remove_dir_all(base);
+}
+
+#[test]
+fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
+    if !can_run("run_escalates_to_permanent_across_restarts_and_blocks_netblocks") {
+        return;
+    }
+    let h = Host::new(
+        "escal",
+        "[reasons.sshd]\nthreshold = 1\nban = \"2s\"\n[ban]\npermanent_after = 2\nnetblock_after = 3\n",
+    );
+    // a network of attackers that holds none of the server's addresses
+    for a in [
+        "203.0.113.5/24",
+        "203.0.113.6/24",
+        "203.0.113.7/24",
+        "203.0.113.9/24",
+    ] {
+        h.lab.cli.exec(&["ip", "addr", "add", a, "dev", "vc"]);
+    }
+    h.lab
+        .srv
+        .exec(&["ip", "route", "add", "203.0.113.0/24", "dev", "vs"]);
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    // first ban: temporary (2 s)
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.7", 1, 100));
+    assert!(wait_blocked(&h, "198.51.100.7"));
+    stop(&mut child);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        h.lab.tcp("198.51.100.7", common::SRV4, 8080),
+        "the first ban expired"
+    );
+    // after a restart, the second ban is permanent: the store remembers the first
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.7", 1, 200));
+    assert!(wait_blocked(&h, "198.51.100.7"));
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["permanent"], true, "{v}");
+    assert!(
+        v["entries"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("(PERMBLOCK) 198.51.100.7 has had 1 temp blocks"),
+        "{v}"
+    );
+    // three attackers in one /24: the whole network goes
+    for (i, ip) in ["203.0.113.5", "203.0.113.6", "203.0.113.7"]
+        .iter()
+        .enumerate()
+    {
+        append(&log, &fail_lines(ip, 1, 300 + i));
+    }
+    assert!(
+        wait_blocked(&h, "203.0.113.9"),
+        "a neighbour that never attacked is inside the banned /24: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["why", "203.0.113.9", "--json"])).unwrap();
+    assert_eq!(v["entries"][0]["reason"], "netblock", "{v}");
+    assert_eq!(v["entries"][0]["target"], "203.0.113.0/24");
+    // the server's own networks are never netblocked
+    for (i, ip) in ["198.51.100.2", "198.51.100.3", "198.51.100.4"]
+        .iter()
+        .enumerate()
+    {
+        append(&log, &fail_lines(ip, 1, 400 + i));
+    }
+    assert!(wait_blocked(&h, "198.51.100.4"));
+    assert!(
+        h.lab.tcp("198.51.100.8", common::SRV4, 8080),
+        "no netblock over the server's own /24"
+    );
+    stop(&mut child);
+}
+
+#[test]
+fn run_logs_json_lines_when_asked() {
+    if !can_run("run_logs_json_lines_when_asked") {
+        return;
+    }
+    let h = Host::new("jsonlog", "[portscan]\nenabled = false\n");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    append(&log, "");
+    let errlog = dir.join("run.err");
+    let mut child = spawn_daemon(
+        &h,
+        &[
+            "run".as_ref(),
+            "--log-format".as_ref(),
+            "json".as_ref(),
+            "--watch".as_ref(),
+            log.as_os_str(),
+        ],
+        &errlog,
+        1,
+    );
+    append(&log, &fail_lines("198.51.100.3", 5, 10));
+    assert!(wait_blocked(&h, "198.51.100.3"));
+    stop(&mut child);
+    let text = std::fs::read_to_string(&errlog).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["fields"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("banned 198.51.100.3")),
+        "{text}"
+    );
+    assert!(lines.iter().all(|v| v["level"].is_string()), "{text}");
+}
+
+/// A small deterministic generator (xorshift64*), so a failure can be
+/// replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Test attackers: IPv4 from two documentation ranges (never the lab's
+/// own or client addresses) and IPv6 each in its own /64.
+fn attackers() -> Vec<String> {
+    let mut v: Vec<String> = (10..=250)
+        .filter(|i| *i != 20)
+        .flat_map(|i| [format!("198.51.100.{i}"), format!("203.0.113.{i}")])
+        .collect();
+    v.extend((0..1500).map(|n| format!("2001:db8:100:{n:x}::7")));
+    v
+}
+
+/// What the store and the kernel say about `ip`: (ban entries covering
+/// it with their levels, whether the kernel's deny set holds it).
+fn crash_truth(h: &Host, ip: &str) -> (Vec<Option<u32>>, Vec<usize>) {
+    let store = rampart_store::Store::open(h.state.join("rampart.db")).unwrap();
+    let addr: std::net::IpAddr = ip.parse().unwrap();
+    let now = rampart::settings::now();
+    let levels = store
+        .covering(addr, now)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == rampart_store::Kind::Deny)
+        .map(|e| e.level)
+        .collect();
+    let history = store.history_for(addr).unwrap().len();
+    (levels, vec![history])
+}
+
+#[test]
+fn kill_9_at_random_instants_neither_repeats_nor_loses_a_ban() {
+    if !can_run("kill_9_at_random_instants_neither_repeats_nor_loses_a_ban") {
+        return;
+    }
+    let h = Host::new("crash", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let seed = std::env::var("RAMPART_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_cafe_u64);
+    let mut rng = Rng(seed);
+    let who = attackers();
+    let counts: Vec<u64> = who.iter().map(|_| 1 + rng.below(7)).collect();
+    let mut lines: Vec<usize> = counts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| std::iter::repeat_n(i, *c as usize))
+        .collect();
+    for i in (1..lines.len()).rev() {
+        lines.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    // the writer: ~1,000 lines/s in small appends, while the daemon is
+    // killed and restarted
+    let total = lines.len();
+    let wlog = log.clone();
+    let wwho = who.clone();
+    let writer = std::thread::spawn(move || {
+        for (n, chunk) in lines.chunks(10).enumerate() {
+            let t = rampart_core::time::format_rfc3339(rampart::settings::now());
+            let text: String = chunk
+                .iter()
+                .enumerate()
+                .map(|(k, i)| {
+                    let pid = 10_000 + n * 10 + k;
+                    format!("{t} web1 sshd[{pid}]: Failed password for root from {} port 4{k:04} ssh2\n", wwho[*i])
+                })
+                .collect();
+            append(&wlog, &text);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let mut kills = 0;
+    while !writer.is_finished() || kills < 10 {
+        let mut child = spawn_run(&h, &log, &errlog);
+        std::thread::sleep(Duration::from_millis(150 + rng.below(500)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    writer.join().unwrap();
+    let mut child = spawn_run(&h, &log, &errlog);
+    std::thread::sleep(Duration::from_secs(3));
+    stop(&mut child);
+    eprintln!("{total} lines, {kills} kills with SIGKILL, seed {seed:#x}");
+    let kernel: Vec<rampart_nft::ListedElement> = h.lab.srv.run(|| {
+        use rampart_nft::Firewall;
+        let mut fw = rampart_nft::NftFirewall::new().unwrap();
+        fw.list(&rampart_nft::SetList::Deny).unwrap()
+    });
+    let mut wrong = Vec::new();
+    for (ip, c) in who.iter().zip(&counts) {
+        let (levels, history) = crash_truth(&h, ip);
+        let addr: std::net::IpAddr = ip.parse().unwrap();
+        let in_kernel = kernel.iter().any(|e| e.range.contains(addr));
+        let want = *c >= 5;
+        let ok = if want {
+            levels == vec![Some(0)] && history == vec![0] && in_kernel
+        } else {
+            levels.is_empty() && !in_kernel
+        };
+        if !ok {
+            wrong.push(format!("{ip}: {c} failures, store levels {levels:?}, history {history:?}, kernel {in_kernel}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} addresses wrong after {kills} kills (seed {seed:#x}):\n{}",
+        wrong.len(),
+        who.len(),
+        wrong[..wrong.len().min(20)].join("\n")
+    );
+}
