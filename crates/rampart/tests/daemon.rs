@@ -133,6 +133,8 @@ fn run_answers_on_the_control_socket_and_reloads() {
 
 /// Benchmark (not run by default): latency from a line appended to a
 /// watched log to the address being in the kernel set, over 1,000 bans.
+/// With `RAMPART_TEST_STALL_SINK=1` in the environment the daemon runs a
+/// sink that never returns.
 ///     cargo test --release -p rampart --test firewall -- --ignored bench_ban_latency --nocapture
 #[test]
 #[ignore = "benchmark"]
@@ -181,6 +183,8 @@ fn bench_ban_latency() {
         }
         out
     });
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    println!("sink queues: {}", st["daemon"]["sinks"]);
     stop(&mut child);
     lat.sort_by(f64::total_cmp);
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
@@ -784,4 +788,206 @@ fn kill_9_at_random_instants_neither_repeats_nor_loses_a_ban() {
         who.len(),
         wrong[..wrong.len().min(20)].join("\n")
     );
+}
+
+/// Holds a write lock on the store (another writer's transaction) for
+/// `secs`, from a separate process; returns once the lock is taken.
+fn lock_store(h: &Host, secs: f64) -> std::process::Child {
+    let db = h.state.join("rampart.db");
+    let script = format!(
+        "import sqlite3,sys,time\nc=sqlite3.connect({:?},isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nprint('locked',flush=True)\ntime.sleep({secs})\nc.execute('ROLLBACK')\n",
+        db.display().to_string()
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
+}
+
+fn deny_levels(h: &Host, ip: &str) -> Vec<Option<u32>> {
+    crash_truth(h, ip).0
+}
+
+#[test]
+fn a_locked_store_never_swallows_a_ban() {
+    if !can_run("a_locked_store_never_swallows_a_ban") {
+        return;
+    }
+    let h = Host::new("locked", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // enforced at once while the store is locked, recorded when it frees up
+    let mut lock = lock_store(&h, 4.0);
+    append(&log, &fail_lines("198.51.100.6", 5, 100));
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "the kernel ban does not wait for the store"
+    );
+    assert!(
+        deny_levels(&h, "198.51.100.6").is_empty(),
+        "not recorded while locked"
+    );
+    lock.wait().unwrap();
+    let t0 = Instant::now();
+    while deny_levels(&h, "198.51.100.6").is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        deny_levels(&h, "198.51.100.6"),
+        vec![Some(0)],
+        "recorded once the lock is gone"
+    );
+    // killed while a ban is only in the kernel: the restart decides it again
+    let mut lock = lock_store(&h, 3.0);
+    append(&log, &fail_lines("198.51.100.7", 5, 200));
+    assert!(wait_blocked(&h, "198.51.100.7"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(
+        err.contains("enforced in the kernel, and recording is retried"),
+        "{err}"
+    );
+    lock.wait().unwrap();
+    let mut child = spawn_run(&h, &log, &errlog);
+    let t0 = Instant::now();
+    while deny_levels(&h, "198.51.100.7").is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        deny_levels(&h, "198.51.100.7"),
+        vec![Some(0)],
+        "recovered after the restart"
+    );
+    assert!(wait_blocked(&h, "198.51.100.7"));
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["daemon"]["enforcer"]["store_pending"], 0, "{st}");
+    stop(&mut child);
+}
+
+#[test]
+fn a_line_cut_at_a_stop_or_written_before_the_first_save_is_read_whole() {
+    if !can_run("a_line_cut_at_a_stop_or_written_before_the_first_save_is_read_whole") {
+        return;
+    }
+    let h = Host::new("partial", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "old line\n");
+    // killed right after the very first start: what is written while it is
+    // down is read after the restart
+    let mut child = spawn_run(&h, &log, &errlog);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    append(&log, &fail_lines("198.51.100.8", 5, 100));
+    let mut child = spawn_run(&h, &log, &errlog);
+    assert!(wait_blocked(&h, "198.51.100.8"), "lines written while down");
+    // 4 failures and half of the 5th at a stop
+    let five = fail_lines("198.51.100.9", 5, 200);
+    let cut = five.len() - 20;
+    append(&log, &five[..cut]);
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&mut child);
+    append(&log, &five[cut..]);
+    let mut child = spawn_run(&h, &log, &errlog);
+    assert!(
+        wait_blocked(&h, "198.51.100.9"),
+        "the cut line is read whole"
+    );
+    stop(&mut child);
+    assert_eq!(deny_levels(&h, "198.51.100.9"), vec![Some(0)]);
+}
+
+#[test]
+fn a_sink_that_never_returns_delays_no_ban_and_its_drops_are_counted() {
+    if !can_run("a_sink_that_never_returns_delays_no_ban_and_its_drops_are_counted") {
+        return;
+    }
+    let h = Host::new(
+        "stall",
+        "[reasons.sshd]\nthreshold = 1\n[detect]\nipv6_prefix = 128\n",
+    );
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let child = h
+        .cmd()
+        .args(["run".as_ref(), "--watch".as_ref(), log.as_os_str()])
+        .env("RAMPART_TEST_STALL_SINK", "1")
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard(child);
+    std::thread::sleep(Duration::from_millis(500));
+    let n = 300;
+    let ips: Vec<std::net::IpAddr> = (1..=n)
+        .map(|i| format!("2001:db8:2::{i:x}").parse().unwrap())
+        .collect();
+    for (i, ip) in ips.iter().enumerate() {
+        append(
+            &log,
+            &format!(
+                "web1 sshd[{}]: Failed password for root from {ip} port 4000 ssh2\n",
+                1000 + i
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let t0 = Instant::now();
+    let missing = loop {
+        let set = h.lab.srv.run(|| {
+            use rampart_nft::Firewall;
+            rampart_nft::NftFirewall::new()
+                .unwrap()
+                .list(&rampart_nft::SetList::Deny)
+                .unwrap()
+        });
+        let missing = ips
+            .iter()
+            .filter(|ip| !set.iter().any(|e| e.range.contains(**ip)))
+            .count();
+        if missing == 0 || t0.elapsed() > Duration::from_secs(10) {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(missing, 0, "every ban is in the kernel while a sink hangs");
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    let stall = st["daemon"]["sinks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|q| q["sink"] == "stall"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        stall["dropped"].as_u64().unwrap_or(0) > 0,
+        "drops are counted: {st}"
+    );
+    assert_eq!(
+        stall["depth"], 64,
+        "the hung sink's queue is full, not growing: {stall}"
+    );
+    stop(&mut child.0);
+}
+
+/// Stops a daemon spawned without the `spawn_run` helper, even on panic.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
