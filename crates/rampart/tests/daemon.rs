@@ -930,7 +930,7 @@ fn a_sink_that_never_returns_delays_no_ban_and_its_drops_are_counted() {
         .stderr(std::fs::File::create(&errlog).unwrap())
         .spawn()
         .unwrap();
-    let mut child = ChildGuard(child);
+    let mut child = Daemon(child);
     std::thread::sleep(Duration::from_millis(500));
     let n = 300;
     let ips: Vec<std::net::IpAddr> = (1..=n)
@@ -980,14 +980,4 @@ fn a_sink_that_never_returns_delays_no_ban_and_its_drops_are_counted() {
         "the hung sink's queue is full, not growing: {stall}"
     );
     stop(&mut child.0);
-}
-
-/// Stops a daemon spawned without the `spawn_run` helper, even on panic.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -112,7 +112,7 @@ pub fn spawn_daemon(
     args: &[&std::ffi::OsStr],
     errlog: &std::path::Path,
     files: usize,
-) -> std::process::Child {
+) -> Daemon {
     let child = h
         .cmd()
         .args(args)
@@ -134,11 +134,34 @@ pub fn spawn_daemon(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    Daemon(child)
+}
+
+/// A daemon process, killed when dropped (a failing test leaves none behind).
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `rampart run --watch LOG`.
-pub fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> std::process::Child {
+pub fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> Daemon {
     spawn_daemon(
         h,
         &["run".as_ref(), "--watch".as_ref(), log.as_os_str()],
