@@ -981,3 +981,62 @@ fn a_sink_that_never_returns_delays_no_ban_and_its_drops_are_counted() {
     );
     stop(&mut child.0);
 }
+
+/// Context switches of every thread of `pid` (voluntary + involuntary):
+/// each one is a wake-up.
+fn wakeups(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .map(|t| std::fs::read_to_string(t.path().join("status")).unwrap_or_default())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// Benchmark (not run by default): what an idle daemon costs — 20 watched
+/// files, nothing written for `RAMPART_IDLE_SECS` (default 60) seconds.
+///     cargo test --release -p rampart --test daemon -- --ignored bench_idle --nocapture
+#[test]
+#[ignore = "benchmark"]
+fn bench_idle() {
+    if !can_run("bench_idle") {
+        return;
+    }
+    let h = Host::new("idle", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let errlog = dir.join("run.err");
+    let mut args: Vec<std::ffi::OsString> = vec!["run".into()];
+    for i in 0..20 {
+        let f = dir.join(format!("site{i}.log"));
+        append(&f, "");
+        args.push("--watch".into());
+        args.push(f.into());
+    }
+    let argv: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let mut child = spawn_daemon(&h, &argv, &errlog, 20);
+    std::thread::sleep(Duration::from_secs(3));
+    let secs: u64 = std::env::var("RAMPART_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let pid = child.id();
+    let (w0, (_, cpu0)) = (wakeups(pid), proc_stat(pid));
+    std::thread::sleep(Duration::from_secs(secs));
+    let (w1, (rss, cpu1)) = (wakeups(pid), proc_stat(pid));
+    stop(&mut child);
+    println!(
+        "idle {secs} s, 20 files: {} wake-ups ({:.1}/s), CPU {:.2} s ({:.3}% of a core), RSS {} KiB",
+        w1 - w0,
+        (w1 - w0) as f64 / secs as f64,
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / secs as f64 * 100.0,
+        rss
+    );
+}
