@@ -226,7 +226,11 @@ impl OpenFile {
         if size <= self.offset {
             return Ok(false);
         }
-        let kept = read_at(&self.file, &mut buf[..max_line.min((size - self.offset) as usize)], self.offset)?;
+        let kept = read_at(
+            &self.file,
+            &mut buf[..max_line.min((size - self.offset) as usize)],
+            self.offset,
+        )?;
         buf[kept] = b'\n';
         self.long_scan = None;
         self.advance(size - self.offset)?;

@@ -109,7 +109,11 @@ impl Follower {
     /// [`Error::Pattern`] for an invalid glob or rotation pattern. Nothing
     /// else fails here: missing files are waited for, and what cannot be
     /// watched is polled (with a [`Notice`]).
-    pub fn new(specs: Vec<Spec>, options: Options, checkpoint: &Checkpoint) -> Result<Follower, Error> {
+    pub fn new(
+        specs: Vec<Spec>,
+        options: Options,
+        checkpoint: &Checkpoint,
+    ) -> Result<Follower, Error> {
         let compiled = specs
             .into_iter()
             .map(Compiled::new)
@@ -276,7 +280,12 @@ impl Follower {
 
     /// Reads the paths that have something, round-robin from where the
     /// last call stopped.
-    fn read_dirty(&mut self, budget: usize, sink: &mut dyn FnMut(Batch<'_>), out: &mut ReadOutcome) {
+    fn read_dirty(
+        &mut self,
+        budget: usize,
+        sink: &mut dyn FnMut(Batch<'_>),
+        out: &mut ReadOutcome,
+    ) {
         let dirty: Vec<u64> = self
             .paths
             .iter()
@@ -292,9 +301,14 @@ impl Follower {
             if out.bytes as usize >= budget {
                 break;
             }
+            if let Some(p) = self.paths.get_mut(&id) {
+                p.dirty = false;
+            }
+            // reading may add files (a copy found after a truncation),
+            // which marks the path dirty again
             let done = self.read_path(id, share, sink, out);
             if let Some(p) = self.paths.get_mut(&id) {
-                p.dirty = !done;
+                p.dirty |= !done;
             }
             self.cursor = id;
         }
@@ -385,7 +399,10 @@ impl Follower {
             f.quiet_until = Some(now + grace);
         }
         st.long_lines.0 += report.cut;
-        let due = st.long_lines.1.is_none_or(|t| now >= t + LONG_LINE_NOTICE_EVERY);
+        let due = st
+            .long_lines
+            .1
+            .is_none_or(|t| now >= t + LONG_LINE_NOTICE_EVERY);
         if st.long_lines.0 > 0 && due {
             let count = std::mem::take(&mut st.long_lines.0);
             st.long_lines.1 = Some(now);

@@ -94,7 +94,11 @@ pub enum Notice {
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Notice::Polling { spec, reason, interval } => write!(
+            Notice::Polling {
+                spec,
+                reason,
+                interval,
+            } => write!(
                 f,
                 "log spec #{spec} is polled every {} ms: {reason}",
                 interval.as_millis()
@@ -102,7 +106,11 @@ impl std::fmt::Display for Notice {
             Notice::NotRegular { path, kind } => {
                 write!(f, "{} is {kind}, not read", path.display())
             }
-            Notice::FoundRotated { path, found, offset } => write!(
+            Notice::FoundRotated {
+                path,
+                found,
+                offset,
+            } => write!(
                 f,
                 "{} was rotated while stopped: reading the rest of {} from offset {offset}",
                 path.display(),
@@ -123,7 +131,11 @@ impl std::fmt::Display for Notice {
                 file.ino
             ),
             Notice::Truncated { path } => {
-                write!(f, "{} was truncated: reading from its start", path.display())
+                write!(
+                    f,
+                    "{} was truncated: reading from its start",
+                    path.display()
+                )
             }
             Notice::LongLines { path, count, limit } => write!(
                 f,

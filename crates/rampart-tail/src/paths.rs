@@ -96,8 +96,10 @@ impl Follower {
         };
         let mut current = None;
         for p in saved {
-            let same = here.as_ref().is_some_and(|(file, fid, _)| same_file(file, *fid, p));
-            if let (true, Some((file, fid, size))) = (same, here.take()) {
+            let same = here
+                .as_ref()
+                .is_some_and(|(file, fid, _)| same_file(file, *fid, p));
+            if let Some((file, fid, size)) = here.take_if(|_| same) {
                 let offset = if p.offset <= size {
                     p.offset
                 } else {
@@ -147,7 +149,11 @@ impl Follower {
             .c
             .candidates(path)
             .into_iter()
-            .filter_map(|c| stat_id(&c).filter(|(_, regular)| *regular).map(|(f, _)| (c, f)))
+            .filter_map(|c| {
+                stat_id(&c)
+                    .filter(|(_, regular)| *regular)
+                    .map(|(f, _)| (c, f))
+            })
             .filter(|(_, f)| !self.in_use(*f))
             .collect();
         let by_inode = |f: &FileId| f.ino == p.ino && f.dev == p.dev;
@@ -166,9 +172,9 @@ impl Follower {
 
     /// Whether a file is followed already (under any path).
     fn in_use(&self, fid: FileId) -> bool {
-        self.paths.values().any(|p| {
-            p.current.iter().chain(&p.draining).any(|f| f.id == fid)
-        })
+        self.paths
+            .values()
+            .any(|p| p.current.iter().chain(&p.draining).any(|f| f.id == fid))
     }
 
     /// Looks at what a path holds now and acts on a change.
@@ -478,5 +484,6 @@ impl Follower {
 fn same_file(file: &File, fid: FileId, p: &Position) -> bool {
     fid.ino == p.ino
         && (fid.dev == p.dev || p.head.len > 0)
-        && (p.head.len == 0 || head_of(file, u64::from(p.head.len)).is_ok_and(|h: Head| h == p.head))
+        && (p.head.len == 0
+            || head_of(file, u64::from(p.head.len)).is_ok_and(|h: Head| h == p.head))
 }

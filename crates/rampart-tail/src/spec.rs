@@ -35,7 +35,10 @@ impl Spec {
 
     /// Replaces the rotation patterns (`{name}` = the file's name, e.g.
     /// `"{name}.1"`, `"{name}-[0-9]*"`, `"old/{name}"`).
-    pub fn with_rotations<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Spec {
+    pub fn with_rotations<S: Into<String>>(
+        mut self,
+        patterns: impl IntoIterator<Item = S>,
+    ) -> Spec {
         self.rotations = patterns.into_iter().map(Into::into).collect();
         self
     }
@@ -161,9 +164,9 @@ impl Compiled {
             let Some(rest) = name.strip_prefix(prefix.as_str()) else {
                 return false;
             };
-            rest.char_indices().skip(1).any(|(i, _)| {
-                names.contains(&(dir, &rest[..i])) && suffix.matches(&rest[i..])
-            })
+            rest.char_indices()
+                .skip(1)
+                .any(|(i, _)| names.contains(&(dir, &rest[..i])) && suffix.matches(&rest[i..]))
         })
     }
 
@@ -178,11 +181,16 @@ impl Compiled {
             places.push(target);
         }
         for place in places {
-            let (Some(dir), Some(name)) = (place.parent(), place.file_name().and_then(|n| n.to_str()))
+            let (Some(dir), Some(name)) =
+                (place.parent(), place.file_name().and_then(|n| n.to_str()))
             else {
                 continue;
             };
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             let Some(dir_text) = dir.to_str() else {
                 continue;
             };
@@ -240,7 +248,13 @@ fn nearest_dir(dir: &Path) -> PathBuf {
         }
         match d.parent() {
             Some(p) if !p.as_os_str().is_empty() => d = p,
-            _ => return if dir.is_absolute() { "/".into() } else { ".".into() },
+            _ => {
+                return if dir.is_absolute() {
+                    "/".into()
+                } else {
+                    ".".into()
+                };
+            }
         }
     }
 }
@@ -269,7 +283,11 @@ fn glob_dirs(pattern: &str) -> Vec<PathBuf> {
         .position(|c| has_meta(c.as_os_str()))
         .unwrap_or(comps.len());
     let fixed: PathBuf = comps[..first].iter().collect();
-    let fixed = if fixed.as_os_str().is_empty() { PathBuf::from(".") } else { fixed };
+    let fixed = if fixed.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        fixed
+    };
     let mut dirs = vec![nearest_dir(&fixed)];
     for k in first..comps.len().saturating_sub(1) {
         let level: PathBuf = comps[..=k].iter().collect();
@@ -286,7 +304,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("rampart-tail-spec-{}-{name}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("rampart-tail-spec-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -295,7 +314,15 @@ mod tests {
     #[test]
     fn glob_skips_rotations_compressed_files_and_directories() {
         let d = tmp("expand");
-        for f in ["a.log", "a.log.1", "a.log-20260102", "a.log.2.gz", "b.log", "b.log.0", "c"] {
+        for f in [
+            "a.log",
+            "a.log.1",
+            "a.log-20260102",
+            "a.log.2.gz",
+            "b.log",
+            "b.log.0",
+            "c",
+        ] {
             std::fs::write(d.join(f), "x\n").unwrap();
         }
         std::fs::create_dir(d.join("sub")).unwrap();

@@ -143,8 +143,8 @@ pub(crate) fn wait_readable(
 /// Ceph, 9P (virtio shares), AFS.
 pub(crate) fn is_remote_fs(dir: &Path) -> bool {
     const REMOTE: [u64; 8] = [
-        0x6969,     // NFS
-        0x517b,     // SMB
+        0x6969,      // NFS
+        0x517b,      // SMB
         0xff53_4d42, // CIFS
         0xfe53_4d42, // SMB2
         0x6573_5546, // FUSE
