@@ -14,8 +14,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// A rotated file found again: the file, its identity and size, and where.
-type FoundFile = (File, FileId, u64, PathBuf);
+/// A rotated file found again: the file, its identity and size, where it
+/// is, and where to read it from.
+type FoundFile = (File, FileId, u64, PathBuf, u64);
 
 impl Follower {
     /// Expands spec `i` for the first time and resumes each path from
@@ -123,28 +124,32 @@ impl Follower {
     /// Looks for the file a saved position names under the rotation
     /// patterns, and drains it from there.
     fn resume_rotated(&mut self, id: u64, path: &Path, p: &Position) {
-        match self.find_rotated(id, path, p) {
-            Some((file, fid, size, found)) => {
-                self.notices.push(Notice::FoundRotated {
-                    path: path.to_path_buf(),
-                    found,
-                    offset: p.offset,
-                });
-                self.install_draining(id, file, fid, size, p.offset);
-            }
-            None if p.offset > 0 => self.notices.push(Notice::RotatedLost {
+        let found = self.find_rotated(id, path, p);
+        if found.is_empty() && p.offset > 0 {
+            self.notices.push(Notice::RotatedLost {
                 path: path.to_path_buf(),
                 position: *p,
-            }),
-            None => {}
+            });
+        }
+        for (file, fid, size, at, offset) in found {
+            self.notices.push(Notice::FoundRotated {
+                path: path.to_path_buf(),
+                found: at,
+                offset,
+            });
+            self.install_draining(id, file, fid, size, offset);
         }
     }
 
-    /// A rotation candidate of `path` that is the file at `p`: by identity
-    /// (a rename), else by head (a copy, as copytruncate makes), never one
-    /// already followed, never one shorter than the offset.
-    fn find_rotated(&self, id: u64, path: &Path, p: &Position) -> Option<FoundFile> {
-        let spec = self.paths.get(&id)?.spec;
+    /// The rotation candidates of `path` that hold what follows `p`, with
+    /// where to read them from: the file itself, renamed (from `p`'s offset;
+    /// from 0 if it was also truncated and rewritten since), and a copy of
+    /// it (same head: what copytruncate leaves) unless the file itself was
+    /// found intact. Never a file already followed, never a compressed one.
+    fn find_rotated(&self, id: u64, path: &Path, p: &Position) -> Vec<FoundFile> {
+        let Some(spec) = self.paths.get(&id).map(|s| s.spec) else {
+            return Vec::new();
+        };
         let ids: Vec<(PathBuf, FileId)> = self.specs[spec]
             .c
             .candidates(path)
@@ -156,18 +161,28 @@ impl Follower {
             })
             .filter(|(_, f)| !self.in_use(*f))
             .collect();
-        let by_inode = |f: &FileId| f.ino == p.ino && f.dev == p.dev;
-        let renamed = ids.iter().filter(|(_, f)| by_inode(f));
-        let copies = ids.iter().filter(|(_, f)| !by_inode(f) && p.head.len > 0);
-        for (cand, _) in renamed.chain(copies) {
-            if let Found::Regular(file, fid, size) = open_regular(cand)
-                && size >= p.offset
-                && head_of(&file, u64::from(p.head.len)).is_ok_and(|h| h == p.head)
-            {
-                return Some((file, fid, size, cand.clone()));
+        let is_it = |f: &FileId| f.ino == p.ino && f.dev == p.dev;
+        let mut out = Vec::new();
+        if let Some((cand, _)) = ids.iter().find(|(_, f)| is_it(f))
+            && let Found::Regular(file, fid, size) = open_regular(cand)
+        {
+            let intact = size >= p.offset && head_matches(&file, p.head);
+            let offset = if intact { p.offset } else { 0 };
+            out.push((file, fid, size, cand.clone(), offset));
+            if intact {
+                return out;
             }
         }
-        None
+        for (cand, _) in ids.iter().filter(|(_, f)| !is_it(f) && p.head.len > 0) {
+            if let Found::Regular(file, fid, size) = open_regular(cand)
+                && size >= p.offset
+                && head_matches(&file, p.head)
+            {
+                out.push((file, fid, size, cand.clone(), p.offset));
+                break;
+            }
+        }
+        out
     }
 
     /// Whether a file is followed already (under any path).
@@ -373,13 +388,13 @@ impl Follower {
         };
         self.notices.push(Notice::Truncated { path: path.clone() });
         self.updates.insert(id);
-        if let Some((file, fid, size, found)) = self.find_rotated(id, &path, &old) {
+        for (file, fid, size, found, offset) in self.find_rotated(id, &path, &old) {
             self.notices.push(Notice::FoundRotated {
-                path,
+                path: path.clone(),
                 found,
-                offset: old.offset,
+                offset,
             });
-            self.install_draining(id, file, fid, size, old.offset);
+            self.install_draining(id, file, fid, size, offset);
         }
     }
 
@@ -482,8 +497,10 @@ impl Follower {
 /// device (or a head to prove it: device numbers can change across
 /// reboots), and the same first bytes.
 fn same_file(file: &File, fid: FileId, p: &Position) -> bool {
-    fid.ino == p.ino
-        && (fid.dev == p.dev || p.head.len > 0)
-        && (p.head.len == 0
-            || head_of(file, u64::from(p.head.len)).is_ok_and(|h: Head| h == p.head))
+    fid.ino == p.ino && (fid.dev == p.dev || p.head.len > 0) && head_matches(file, p.head)
+}
+
+/// Whether a file's first bytes are the ones `head` fingerprints.
+fn head_matches(file: &File, head: Head) -> bool {
+    head.len == 0 || head_of(file, u64::from(head.len)).is_ok_and(|h| h == head)
 }

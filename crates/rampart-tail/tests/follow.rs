@@ -590,3 +590,19 @@ fn idle_wait_returns_on_a_write() {
     assert!(t.f.wait(Some(Duration::from_secs(10))));
     assert_eq!(t.lines(), s(&["x"]));
 }
+
+#[test]
+fn a_plain_path_in_a_directory_made_later_deleted_and_made_again() {
+    let d = tmp("plain-dir");
+    let p = d.join("app/logs/app.log");
+    let mut t = Tail::plain(&p);
+    assert!(t.lines().is_empty());
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    append(&p, "1\n");
+    assert_eq!(t.lines(), s(&["1"]));
+    std::fs::remove_dir_all(d.join("app")).unwrap();
+    assert!(t.lines().is_empty());
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    append(&p, "2\n");
+    assert_eq!(t.lines(), s(&["2"]));
+}
