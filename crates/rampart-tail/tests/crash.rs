@@ -7,6 +7,8 @@
 //! committed lines must be exactly the written ones: none lost, none twice.
 //! Seeded, so a failure is reproducible.
 
+#![allow(clippy::unwrap_used)]
+
 use rampart_tail::{Batch, Checkpoint, Follower, Options, Spec, StartAt};
 use std::fs::File;
 use std::io::Write;

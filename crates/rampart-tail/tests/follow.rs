@@ -4,6 +4,8 @@
 //! sees it; loops that wait (grace periods, a child process) have a
 //! generous deadline that only guards against hanging.
 
+#![allow(clippy::unwrap_used)]
+
 use rampart_tail::{Batch, Checkpoint, FileKind, Follower, Notice, Options, Spec, StartAt};
 use std::io::Write;
 use std::path::{Path, PathBuf};
