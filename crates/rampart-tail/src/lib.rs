@@ -68,6 +68,22 @@
 //! time its directory changes. Notices are typed, queued, rate-limited and
 //! drained by the caller ([`Follower::notices`]).
 //!
+//! # Limits
+//!
+//! - A file that comes and goes between two looks — created and rotated
+//!   away again before the follower read it, or rotated twice while the
+//!   daemon was stopped so that the saved file is no longer under a
+//!   rotation pattern (or was compressed) — cannot be found; the second
+//!   case is reported ([`Notice::RotatedLost`]).
+//! - copytruncate itself loses what is written between the copy and the
+//!   truncation; what the follower had not read before the copy is read
+//!   from the copy (found by its head), once.
+//! - Two files whose first `min(offset, 4 KiB)` bytes are identical look
+//!   the same to the head check (log lines start with timestamps).
+//! - On a first start (no checkpoint at all) old lines are skipped by
+//!   default: commit the first batches (they carry the starting positions)
+//!   at once, or a crash before that starts at the end again.
+//!
 //! # Example
 //!
 //! ```no_run
