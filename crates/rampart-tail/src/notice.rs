@@ -104,7 +104,7 @@ impl std::fmt::Display for Notice {
                 interval.as_millis()
             ),
             Notice::NotRegular { path, kind } => {
-                write!(f, "{} is {kind}, not read", path.display())
+                write!(f, "{} is {kind}, not read", shown(path))
             }
             Notice::FoundRotated {
                 path,
@@ -113,39 +113,51 @@ impl std::fmt::Display for Notice {
             } => write!(
                 f,
                 "{} was rotated while stopped: reading the rest of {} from offset {offset}",
-                path.display(),
-                found.display()
+                shown(path),
+                shown(found)
             ),
             Notice::RotatedLost { path, position } => write!(
                 f,
                 "{} was rotated while stopped and the old file (inode {}) was not found: \
                  lines after offset {} in it are lost",
-                path.display(),
+                shown(path),
                 position.ino,
                 position.offset
             ),
             Notice::Rotated { path, file, offset } => write!(
                 f,
                 "{} rotated: following inode {} from offset {offset}",
-                path.display(),
+                shown(path),
                 file.ino
             ),
             Notice::Truncated { path } => {
-                write!(
-                    f,
-                    "{} was truncated: reading from its start",
-                    path.display()
-                )
+                write!(f, "{} was truncated: reading from its start", shown(path))
             }
             Notice::LongLines { path, count, limit } => write!(
                 f,
                 "{}: {count} line(s) longer than {limit} bytes were cut",
-                path.display()
+                shown(path)
             ),
-            Notice::Error { path, error } => write!(f, "{}: {error}", path.display()),
+            Notice::Error { path, error } => {
+                write!(f, "{}: {}", shown(path), shown(std::path::Path::new(error)))
+            }
             Notice::Dropped(n) => write!(f, "{n} log-follower notice(s) dropped"),
         }
     }
+}
+
+/// A path for people: lossy UTF-8 with control characters escaped (a
+/// file name can carry terminal escape sequences).
+fn shown(path: &std::path::Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The bounded notice queue.
@@ -212,4 +224,20 @@ pub struct FileStats {
     pub errors: u64,
     /// Whether the path is polled rather than watched.
     pub polled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_paths_are_escaped() {
+        let n = Notice::Truncated {
+            path: PathBuf::from("/var/log/\u{1b}[31mevil\u{7}.log"),
+        };
+        assert_eq!(
+            n.to_string(),
+            "/var/log/\\u{1b}[31mevil\\u{7}.log was truncated: reading from its start"
+        );
+    }
 }
