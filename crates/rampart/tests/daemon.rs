@@ -525,7 +525,9 @@ fn run_follows_the_configured_sources() {
     let mut child = spawn_daemon(&h, &["run".as_ref()], &errlog, 2);
     let err = std::fs::read_to_string(&errlog).unwrap();
     assert!(
-        err.contains("not found (not followed): /nonexistent/rampart-*.log"),
+        err.contains(
+            "no file matches yet (followed as soon as one appears): /nonexistent/rampart-*.log"
+        ),
         "{err}"
     );
     append(&b, &fail_lines("198.51.100.4", 5, 100));
@@ -533,6 +535,20 @@ fn run_follows_the_configured_sources() {
         wait_blocked(&h, "198.51.100.4"),
         "{}",
         std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    // a new virtual host's log under the glob is followed without a restart
+    let t0 = Instant::now();
+    append(
+        &base.join("newsite.log"),
+        &fail_lines("198.51.100.5", 5, 200),
+    );
+    assert!(
+        wait_blocked(&h, "198.51.100.5"),
+        "a file created under a watched glob is followed"
+    );
+    eprintln!(
+        "new file under the glob: banned {:?} after its creation",
+        t0.elapsed()
     );
     stop(&mut child);
     let _ = std::fs::remove_dir_all(base);

@@ -49,7 +49,7 @@ use events::{Input, Signal, SourceNotice};
 use serde_json::{Value, json};
 use sinks::enforcer::{EnforceCmd, Enforcer};
 use sources::Feed;
-use sources::files::{FileSource, Position, Tailer};
+use sources::files::FileSource;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -88,24 +88,32 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     if !plan.missing.is_empty() {
         tracing::info!("not found (not followed): {}", plan.missing.join(", "));
     }
+    if !plan.waiting.is_empty() {
+        let w = plan.waiting.join(", ");
+        tracing::info!("no file matches yet (followed as soon as one appears): {w}");
+    }
     let mut reader = open_store(&ctx, Duration::from_secs(5))?;
     ctx.store = open_store(&ctx, Duration::from_millis(20))?;
-    let saved = saved_positions(&reader, &ctx.state_dir);
+    let saved = saved_positions(&reader);
     let tctx =
         rampart_core::time::TimeContext::new(loaded.config.log_utc_offset_secs, settings::now());
-    let tailers = follow(&plan, &saved, &mut det, &tctx);
+    let files = follow(&plan, &saved, &mut det, &tctx)?;
     // the positions a first start begins at, committed before anything is
     // read: a crash right after the start loses nothing written meanwhile
-    let initial: Vec<_> = tailers.iter().map(FileSource::initial).collect();
-    reader
-        .record_pass(&[], &initial, settings::now())
-        .context("cannot record the starting read positions")?;
+    if let Some(f) = &files {
+        reader
+            .record_pass(&[], &[f.starting()], settings::now())
+            .context("cannot record the starting read positions")?;
+        for p in &plan.files {
+            tracing::info!("watching {}", p.display());
+        }
+    }
     let journal = if plan.journal {
         open_journal(a, &ctx, &saved)
     } else {
         None
     };
-    if tailers.is_empty() && journal.is_none() {
+    if files.is_none() && journal.is_none() {
         eprintln!(
             "rampart: nothing to watch: none of the standard log files exist and the journal is not available; use --watch PATH"
         );
@@ -123,12 +131,13 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     std::thread::Builder::new()
         .name("enforcer".into())
         .spawn(move || enforcer.run(erx))?;
-    let mut infos: Vec<SourceInfo> = tailers
+    let mut infos: Vec<SourceInfo> = plan
+        .files
         .iter()
-        .map(|t| info(&t.path.display().to_string()))
+        .map(|p| info(&p.display().to_string()))
         .collect();
     let watching = infos.iter().map(|s| s.name.clone()).collect();
-    start_sources(&state_dir, tailers, journal, &mut infos, &feed)?;
+    start_sources(&state_dir, files, journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, &loaded.config, &feed)?;
     let owner = Owner::new(
         det,
@@ -171,51 +180,45 @@ fn open_store(ctx: &Ctx, busy: Duration) -> Result<rampart_store::Store> {
     rampart_store::Store::open_with(ctx.store.path(), opts).context("cannot open the ban store")
 }
 
-/// Where each source was left: the store's positions, or (first start of
-/// this version) the older `offsets.json`.
-fn saved_positions(
-    store: &rampart_store::Store,
-    state_dir: &std::path::Path,
-) -> BTreeMap<String, String> {
-    let mut saved: BTreeMap<String, String> =
-        store.positions().unwrap_or_default().into_iter().collect();
-    if saved.is_empty()
-        && let Ok(t) = std::fs::read_to_string(state_dir.join("offsets.json"))
-        && let Ok(old) = serde_json::from_str::<BTreeMap<String, Position>>(&t)
-    {
-        for (path, pos) in old {
-            let key = sources::files::checkpoint_key(std::path::Path::new(&path));
-            saved.insert(key, serde_json::to_string(&pos).unwrap_or_default());
+/// Where each source was left, as the store keeps it.
+fn saved_positions(store: &rampart_store::Store) -> BTreeMap<String, String> {
+    match store.positions() {
+        Ok(p) => p.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the saved read positions ({e}); starting at the end of each log"
+            );
+            BTreeMap::new()
         }
     }
-    saved
 }
 
-/// Opens each file at its saved position and replays its counting window.
+/// Opens the files at their saved positions and replays each one's
+/// counting window.
 fn follow(
     plan: &plan::Plan,
     saved: &BTreeMap<String, String>,
     det: &mut rampart_core::detect::Detector,
     tctx: &rampart_core::time::TimeContext,
-) -> Vec<Tailer> {
+) -> Result<Option<FileSource>> {
+    if plan.files.is_empty() {
+        return Ok(None);
+    }
+    let checkpoint = sources::files::saved(saved.get(sources::files::CHECKPOINT_KEY));
     let max = det.engine().max_line_bytes;
-    plan.files
-        .iter()
-        .map(|p| {
-            let key = sources::files::checkpoint_key(p);
-            let pos = saved
-                .get(&key)
-                .and_then(|v| serde_json::from_str::<Position>(v).ok());
-            let t = Tailer::new(p.clone(), pos, max);
-            let state = if t.is_open() { "" } else { " (not there yet)" };
-            let n = rebuild::replay(det, &t.path, t.committed().offset, tctx);
-            tracing::info!(
-                "watching {}{state}; {n} lines replayed to rebuild counters",
-                p.display()
-            );
-            t
-        })
-        .collect()
+    let files =
+        FileSource::open(&plan.files, checkpoint, max, 0).context("cannot follow the log files")?;
+    for (path, dev, ino, offset) in files.positions() {
+        let same = std::fs::metadata(&path).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.dev() == dev && m.ino() == ino
+        });
+        if same && offset > 0 {
+            let n = rebuild::replay(det, &path, offset, tctx);
+            tracing::info!("{}: {n} lines replayed to rebuild counters", path.display());
+        }
+    }
+    Ok(Some(files))
 }
 
 fn open_journal(
@@ -262,7 +265,7 @@ fn start_sinks() -> Result<Bus> {
 
 fn start_sources(
     state_dir: &std::path::Path,
-    tailers: Vec<Tailer>,
+    files: Option<FileSource>,
     journal: Option<sources::journal::JournalSource>,
     infos: &mut Vec<SourceInfo>,
     feed: &Feed,
@@ -273,9 +276,8 @@ fn start_sources(
     let control = sources::control::ControlSource::bind(state_dir)
         .context("cannot open the control socket")?;
     sources::spawn(Box::new(control), feed.clone())?;
-    if !tailers.is_empty() {
-        let tailers = tailers.into_iter().enumerate().collect();
-        sources::spawn(Box::new(FileSource { tailers }), feed.clone())?;
+    if let Some(files) = files {
+        sources::spawn(Box::new(files), feed.clone())?;
     }
     if let Some(journal) = journal {
         let id = infos.len();

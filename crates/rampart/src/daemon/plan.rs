@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 /// The sources to start.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Files to follow (explicit ones even before they exist).
+    /// Files and globs to follow (explicit files even before they exist;
+    /// globs are re-expanded whenever their directories change).
     pub files: Vec<PathBuf>,
-    /// Patterns that matched nothing, or standard logs that do not exist.
+    /// Standard logs (or `--watch`-less defaults) that do not exist.
     pub missing: Vec<String>,
+    /// Globs that match nothing yet (followed when a file appears).
+    pub waiting: Vec<String>,
     /// Whether to follow the journal.
     pub journal: bool,
 }
@@ -39,11 +42,10 @@ pub fn plan(a: &RunArgs, config: &Config) -> Plan {
     let mut p = Plan::default();
     for pat in &patterns {
         if pat.contains(['*', '?', '[']) {
-            let found = expand(pat);
-            if found.is_empty() {
-                p.missing.push(pat.clone());
+            if expand(pat).is_empty() {
+                p.waiting.push(pat.clone());
             }
-            p.files.extend(found);
+            p.files.push(PathBuf::from(pat));
         } else if explicit || Path::new(pat).is_file() {
             p.files.push(PathBuf::from(pat));
         } else {
