@@ -104,9 +104,6 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         reader
             .record_pass(&[], &[f.starting()], settings::now())
             .context("cannot record the starting read positions")?;
-        for p in &plan.files {
-            tracing::info!("watching {}", p.display());
-        }
     }
     let journal = if plan.journal {
         open_journal(a, &ctx, &saved)
@@ -160,6 +157,10 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         },
         rules: a.sources.clone(),
     };
+    // ready: starting positions durable, every source listening
+    for p in &plan.files {
+        tracing::info!("watching {}", p.display());
+    }
     notify::sd_notify("READY=1\nSTATUS=watching logs");
     d.bus.publish(events::Event::Lifecycle("started".into()));
     d.main_loop(&rx);
