@@ -1056,3 +1056,72 @@ fn bench_idle() {
         rss
     );
 }
+
+#[test]
+fn a_fifo_a_device_or_a_directory_at_a_watched_path_stops_nothing() {
+    if !can_run("a_fifo_a_device_or_a_directory_at_a_watched_path_stops_nothing") {
+        return;
+    }
+    let h = Host::new("odd", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let (fifo, zero, sub, log) = (
+        dir.join("fifo.log"),
+        dir.join("zero.log"),
+        dir.join("dir.log"),
+        dir.join("auth.log"),
+    );
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    append(&log, "");
+    let errlog = dir.join("run.err");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "run".as_ref(),
+        "--watch".as_ref(),
+        fifo.as_os_str(),
+        "--watch".as_ref(),
+        zero.as_os_str(),
+        "--watch".as_ref(),
+        sub.as_os_str(),
+        "--watch".as_ref(),
+        log.as_os_str(),
+    ];
+    let mut child = spawn_daemon(&h, &args, &errlog, 4);
+    append(&log, &fail_lines("198.51.100.6", 5, 100));
+    assert!(wait_blocked(&h, "198.51.100.6"), "the regular file is read");
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["daemon"]["ok"], true, "the control socket answers: {st}");
+    let (_, cpu) = proc_stat(child.id());
+    assert!(cpu < 5.0, "/dev/zero is not read ({cpu} s of CPU)");
+    // the directory becomes a file: read from then on
+    std::fs::remove_dir(&sub).unwrap();
+    append(&sub, &fail_lines("198.51.100.7", 5, 200));
+    assert!(
+        wait_blocked(&h, "198.51.100.7"),
+        "a path that becomes a file is read"
+    );
+    let t0 = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    while child.try_wait().unwrap().is_none() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_some(),
+        "SIGTERM ends it (not killed)"
+    );
+    eprintln!("stopped by SIGTERM in {:?}", t0.elapsed());
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    let warnings = err.lines().filter(|l| l.contains("dir.log")).count();
+    assert!(
+        warnings < 10,
+        "rate-limited warnings, not a flood: {warnings}\n{err}"
+    );
+}
