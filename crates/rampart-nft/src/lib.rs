@@ -67,9 +67,9 @@ mod netlink;
 mod nflog;
 mod ruleset;
 
-pub use addr::{Element, Family, IpRange, merge};
+pub use addr::{Element, Family, IpRange, addr_value, merge};
 pub use backend::{
-    DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress,
+    DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress, SetChange,
 };
 pub use conntrack::{CtEntry, CtFilter, TcpState, count_by_source, dump_conntrack};
 pub use error::{NftError, Result};
