@@ -16,7 +16,6 @@ use rampart_core::scanwatch::{
 };
 use rampart_core::time::TimeContext;
 use rampart_core::tracker::{BanDecision, Outcome};
-use rampart_nft::{Element, IpRange, SetList};
 use rampart_store::{Kind, NewEntry, Origin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -861,44 +860,60 @@ impl PendingBan {
     }
 }
 
-/// Records and enforces the bans of one pass: one store transaction and
-/// one netlink batch, however many there are (a flood of attackers costs
-/// one commit per pass, not one per ban).
+/// Enforces and records the bans of one pass: the kernel first, through
+/// the mirror of the deny set (one netlink transaction, overlapping bans
+/// never collide), then one store transaction. A store changed by another
+/// process (a CLI command) is synced first.
 fn ban_all(ctx: &mut Ctx, decisions: &[PendingBan]) -> Result<()> {
     let now = now();
     let mut entries = Vec::with_capacity(decisions.len());
-    let mut elements = Vec::with_capacity(decisions.len());
+    let mut bans = Vec::with_capacity(decisions.len());
     for d in decisions {
-        let len = d.len;
-        let summary = &d.summary;
+        let expires = d.len.map(|l| now + l);
         let mut e = NewEntry::new(
             Kind::Deny,
             d.target,
             Origin::Detector,
             d.reason.clone(),
             now,
-            len.map(|l| now + l),
+            expires,
         );
         e.rule = Some(d.rule.clone());
-        e.summary = summary.clone();
+        e.summary = d.summary.clone();
         e.evidence = d.evidence.clone();
         e.level = Some(d.level);
         entries.push(e);
-        let range =
-            IpRange::cidr(d.target.addr, d.target.prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
-        elements.push(Element {
-            range,
-            timeout: len.map(|l| Duration::from_secs(l as u64)),
-        });
+        bans.push((d.target, expires));
         tracing::info!(
-            "banned {} {}: {summary}",
+            "banned {} {}: {}",
             d.target,
-            len.map(|l| format!("for {l}s"))
-                .unwrap_or_else(|| "permanently".into())
+            d.len
+                .map(|l| format!("for {l}s"))
+                .unwrap_or_else(|| "permanently".into()),
+            d.summary
         );
     }
+    let mut mirror = match ctx.mirror.take() {
+        Some(m) => m,
+        None => rampart_firewall::Mirror::load(&mut ctx.store, &mut ctx.kernel, now)?,
+    };
+    if mirror.is_stale(&ctx.store)? {
+        mirror.resync(&mut ctx.store, &mut ctx.kernel, now)?;
+    }
+    let mut sent = mirror.ban(&mut ctx.kernel, &bans, now);
+    if sent.is_err() {
+        // the table may be gone (`rampart flush`): rebuild it, then retry
+        sent = mirror
+            .resync(&mut ctx.store, &mut ctx.kernel, now)
+            .and_then(|_| mirror.ban(&mut ctx.kernel, &bans, now));
+    }
+    ctx.mirror = Some(mirror);
+    sent?;
     ctx.store.add_many(&entries)?;
-    ctx.fw.refresh(&SetList::Deny, &elements)?;
+    let targets: Vec<_> = bans.iter().map(|b| b.0).collect();
+    if let Some(m) = ctx.mirror.as_mut() {
+        m.recorded(&targets);
+    }
     Ok(())
 }
 
