@@ -125,8 +125,46 @@ impl Kernel {
         if changes.is_empty() {
             return Ok(LoadStats::default());
         }
-        self.fw.transact(&changes).map_err(Error::kernel)
+        let stats = self.fw.transact(&changes).map_err(Error::kernel)?;
+        for l in plan.lists.iter().filter(|l| has_timeouts(&l.list) && !l.diff.is_empty()) {
+            self.repair(l, plan.now)?;
+        }
+        Ok(stats)
     }
+
+    /// Reads a list back after a transaction and, if it is not what was
+    /// sent, sends the difference (up to three times).
+    ///
+    /// Why: the kernel's interval sets (rbtree, seen on 6.18) collect
+    /// timed-out elements only when a later transaction commits. A new
+    /// interval whose end equals the end of a timed-out, not yet collected
+    /// one shares that end element, and the collection at the commit then
+    /// removes it: the new interval runs to the end of the address space
+    /// (more is blocked, never less). Collection happens only at commits,
+    /// so checking after our own commits catches every case; the repair
+    /// runs after the stale element is gone.
+    fn repair(&mut self, l: &ListPlan, now: Timestamp) -> Result<()> {
+        for _ in 0..3 {
+            let actual = self.read(&l.list, now)?.unwrap_or_default();
+            let d = crate::segment::diff(&actual, &l.after, EXPIRY_TOLERANCE_SECS);
+            if d.is_empty() {
+                return Ok(());
+            }
+            let change = SetChange {
+                list: l.list.clone(),
+                delete: d.delete.iter().map(Segment::range).collect(),
+                add: d.add.iter().map(|s| element(s, now)).collect(),
+            };
+            self.fw.transact(&[change]).map_err(Error::kernel)?;
+        }
+        Ok(())
+    }
+}
+
+/// Lists whose elements time out (and so can be affected by the kernel's
+/// collection of timed-out elements).
+fn has_timeouts(list: &SetList) -> bool {
+    matches!(list, SetList::Allow | SetList::Deny)
 }
 
 fn secs_rounded(d: Duration) -> i64 {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::change::{Change, plan};
 use crate::error::Result;
 use crate::kernel::{EXPIRY_TOLERANCE_SECS, Kernel};
-use crate::segment::diff;
+use crate::segment::{Expiry, Segment, diff};
 
 /// How one list compares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,7 +75,20 @@ pub fn report(store: &mut Store, kernel: &mut Kernel, now: Timestamp) -> Result<
         .into_iter()
         .filter_map(|(l, current)| {
             let lp = p.plan.lists.iter().find(|x| x.list == l)?;
-            let d = diff(current.as_deref().unwrap_or(&[]), &lp.after, EXPIRY_TOLERANCE_SECS);
+            // an element about to expire may be gone on one side and not
+            // yet on the other (the store counts seconds, the kernel
+            // milliseconds from when it was added): not a disagreement
+            let settled = |v: &[Segment]| -> Vec<Segment> {
+                v.iter()
+                    .copied()
+                    .filter(|s| s.expiry > Expiry::At(now + EXPIRY_TOLERANCE_SECS))
+                    .collect()
+            };
+            let d = diff(
+                &settled(current.as_deref().unwrap_or(&[])),
+                &settled(&lp.after),
+                EXPIRY_TOLERANCE_SECS,
+            );
             Some(ListReport {
                 list: list_name(&l),
                 kernel: current.map(|c| c.len()),
