@@ -16,6 +16,10 @@ pub enum Error {
     /// The ruleset could not be loaded (the `nft` program failed).
     #[error("cannot load the ruleset of table inet rampart: {0}")]
     Ruleset(#[source] NftError),
+    /// Rampart's table is not in the kernel (removed by `flush` or by
+    /// hand); a resync rebuilds it.
+    #[error("table inet rampart is not loaded")]
+    TableMissing,
     /// The kernel's sets could not be read.
     #[error("cannot read the kernel's sets: {0}")]
     Read(#[source] NftError),

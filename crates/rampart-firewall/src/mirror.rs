@@ -7,7 +7,7 @@ use rampart_nft::SetList;
 use rampart_store::{Kind, Store};
 
 use crate::change::{Change, Outcome, run, store_spans};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::{Kernel, ListPlan, Plan};
 use crate::segment::{Diff, Expiry, Segment, diff, segments};
 
@@ -53,7 +53,9 @@ impl Mirror {
 
     /// Puts new deny entries (target, expiry; `None` is permanent) into
     /// the kernel in one transaction, without touching the store. Returns
-    /// what was sent. On error the mirror is unchanged.
+    /// what was sent. On error the mirror is unchanged; after
+    /// [`Error::TableMissing`] or a kernel refusal, [`Mirror::resync`]
+    /// (which rebuilds a missing table) and ban again.
     pub fn ban(
         &mut self,
         kernel: &mut Kernel,
@@ -73,6 +75,10 @@ impl Mirror {
         spans.extend(added.iter().map(|(_, s)| *s));
         let after = segments(&spans, now);
         let d = diff(&self.kernel, &after, 0);
+        if d.is_empty() && kernel.read(&SetList::Deny, now)?.is_none() {
+            // nothing to send, but nothing to send it to either
+            return Err(Error::TableMissing);
+        }
         let plan = Plan {
             now,
             lists: vec![ListPlan {
