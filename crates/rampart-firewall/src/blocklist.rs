@@ -150,7 +150,8 @@ pub fn save_defs(state_dir: &Path, defs: &[ListDef]) -> Result<()> {
 pub fn save_cache(state_dir: &Path, name: &str, body: &[u8]) -> Result<()> {
     let path = cache_path(state_dir, name);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(Error::io(format!("cannot create {}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(Error::io(format!("cannot create {}", dir.display())))?;
     }
     let tmp = path.with_extension("list.tmp");
     std::fs::write(&tmp, body).map_err(Error::io(format!("cannot write {}", tmp.display())))?;

@@ -179,7 +179,10 @@ fn record(store: &mut Store, change: &Change, now: Timestamp, out: &mut Outcome)
         Change::Add(e) => {
             let added = store.add(e)?;
             let entry = store.get(added.id)?.ok_or_else(|| {
-                Error::Invalid(format!("the entry for {} vanished while adding it", e.target))
+                Error::Invalid(format!(
+                    "the entry for {} vanished while adding it",
+                    e.target
+                ))
             })?;
             out.added = Some((added.action, entry));
         }
@@ -189,8 +192,7 @@ fn record(store: &mut Store, change: &Change, now: Timestamp, out: &mut Outcome)
             removal,
         } => {
             for k in kinds {
-                out.removed
-                    .extend(store.remove(*k, *target, removal, now)?);
+                out.removed.extend(store.remove(*k, *target, removal, now)?);
             }
         }
         Change::Unblock { target, removal } => {

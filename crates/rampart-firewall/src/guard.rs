@@ -57,7 +57,10 @@ pub fn wide(net: Net) -> Option<String> {
         return None;
     }
     Some(if net.prefix == 0 {
-        format!("{net} is every {} address on the Internet", if bits == 32 { "IPv4" } else { "IPv6" })
+        format!(
+            "{net} is every {} address on the Internet",
+            if bits == 32 { "IPv4" } else { "IPv6" }
+        )
     } else {
         format!(
             "{net} is 2^{} addresses ({} of the {} address space)",
@@ -87,14 +90,20 @@ mod tests {
     #[test]
     fn protected_ranges_and_their_supernets() {
         assert!(protected_overlap(n("127.0.0.1")).is_some());
-        assert!(protected_overlap(n("0.0.0.0/1")).is_some(), "holds loopback");
+        assert!(
+            protected_overlap(n("0.0.0.0/1")).is_some(),
+            "holds loopback"
+        );
         assert!(protected_overlap(n("0.0.0.0/0")).is_some());
         assert!(protected_overlap(n("fe80::/10")).is_some());
         assert!(protected_overlap(n("::/0")).is_some());
         assert!(protected_overlap(n("::1")).is_some());
         assert!(protected_overlap(n("198.51.100.0/24")).is_none());
         assert!(protected_overlap(n("2001:db8::/32")).is_none());
-        assert!(protected_overlap(n("128.0.0.0/1")).is_some(), "holds multicast");
+        assert!(
+            protected_overlap(n("128.0.0.0/1")).is_some(),
+            "holds multicast"
+        );
     }
 
     #[test]

@@ -96,7 +96,12 @@ impl Kernel {
 
     /// The kernel's element of `list` holding `ip`, if any (`None` also
     /// when the set does not exist).
-    pub fn lookup(&mut self, list: &SetList, ip: IpAddr, now: Timestamp) -> Result<Option<Segment>> {
+    pub fn lookup(
+        &mut self,
+        list: &SetList,
+        ip: IpAddr,
+        now: Timestamp,
+    ) -> Result<Option<Segment>> {
         Ok(self
             .read(list, now)?
             .and_then(|v| v.into_iter().find(|s| s.contains(ip))))
@@ -110,7 +115,9 @@ impl Kernel {
             return Ok(LoadStats::default());
         }
         if plan.load_ruleset {
-            self.fw.apply(&self.layout.ruleset).map_err(Error::ruleset)?;
+            self.fw
+                .apply(&self.layout.ruleset)
+                .map_err(Error::ruleset)?;
         }
         let changes: Vec<SetChange> = plan
             .lists
@@ -126,7 +133,11 @@ impl Kernel {
             return Ok(LoadStats::default());
         }
         let stats = self.fw.transact(&changes).map_err(Error::kernel)?;
-        for l in plan.lists.iter().filter(|l| has_timeouts(&l.list) && !l.diff.is_empty()) {
+        for l in plan
+            .lists
+            .iter()
+            .filter(|l| has_timeouts(&l.list) && !l.diff.is_empty())
+        {
             self.repair(l, plan.now)?;
         }
         Ok(stats)
@@ -245,7 +256,11 @@ impl Plan {
                     .map(|s| s.range().to_string())
                     .collect();
                 if !del.is_empty() {
-                    let _ = writeln!(o, "destroy element inet {TABLE} {name} {{ {} }}", del.join(", "));
+                    let _ = writeln!(
+                        o,
+                        "destroy element inet {TABLE} {name} {{ {} }}",
+                        del.join(", ")
+                    );
                 }
             }
         }
@@ -262,7 +277,11 @@ impl Plan {
                     })
                     .collect();
                 if !add.is_empty() {
-                    let _ = writeln!(o, "add element inet {TABLE} {name} {{ {} }}", add.join(", "));
+                    let _ = writeln!(
+                        o,
+                        "add element inet {TABLE} {name} {{ {} }}",
+                        add.join(", ")
+                    );
                 }
             }
         }

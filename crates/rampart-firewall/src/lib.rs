@@ -67,9 +67,7 @@ mod segment;
 
 pub use change::{Change, Outcome, apply_change, plan};
 pub use error::{Error, Result};
-pub use kernel::{
-    EXPIRY_TOLERANCE_SECS, Kernel, ListPlan, MAX_TIMEOUT_SECS, Plan, element,
-};
+pub use kernel::{EXPIRY_TOLERANCE_SECS, Kernel, ListPlan, MAX_TIMEOUT_SECS, Plan, element};
 pub use layout::{Layout, country_db, detect_ssh_port, limits, ruleset, set_segments};
 pub use mirror::Mirror;
 pub use reconcile::{ListReport, Report, list_name, report};

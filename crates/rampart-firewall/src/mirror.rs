@@ -109,7 +109,12 @@ impl Mirror {
     /// Makes the kernel match the store plus the pending bans (expiring
     /// entries, rebuilding the table if it is missing) and reloads the
     /// mirror from them.
-    pub fn resync(&mut self, store: &mut Store, kernel: &mut Kernel, now: Timestamp) -> Result<Outcome> {
+    pub fn resync(
+        &mut self,
+        store: &mut Store,
+        kernel: &mut Kernel,
+        now: Timestamp,
+    ) -> Result<Outcome> {
         self.apply_change(store, kernel, &Change::Expire, now)
     }
 

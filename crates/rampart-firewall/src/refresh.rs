@@ -145,7 +145,10 @@ fn load(
 ) -> std::result::Result<(&'static str, String), String> {
     let (decision, body) = fetch(def)?;
     match decision {
-        Decision::NotModified => Ok(("not-modified", "not modified since the last download".into())),
+        Decision::NotModified => Ok((
+            "not-modified",
+            "not modified since the last download".into(),
+        )),
         Decision::Unchanged { validators } => {
             set_validators(def, validators);
             Ok(("unchanged", "unchanged since the last download".into()))
@@ -242,9 +245,15 @@ mod tests {
         assert!((1000 + 86400..=1000 + 86400 + 3600).contains(&t), "{t}");
         d.failures = 1;
         let t = next_due(&d, 1000);
-        assert!((1300..=1330).contains(&t), "first retry after 5 minutes: {t}");
+        assert!(
+            (1300..=1330).contains(&t),
+            "first retry after 5 minutes: {t}"
+        );
         d.failures = 20;
-        assert!(next_due(&d, 1000) <= 1000 + 86400 + 3600, "never later than the interval");
+        assert!(
+            next_due(&d, 1000) <= 1000 + 86400 + 3600,
+            "never later than the interval"
+        );
         assert_ne!(jitter("a", 5, 86400), jitter("b", 5, 86400));
     }
 }

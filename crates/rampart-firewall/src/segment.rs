@@ -90,7 +90,11 @@ impl Segment {
         let family = Family::of(net.addr);
         let bits: u32 = if family == Family::V4 { 32 } else { 128 };
         let host = bits - u32::from(net.prefix.min(bits as u8));
-        let mask = if host >= 128 { u128::MAX } else { (1u128 << host) - 1 };
+        let mask = if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        };
         let first = ip_value(net.addr) & !mask;
         Segment {
             family,
@@ -169,7 +173,15 @@ fn sweep(spans: &[Segment], family: Family, out: &mut Vec<Segment>) {
             continue;
         };
         let last = points.get(i + 1).map_or(family.max(), |n| n - 1);
-        push_merged(out, Segment { family, first: p, last, expiry });
+        push_merged(
+            out,
+            Segment {
+                family,
+                first: p,
+                last,
+                expiry,
+            },
+        );
     }
 }
 
@@ -352,9 +364,19 @@ mod tests {
 
     #[test]
     fn of_net_matches_of_range() {
-        for s in ["198.51.100.0/24", "2001:db8::/33", "0.0.0.0/0", "::/0", "2001:db8::1"] {
+        for s in [
+            "198.51.100.0/24",
+            "2001:db8::/33",
+            "0.0.0.0/0",
+            "::/0",
+            "2001:db8::1",
+        ] {
             let n = Net::parse(s).expect("net");
-            assert_eq!(Segment::of_net(n, Expiry::Never), seg(s, Expiry::Never), "{s}");
+            assert_eq!(
+                Segment::of_net(n, Expiry::Never),
+                seg(s, Expiry::Never),
+                "{s}"
+            );
         }
     }
 }

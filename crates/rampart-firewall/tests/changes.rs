@@ -61,10 +61,20 @@ fn kernel_set(f: &mut Fixture, list: &SetList) -> Vec<String> {
 #[test]
 fn a_wider_deny_over_a_denied_address_splits_into_segments() {
     let mut f = fixture();
-    apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Deny, "10.9.9.131", Some(3600)), NOW)
-        .unwrap();
-    apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Deny, "10.9.9.128/25", Some(300)), NOW)
-        .unwrap();
+    apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Deny, "10.9.9.131", Some(3600)),
+        NOW,
+    )
+    .unwrap();
+    apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Deny, "10.9.9.128/25", Some(300)),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(
         kernel_set(&mut f, &SetList::Deny),
         [
@@ -79,14 +89,31 @@ fn a_wider_deny_over_a_denied_address_splits_into_segments() {
 #[test]
 fn a_change_after_flush_rebuilds_everything_allow_first() {
     let mut f = fixture();
-    apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Allow, "192.0.2.10", None), NOW).unwrap();
+    apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Allow, "192.0.2.10", None),
+        NOW,
+    )
+    .unwrap();
     apply_change(&mut f.store, &mut f.kernel, &Change::Flush, NOW).unwrap();
-    assert!(f.kernel.read(&SetList::Allow, NOW).unwrap().is_none(), "no table");
-    let out =
-        apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Deny, "198.51.100.7", None), NOW)
-            .unwrap();
+    assert!(
+        f.kernel.read(&SetList::Allow, NOW).unwrap().is_none(),
+        "no table"
+    );
+    let out = apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Deny, "198.51.100.7", None),
+        NOW,
+    )
+    .unwrap();
     assert!(out.plan.load_ruleset);
-    assert_eq!(out.plan.lists[0].list, SetList::Allow, "allow is loaded first");
+    assert_eq!(
+        out.plan.lists[0].list,
+        SetList::Allow,
+        "allow is loaded first"
+    );
     assert_eq!(kernel_set(&mut f, &SetList::Allow), ["192.0.2.10"]);
     assert_eq!(kernel_set(&mut f, &SetList::Deny), ["198.51.100.7"]);
     assert!(report(&mut f.store, &mut f.kernel, NOW).unwrap().agrees());
@@ -117,8 +144,13 @@ fn a_duration_beyond_the_kernel_limit_writes_nothing() {
 #[test]
 fn a_dry_run_changes_nothing_and_shows_the_operations() {
     let mut f = fixture();
-    apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Deny, "10.9.9.131", Some(3600)), NOW)
-        .unwrap();
+    apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Deny, "10.9.9.131", Some(3600)),
+        NOW,
+    )
+    .unwrap();
     let out = plan(
         &mut f.store,
         &mut f.kernel,
@@ -131,18 +163,31 @@ fn a_dry_run_changes_nothing_and_shows_the_operations() {
         text,
         "add element inet rampart deny4 { 10.9.9.128-10.9.9.130 timeout 300s, 10.9.9.132-10.9.9.255 timeout 300s }\n"
     );
-    assert_eq!(f.store.active(NOW).unwrap().len(), 1, "the store is unchanged");
+    assert_eq!(
+        f.store.active(NOW).unwrap().len(),
+        1,
+        "the store is unchanged"
+    );
     assert_eq!(kernel_set(&mut f, &SetList::Deny), ["10.9.9.131 +3600"]);
 }
 
 #[test]
 fn a_shorter_deny_keeps_the_longer_one_and_says_so() {
     let mut f = fixture();
-    apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Deny, "198.51.100.7", Some(3600)), NOW)
-        .unwrap();
-    let out =
-        apply_change(&mut f.store, &mut f.kernel, &entry(Kind::Deny, "198.51.100.7", Some(300)), NOW)
-            .unwrap();
+    apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Deny, "198.51.100.7", Some(3600)),
+        NOW,
+    )
+    .unwrap();
+    let out = apply_change(
+        &mut f.store,
+        &mut f.kernel,
+        &entry(Kind::Deny, "198.51.100.7", Some(300)),
+        NOW,
+    )
+    .unwrap();
     let (action, e) = out.added.unwrap();
     assert!(matches!(action, AddAction::Kept { .. }));
     assert_eq!(e.expires, Some(NOW + 3600));
@@ -194,8 +239,12 @@ fn remove_and_unblock_take_entries_out_of_every_list_named() {
 fn the_mirror_bans_kernel_first_and_resyncs_after_another_writer() {
     let mut f = fixture();
     let mut m = Mirror::load(&mut f.store, &mut f.kernel, NOW).unwrap();
-    m.ban(&mut f.kernel, &[(net("198.51.100.131"), Some(NOW + 3600))], NOW)
-        .unwrap();
+    m.ban(
+        &mut f.kernel,
+        &[(net("198.51.100.131"), Some(NOW + 3600))],
+        NOW,
+    )
+    .unwrap();
     assert_eq!(kernel_set(&mut f, &SetList::Deny), ["198.51.100.131 +3600"]);
     assert_eq!(m.pending(), 1);
     // another process (a second connection) writes to the store directly
@@ -223,8 +272,12 @@ fn the_mirror_bans_kernel_first_and_resyncs_after_another_writer() {
         "the pending ban stays while the store's entry is added"
     );
     // an overlapping detector ban: no collision
-    m.ban(&mut f.kernel, &[(net("198.51.100.0/24"), Some(NOW + 60))], NOW)
-        .unwrap();
+    m.ban(
+        &mut f.kernel,
+        &[(net("198.51.100.0/24"), Some(NOW + 60))],
+        NOW,
+    )
+    .unwrap();
     assert_eq!(
         kernel_set(&mut f, &SetList::Deny)[0],
         "198.51.100.0/25 +60",

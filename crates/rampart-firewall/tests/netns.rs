@@ -73,7 +73,9 @@ impl Rng {
 /// Client addresses: 203.0.113.2-61 and 2001:db8::102-13d, inside the
 /// ranges the test denies and allows (203.0.113.0/26, 2001:db8::100/122).
 fn clients() -> Vec<IpAddr> {
-    let mut v: Vec<IpAddr> = (2..=61).map(|i| format!("203.0.113.{i}").parse().unwrap()).collect();
+    let mut v: Vec<IpAddr> = (2..=61)
+        .map(|i| format!("203.0.113.{i}").parse().unwrap())
+        .collect();
     v.extend((0x102..=0x13d).map(|i| format!("2001:db8::{i:x}").parse::<IpAddr>().unwrap()));
     v
 }
@@ -120,7 +122,14 @@ impl World {
         let now = self.now;
         let add = |kind, r: &mut Rng| {
             let net = random_net(r);
-            Change::Add(NewEntry::new(kind, net, Origin::Manual, "manual", now, random_expiry(r, now)))
+            Change::Add(NewEntry::new(
+                kind,
+                net,
+                Origin::Manual,
+                "manual",
+                now,
+                random_expiry(r, now),
+            ))
         };
         let change = match r.below(100) {
             0..=24 => add(Kind::Deny, r),
@@ -143,7 +152,8 @@ impl World {
             _ => return self.daemon_ban(r),
         };
         let text = format!("{change:?}").chars().take(160).collect();
-        apply_change(&mut self.cli, &mut self.kernel, &change, self.now).unwrap_or_else(|e| panic!("{text}: {e}"));
+        apply_change(&mut self.cli, &mut self.kernel, &change, self.now)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
         self.table = !matches!(change, Change::Flush);
         text
     }
@@ -172,10 +182,14 @@ impl World {
             .map(|_| (random_net(r), random_expiry(r, now)))
             .collect();
         if self.mirror.is_stale(&self.daemon).unwrap() {
-            self.mirror.resync(&mut self.daemon, &mut self.kernel, now).unwrap();
+            self.mirror
+                .resync(&mut self.daemon, &mut self.kernel, now)
+                .unwrap();
         }
         if self.mirror.ban(&mut self.kernel, &bans, now).is_err() {
-            self.mirror.resync(&mut self.daemon, &mut self.kernel, now).unwrap();
+            self.mirror
+                .resync(&mut self.daemon, &mut self.kernel, now)
+                .unwrap();
             self.mirror.ban(&mut self.kernel, &bans, now).unwrap();
         }
         let entries: Vec<NewEntry> = bans
@@ -183,7 +197,8 @@ impl World {
             .map(|(n, e)| NewEntry::new(Kind::Deny, *n, Origin::Detector, "sshd", now, *e))
             .collect();
         self.daemon.add_many(&entries).unwrap();
-        self.mirror.recorded(&bans.iter().map(|b| b.0).collect::<Vec<_>>());
+        self.mirror
+            .recorded(&bans.iter().map(|b| b.0).collect::<Vec<_>>());
         self.table = true;
         format!("daemon ban {bans:?}")
     }
@@ -218,9 +233,7 @@ impl World {
 
     /// The kernel's verdict from its sets (a cheap probe).
     fn kernel_drops(&mut self, ip: IpAddr) -> bool {
-        let hit = |k: &mut Kernel, l: &SetList| {
-            k.lookup(l, ip, 0).unwrap().is_some()
-        };
+        let hit = |k: &mut Kernel, l: &SetList| k.lookup(l, ip, 0).unwrap().is_some();
         hit(&mut self.kernel, &SetList::Deny) && !hit(&mut self.kernel, &SetList::Allow)
     }
 }
@@ -230,21 +243,40 @@ fn property_kernel_sets_equal_the_merged_store_and_traffic_follows() {
     if !can_run("property_kernel_sets_equal_the_merged_store_and_traffic_follows") {
         return;
     }
-    let seed: u64 = std::env::var("RAMPART_PROP_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x7a11_5eed);
-    let steps: usize = std::env::var("RAMPART_PROP_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let seed: u64 = std::env::var("RAMPART_PROP_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x7a11_5eed);
+    let steps: usize = std::env::var("RAMPART_PROP_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     eprintln!("property test: seed {seed}, {steps} steps (RAMPART_PROP_SEED / RAMPART_PROP_STEPS)");
     let lab = Lab::new("fwprop");
     let _servers = lab.serve();
-    lab.srv.exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", "vs"]);
+    lab.srv
+        .exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", "vs"]);
     let addrs = clients();
     for a in &addrs {
         let pfx = if a.is_ipv4() { 24 } else { 64 };
-        lab.cli.exec(&["ip", "addr", "add", &format!("{a}/{pfx}"), "dev", "vc", "nodad"]);
+        lab.cli.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{a}/{pfx}"),
+            "dev",
+            "vc",
+            "nodad",
+        ]);
     }
     // every client reaches the server before anything is denied (neighbour
     // discovery of fresh addresses takes a moment)
     for a in &addrs {
-        let dst = if a.is_ipv4() { "203.0.113.1" } else { common::SRV6 };
+        let dst = if a.is_ipv4() {
+            "203.0.113.1"
+        } else {
+            common::SRV6
+        };
         let ok = (0..25).any(|_| lab.tcp(&a.to_string(), dst, 8080));
         assert!(ok, "{a} never reached the server");
     }
@@ -258,7 +290,14 @@ fn property_kernel_sets_equal_the_merged_store_and_traffic_follows() {
         let now = wall();
         apply_change(&mut cli, &mut kernel, &Change::Apply, now).unwrap();
         let mirror = Mirror::load(&mut daemon, &mut kernel, now).unwrap();
-        let mut w = World { cli, daemon, kernel, mirror, now, table: true };
+        let mut w = World {
+            cli,
+            daemon,
+            kernel,
+            mirror,
+            now,
+            table: true,
+        };
         let mut r = Rng(seed | 1);
         let (mut probes, mut connects) = (0, 0);
         for step in 0..steps {
@@ -296,7 +335,11 @@ fn real_connects(lab: &Lab, w: &World, addrs: &[IpAddr], r: &mut Rng, step: usiz
             .iter()
             .map(|ip| {
                 s.spawn(move || {
-                    let dst = if ip.is_ipv4() { "203.0.113.1" } else { common::SRV6 };
+                    let dst = if ip.is_ipv4() {
+                        "203.0.113.1"
+                    } else {
+                        common::SRV6
+                    };
                     lab.tcp(&ip.to_string(), dst, 8080)
                 })
             })
@@ -304,7 +347,10 @@ fn real_connects(lab: &Lab, w: &World, addrs: &[IpAddr], r: &mut Rng, step: usiz
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for ((ip, g), wnt) in sample.iter().zip(&got).zip(&want) {
-        assert_eq!(g, wnt, "step {step}: a real connection from {ip} (accepted?)");
+        assert_eq!(
+            g, wnt,
+            "step {step}: a real connection from {ip} (accepted?)"
+        );
     }
     sample.len()
 }

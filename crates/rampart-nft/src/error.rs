@@ -86,7 +86,8 @@ impl NftError {
     /// CAP_NET_ADMIN).
     pub fn is_permission(&self) -> bool {
         let perm = |e: i32| {
-            e == rustix::io::Errno::PERM.raw_os_error() || e == rustix::io::Errno::ACCESS.raw_os_error()
+            e == rustix::io::Errno::PERM.raw_os_error()
+                || e == rustix::io::Errno::ACCESS.raw_os_error()
         };
         match self {
             NftError::Kernel { errno, .. } => perm(*errno),

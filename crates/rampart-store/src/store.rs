@@ -601,8 +601,7 @@ impl Store {
     /// created ([`Error::Invalid`] otherwise).
     pub fn add(&mut self, entry: &NewEntry) -> Result<Added> {
         let ctx = &self.ctx;
-        let tx = write_tx(&mut self.conn)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let added = add_in(&tx, ctx, entry)?;
         tx.commit().map_err(ctx.err("committing an entry"))?;
         Ok(added)
@@ -613,8 +612,7 @@ impl Store {
     /// nothing: on error no entry is stored.
     pub fn add_many(&mut self, entries: &[NewEntry]) -> Result<Vec<Added>> {
         let ctx = &self.ctx;
-        let tx = write_tx(&mut self.conn)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             out.push(add_in(&tx, ctx, e)?);
@@ -658,8 +656,7 @@ impl Store {
     ) -> Result<Option<Entry>> {
         let ctx = &self.ctx;
         let key = canonical(target).to_string();
-        let tx = write_tx(&mut self.conn)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let found = select_entries(
             &tx,
             ctx,
@@ -682,8 +679,7 @@ impl Store {
         let ctx = &self.ctx;
         let target = canonical(target);
         let key = target.to_string();
-        let tx = write_tx(&mut self.conn)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let removed = select_entries(
             &tx,
             ctx,
@@ -725,8 +721,7 @@ impl Store {
     /// history as `flushed`; returns how many.
     pub fn flush(&mut self, kind: Option<Kind>, removal: &Removal, now: Timestamp) -> Result<u64> {
         let ctx = &self.ctx;
-        let tx = write_tx(&mut self.conn)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let kind_value = kind.map_or(Value::Null, |k| Value::Text(k.as_str().to_owned()));
         archive(
             &tx,
@@ -787,8 +782,7 @@ impl Store {
     /// `expired` (ended at its expiry time); returns them.
     pub fn expire(&mut self, now: Timestamp) -> Result<Vec<Entry>> {
         let ctx = &self.ctx;
-        let tx = write_tx(&mut self.conn)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let gone = select_entries(
             &tx,
             ctx,

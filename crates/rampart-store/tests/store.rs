@@ -1027,8 +1027,16 @@ fn transaction_commits_or_rolls_back_everything_and_data_version_sees_others() {
         })
     });
     assert!(r.is_err());
-    assert!(a.find(Kind::Deny, net("198.51.100.8")).expect("find").is_none());
-    assert!(a.history_for(ip("198.51.100.7")).expect("history").is_empty());
+    assert!(
+        a.find(Kind::Deny, net("198.51.100.8"))
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        a.history_for(ip("198.51.100.7"))
+            .expect("history")
+            .is_empty()
+    );
     assert_eq!(b.data_version().expect("version"), v0, "nothing committed");
     // success: all of it, seen by the other connection
     let n = a

@@ -140,10 +140,12 @@ the address; only automatic blocks (failed logins, scans, ...) skip it.
 `ignore --remove ADDR` removes the ignore entry. Very wide ranges need --force.")]
     Ignore(AddrArgs),
     /// Remove an address (and everything denied inside it) from the deny list
-    #[command(long_about = "Lift the deny entries, temporary or permanent, for ADDR and for every \
+    #[command(
+        long_about = "Lift the deny entries, temporary or permanent, for ADDR and for every \
 address or network inside it, and print what was removed. Wider deny entries \
 that still cover it are reported (unblock them by name). Exit status 1 when \
-nothing was denied.")]
+nothing was denied."
+    )]
     Unblock(AddrArgs),
     /// Remove an address from the allow, ignore or deny lists (all, or those named)
     Remove(RemoveArgs),

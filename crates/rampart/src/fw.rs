@@ -18,7 +18,6 @@ use rampart_store::{Entry, Store};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-
 /// A usage error (a bad address or duration): exit status 2.
 #[derive(Debug)]
 pub struct Usage(pub String);
@@ -158,13 +157,10 @@ impl Ctx {
         let now = now();
         let out = if dry_run {
             let out = rampart_firewall::plan(&mut self.store, &mut self.kernel, change, now)?;
-            let text = out.plan.load_ruleset.then(|| {
-                self.kernel
-                    .layout()
-                    .ruleset
-                    .render(&[])
-                    .unwrap_or_default()
-            });
+            let text = out
+                .plan
+                .load_ruleset
+                .then(|| self.kernel.layout().ruleset.render(&[]).unwrap_or_default());
             print!("{}", out.plan.to_nft_text(text.as_deref()));
             eprintln!("(dry run: nothing was changed, in the store or the kernel)");
             out

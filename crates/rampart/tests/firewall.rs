@@ -1206,7 +1206,10 @@ fn run_logs_json_lines_when_asked() {
 
 /// Gives the client these extra addresses (and the server 203.0.113.1).
 fn more_clients(h: &Host, addrs: &[&str]) {
-    let _ = h.lab.srv.exec(&["ip", "addr", "replace", "203.0.113.1/24", "dev", "vs"]);
+    let _ = h
+        .lab
+        .srv
+        .exec(&["ip", "addr", "replace", "203.0.113.1/24", "dev", "vs"]);
     for a in addrs {
         h.lab
             .cli
@@ -1230,7 +1233,11 @@ fn issue7_a_wider_deny_over_a_denied_address_blocks_all_of_it_and_expires_by_par
     assert_eq!(st["agree"], true, "{st}");
     for a in ["203.0.113.130", "203.0.113.131", "203.0.113.200"] {
         assert!(!h.lab.reaches(a), "{a} is inside the denied /25");
-        assert_eq!(h.rampart(&["why", a]).0, 0, "why {a} exits 0: the kernel blocks it");
+        assert_eq!(
+            h.rampart(&["why", a]).0,
+            0,
+            "why {a} exits 0: the kernel blocks it"
+        );
     }
     // the kernel times out the /25's parts by itself; the /32 stays
     std::thread::sleep(Duration::from_millis(9500).saturating_sub(t0.elapsed()));
@@ -1255,17 +1262,26 @@ fn issue7_a_change_after_flush_rebuilds_the_allow_entries_first() {
     );
     h.ok(&["apply"]);
     h.ok(&["allow", "198.51.100.3"]);
-    assert!(h.lab.tcp("198.51.100.3", common::SRV4, 80), "the admin is allowed everywhere");
+    assert!(
+        h.lab.tcp("198.51.100.3", common::SRV4, 80),
+        "the admin is allowed everywhere"
+    );
     assert!(!h.lab.tcp("198.51.100.2", common::SRV4, 80));
     h.ok(&["flush"]);
-    assert!(h.lab.tcp("198.51.100.2", common::SRV4, 80), "no table, no policy");
+    assert!(
+        h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "no table, no policy"
+    );
     // before: the table came back with only this entry; the admin was out
     h.ok(&["deny", "198.51.100.5"]);
     assert!(
         h.lab.tcp("198.51.100.3", common::SRV4, 80),
         "the allowlisted admin is accepted again"
     );
-    assert!(!h.lab.tcp("198.51.100.2", common::SRV4, 80), "strict mode is back");
+    assert!(
+        !h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "strict mode is back"
+    );
     assert!(!h.lab.reaches("198.51.100.5"));
 }
 
@@ -1302,8 +1318,7 @@ fn issue7_a_duration_beyond_the_kernel_limit_is_refused_before_writing() {
     let (code, out, err) = h.rampart(&["deny", "198.51.100.7", "--for", "99999999d"]);
     assert_eq!(code, 2, "a usage error: {out}{err}");
     assert!(err.contains("kernel"), "{err}");
-    let list: serde_json::Value =
-        serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 0, "nothing stored: {list}");
     assert!(h.lab.reaches("198.51.100.7"));
     // --json: the error as JSON, same exit status
@@ -1326,7 +1341,11 @@ fn issue7_allow_and_ignore_entries_can_be_removed_and_wide_ones_need_force() {
     }
     let h = Host::new("i7remove", "");
     more_clients(&h, &["203.0.113.21", "203.0.113.22"]);
-    for args in [&["allow", "0.0.0.0/0"][..], &["ignore", "::/0"], &["allow", "10.0.0.0/8"]] {
+    for args in [
+        &["allow", "0.0.0.0/0"][..],
+        &["ignore", "::/0"],
+        &["allow", "10.0.0.0/8"],
+    ] {
         let (code, _, err) = h.rampart(args);
         assert_eq!(code, 1, "{args:?} needs --force: {err}");
         assert!(err.contains("--force"), "{err}");
@@ -1336,7 +1355,10 @@ fn issue7_allow_and_ignore_entries_can_be_removed_and_wide_ones_need_force() {
     assert!(h.lab.reaches("203.0.113.21"));
     assert!(!h.lab.reaches("203.0.113.22"));
     let out = h.ok(&["allow", "--remove", "203.0.113.21"]);
-    assert!(out.contains("Removed 203.0.113.21 from the allow list"), "{out}");
+    assert!(
+        out.contains("Removed 203.0.113.21 from the allow list"),
+        "{out}"
+    );
     assert!(!h.lab.reaches("203.0.113.21"), "no longer allowed");
     h.ok(&["ignore", "198.51.100.9"]);
     let out = h.ok(&["ignore", "--remove", "198.51.100.9", "--json"]);
@@ -1348,14 +1370,20 @@ fn issue7_allow_and_ignore_entries_can_be_removed_and_wide_ones_need_force() {
     let (code, _, err) = h.rampart(&["allow", "0.0.0.0/0", "--force"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("every IPv4 address"), "{err}");
-    assert!(h.lab.reaches("203.0.113.22"), "allow 0.0.0.0/0 opens everything");
+    assert!(
+        h.lab.reaches("203.0.113.22"),
+        "allow 0.0.0.0/0 opens everything"
+    );
     h.ok(&["allow", "--remove", "0.0.0.0/0"]);
     assert!(!h.lab.reaches("203.0.113.22"));
     // `remove` takes an address out of every list it is in
     h.ok(&["deny", "198.51.100.8"]);
     h.ok(&["ignore", "198.51.100.8"]);
     let out = h.ok(&["remove", "198.51.100.8"]);
-    assert!(out.contains("deny list") && out.contains("ignore list"), "{out}");
+    assert!(
+        out.contains("deny list") && out.contains("ignore list"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -1370,15 +1398,20 @@ fn issue7_dry_run_changes_nothing_and_prints_the_operations() {
         out.contains("add element inet rampart deny4 { 198.51.100.7 timeout 3600s }"),
         "{out}"
     );
-    let list: serde_json::Value =
-        serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 0, "nothing stored: {list}");
     assert!(h.lab.reaches("198.51.100.7"));
     h.ok(&["apply"]);
-    assert!(h.lab.reaches("198.51.100.7"), "and apply has nothing to enforce");
+    assert!(
+        h.lab.reaches("198.51.100.7"),
+        "and apply has nothing to enforce"
+    );
     let out = h.ok(&["flush", "--dry-run"]);
     assert!(out.contains("delete table inet rampart"), "{out}");
-    assert!(h.nft(&["list", "tables"]).contains("rampart"), "the table stays");
+    assert!(
+        h.nft(&["list", "tables"]).contains("rampart"),
+        "the table stays"
+    );
 }
 
 #[test]
@@ -1392,7 +1425,8 @@ fn issue7_denying_again_for_less_says_what_actually_holds() {
     assert!(out.contains("already on the deny list"), "{out}");
     assert!(out.contains("kept"), "{out}");
     assert!(!out.contains("Denied 198.51.100.7 for 5m"), "{out}");
-    let v: serde_json::Value = serde_json::from_str(&h.ok(&["deny", "198.51.100.7", "--for", "5m", "--json"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["deny", "198.51.100.7", "--for", "5m", "--json"])).unwrap();
     assert_eq!(v["action"], "kept");
     assert!(v["entry"]["remaining_secs"].as_u64().unwrap() > 3000, "{v}");
     let why: serde_json::Value =
@@ -1408,7 +1442,12 @@ fn issue7_without_root_says_so_once() {
     }
     let h = Host::new("i7root", "");
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_rampart"))
         .arg("--state-dir")
         .arg(&h.state)

@@ -71,7 +71,11 @@ fn parse_add(a: &BlocklistAddArgs) -> Result<ListDef> {
             .map_err(|e| Usage(format!("--format {f:?}: {e}")))?;
     }
     if !matches!(a.direction.as_str(), "in" | "out" | "both") {
-        return Err(Usage(format!("--direction {:?}: expected in, out or both", a.direction)).into());
+        return Err(Usage(format!(
+            "--direction {:?}: expected in, out or both",
+            a.direction
+        ))
+        .into());
     }
     let refresh = match a.refresh.as_str() {
         "0" | "never" => 0,
@@ -98,7 +102,13 @@ fn add(global: &Global, a: &BlocklistAddArgs) -> Result<u8> {
     save_defs(&ctx.state_dir, &defs)?;
     ctx.reload_layout()?;
     let now = now();
-    let r = update_list(&mut ctx.store, &mut ctx.kernel, &ctx.state_dir.clone(), &mut d, now);
+    let r = update_list(
+        &mut ctx.store,
+        &mut ctx.kernel,
+        &ctx.state_dir.clone(),
+        &mut d,
+        now,
+    );
     d.next_due = (d.refresh_secs > 0).then(|| now + i64::try_from(d.refresh_secs).unwrap_or(0));
     save_one(&ctx, &d)?;
     if r.failed() {
@@ -109,7 +119,11 @@ fn add(global: &Global, a: &BlocklistAddArgs) -> Result<u8> {
         );
         return Ok(exit::FOUND_PROBLEMS);
     }
-    println!("Added blocklist {}: {}", d.name, escape_controls(&r.message));
+    println!(
+        "Added blocklist {}: {}",
+        d.name,
+        escape_controls(&r.message)
+    );
     Ok(exit::OK)
 }
 
@@ -134,7 +148,10 @@ fn update(global: &Global, name: Option<&str>) -> Result<u8> {
     }
     let mut failed = false;
     let dir = ctx.state_dir.clone();
-    for mut d in defs.into_iter().filter(|d| name.is_none_or(|n| n == d.name)) {
+    for mut d in defs
+        .into_iter()
+        .filter(|d| name.is_none_or(|n| n == d.name))
+    {
         let r = update_list(&mut ctx.store, &mut ctx.kernel, &dir, &mut d, now());
         if r.failed() {
             failed = true;

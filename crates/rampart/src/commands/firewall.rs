@@ -65,7 +65,14 @@ fn strict_mode_care(ctx: &mut Ctx, dry_run: bool) -> Result<Vec<String>> {
     if let Some(c) = ssh_client() {
         let now = now();
         let net = Net::host(c);
-        let mut e = NewEntry::new(Kind::Allow, net, Origin::Manual, "manual", now, Some(now + 86400));
+        let mut e = NewEntry::new(
+            Kind::Allow,
+            net,
+            Origin::Manual,
+            "manual",
+            now,
+            Some(now + 86400),
+        );
         e.summary = format!("SSH client of `rampart apply` in strict mode: {net}");
         ctx.execute(&Change::Add(e), dry_run)?;
         report.push(format!("kept your SSH client {net} allowed for 1d"));
@@ -74,7 +81,11 @@ fn strict_mode_care(ctx: &mut Ctx, dry_run: bool) -> Result<Vec<String>> {
     let closed: Vec<String> = listening_ports()
         .tcp
         .iter()
-        .filter(|p| !configured.iter().any(|r| r.first <= p.first && p.first <= r.last))
+        .filter(|p| {
+            !configured
+                .iter()
+                .any(|r| r.first <= p.first && p.first <= r.last)
+        })
         .map(|p| p.first.to_string())
         .collect();
     if !closed.is_empty() {
@@ -101,14 +112,19 @@ pub fn apply(global: &Global, a: &ApplyArgs) -> Result<u8> {
         let mut report = strict_mode_care(&mut ctx, false)?;
         report.push(apply_all(&mut ctx)?);
         if a.json {
-            println!("{}", serde_json::json!({"ok": true, "report": report, "confirm_within_secs": a.confirm}));
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "report": report, "confirm_within_secs": a.confirm})
+            );
         } else {
             println!("Applied: {}.", report.join("; "));
         }
         if let Some(secs) = a.confirm
             && !a.json
         {
-            println!("Run `rampart confirm` within {secs} seconds, or the previous ruleset comes back.");
+            println!(
+                "Run `rampart confirm` within {secs} seconds, or the previous ruleset comes back."
+            );
         }
         Ok(exit::OK)
     })
@@ -196,7 +212,10 @@ pub fn flush(global: &Global, a: &ApplyArgs) -> Result<u8> {
             return Ok(exit::OK);
         }
         if a.json {
-            println!("{}", serde_json::json!({"ok": true, "kernel": plan_json(&out)}));
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "kernel": plan_json(&out)})
+            );
         } else {
             println!(
                 "Removed table inet rampart (no other table was touched). The entries stay in the store: `rampart apply` loads them again."
@@ -255,7 +274,11 @@ fn print_status(
     daemon: Option<&serde_json::Value>,
     lp: &Ports,
 ) {
-    let mode = if ctx.config.firewall.strict { "strict" } else { "ban-only" };
+    let mode = if ctx.config.firewall.strict {
+        "strict"
+    } else {
+        "ban-only"
+    };
     if rep.table_loaded {
         println!("Firewall: table inet rampart loaded ({mode} mode)");
     } else {
@@ -302,7 +325,10 @@ fn print_status(
         None => println!("Daemon: not running"),
     }
     let show = |v: &[rampart_nft::PortRange]| {
-        v.iter().map(|p| p.first.to_string()).collect::<Vec<_>>().join(",")
+        v.iter()
+            .map(|p| p.first.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     };
     println!(
         "Listening now (suggested for strict mode: [firewall] tcp_in = \"{}\", udp_in = \"{}\")",
@@ -317,10 +343,15 @@ pub fn blocklist_line(d: &rampart_firewall::blocklist::ListDef) -> String {
         "Blocklist {}: {} entries, last loaded {}",
         d.name,
         d.entries,
-        d.updated.map(format_rfc3339).unwrap_or_else(|| "never".into())
+        d.updated
+            .map(format_rfc3339)
+            .unwrap_or_else(|| "never".into())
     );
     if d.refresh_secs > 0 {
-        s.push_str(&format!(", refreshed every {}", human_duration(d.refresh_secs)));
+        s.push_str(&format!(
+            ", refreshed every {}",
+            human_duration(d.refresh_secs)
+        ));
     }
     if let Some(e) = &d.last_error {
         s.push_str(&format!(

@@ -76,7 +76,10 @@ fn lockout_reason(ctx: &Ctx, net: Net, now: Timestamp) -> Result<Option<String>>
     let f = ListFilter::default();
     for e in ctx.store.list(&f, now)? {
         if matches!(e.kind, Kind::Allow | Kind::Ignore) && overlaps(net, e.target) {
-            return Ok(Some(format!("{net} overlaps {} on the {} list", e.target, e.kind)));
+            return Ok(Some(format!(
+                "{net} overlaps {} on the {} list",
+                e.target, e.kind
+            )));
         }
     }
     if ctx.config.ignore.iter().any(|n| overlaps(*n, net)) {
@@ -120,7 +123,13 @@ pub fn deny_or_allow(global: &Global, a: &DenyArgs, kind: Kind) -> Result<u8> {
             let kinds = vec![kind];
             return remove_entries(global, &a.addr, kinds, None, a.dry_run, a.json);
         }
-        let req = parse_add(kind, &a.addr, a.duration.as_deref(), a.text.as_deref(), now())?;
+        let req = parse_add(
+            kind,
+            &a.addr,
+            a.duration.as_deref(),
+            a.text.as_deref(),
+            now(),
+        )?;
         add(global, req, a.force, a.dry_run, a.json)
     })
 }
@@ -145,7 +154,10 @@ fn add(global: &Global, req: AddRequest, force: bool, dry_run: bool, json: bool)
     };
     if refused(&ctx, e.kind, req.net, force, now)? {
         if json {
-            println!("{}", serde_json::json!({"ok": false, "refused": true, "exit": exit::FOUND_PROBLEMS}));
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "refused": true, "exit": exit::FOUND_PROBLEMS})
+            );
         }
         return Ok(exit::FOUND_PROBLEMS);
     }
@@ -165,7 +177,9 @@ fn until(e: &Entry) -> String {
 
 /// Says what holds after an add: the new entry, or the longer one kept.
 fn report_add(out: &Outcome, asked: Option<u64>, json: bool, now: Timestamp) {
-    let Some((action, e)) = &out.added else { return };
+    let Some((action, e)) = &out.added else {
+        return;
+    };
     let action_name = match action {
         AddAction::Inserted => "inserted",
         AddAction::Replaced { .. } => "extended",
@@ -238,10 +252,14 @@ pub fn unblock(global: &Global, a: &AddrArgs) -> Result<u8> {
 /// `rampart remove`.
 pub fn remove(global: &Global, a: &RemoveArgs) -> Result<u8> {
     with_json_errors(a.json, || {
-        let mut kinds: Vec<Kind> = [(a.deny, Kind::Deny), (a.allow, Kind::Allow), (a.ignore, Kind::Ignore)]
-            .into_iter()
-            .filter_map(|(on, k)| on.then_some(k))
-            .collect();
+        let mut kinds: Vec<Kind> = [
+            (a.deny, Kind::Deny),
+            (a.allow, Kind::Allow),
+            (a.ignore, Kind::Ignore),
+        ]
+        .into_iter()
+        .filter_map(|(on, k)| on.then_some(k))
+        .collect();
         if kinds.is_empty() {
             kinds = Kind::ALL.to_vec();
         }
@@ -316,12 +334,20 @@ fn report_removed(out: &Outcome, net: Net, lists: &str, json: bool, forgot: bool
 pub fn list(global: &Global, a: &ListArgs) -> Result<u8> {
     let ctx = Ctx::open(global, false)?;
     let now = now();
-    let kinds: Vec<Kind> = [(a.deny, Kind::Deny), (a.allow, Kind::Allow), (a.ignore, Kind::Ignore)]
-        .into_iter()
-        .filter_map(|(on, k)| on.then_some(k))
-        .collect();
+    let kinds: Vec<Kind> = [
+        (a.deny, Kind::Deny),
+        (a.allow, Kind::Allow),
+        (a.ignore, Kind::Ignore),
+    ]
+    .into_iter()
+    .filter_map(|(on, k)| on.then_some(k))
+    .collect();
     let mut entries = Vec::new();
-    for k in if kinds.is_empty() { Kind::ALL.to_vec() } else { kinds } {
+    for k in if kinds.is_empty() {
+        Kind::ALL.to_vec()
+    } else {
+        kinds
+    } {
         let f = ListFilter {
             kind: Some(k),
             permanence: if a.temp {
@@ -472,9 +498,13 @@ impl StoreView {
             .flatten()
             .and_then(|db| db.country_of(ip).ok().flatten());
         let cc = info.as_ref().map(|c| c.code.to_string());
-        let denied = cc.as_ref().is_some_and(|c| ctx.config.country.deny.contains(c));
+        let denied = cc
+            .as_ref()
+            .is_some_and(|c| ctx.config.country.deny.contains(c));
         let not_allowed = !ctx.config.country.allow.is_empty()
-            && cc.as_ref().is_none_or(|c| !ctx.config.country.allow.contains(c));
+            && cc
+                .as_ref()
+                .is_none_or(|c| !ctx.config.country.allow.contains(c));
         let allowed = entries.iter().any(|e| e.kind == Kind::Allow);
         let denied_entry = entries.iter().any(|e| e.kind == Kind::Deny);
         let counts = crate::ctl::request(
@@ -494,7 +524,13 @@ impl StoreView {
     }
 }
 
-fn print_why_json(ctx: &Ctx, ip: IpAddr, kv: &KernelView, s: &StoreView, now: Timestamp) -> Result<()> {
+fn print_why_json(
+    ctx: &Ctx,
+    ip: IpAddr,
+    kv: &KernelView,
+    s: &StoreView,
+    now: Timestamp,
+) -> Result<()> {
     let reasons = explain::builtin();
     let explanations: Vec<serde_json::Value> = s
         .entries
@@ -535,10 +571,16 @@ fn print_why(ip: IpAddr, kv: &KernelView, s: &StoreView, now: Timestamp) {
         .as_ref()
         .map(|c| format!(" ({})", escape_controls(c)))
         .unwrap_or_default();
-    let verdict = if kv.blocked { "is BLOCKED" } else { "is not blocked" };
+    let verdict = if kv.blocked {
+        "is BLOCKED"
+    } else {
+        "is not blocked"
+    };
     println!("{ip}{cstr} {verdict}.");
     if !kv.loaded {
-        println!("  kernel: table inet rampart is not loaded (nothing is blocked; `rampart apply` loads it)");
+        println!(
+            "  kernel: table inet rampart is not loaded (nothing is blocked; `rampart apply` loads it)"
+        );
     }
     for (l, seg) in &kv.hits {
         println!(
