@@ -91,6 +91,16 @@ impl Host {
         out
     }
 
+    /// `why ADDR --json`: exit status 0 exactly when the kernel blocks it.
+    fn why(&self, addr: &str) -> serde_json::Value {
+        let (code, out, err) = self.rampart(&["why", addr, "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("why {addr}: {e}: {out}{err}"));
+        let blocked = v["blocked"] == true;
+        assert_eq!(code, if blocked { 0 } else { 1 }, "why {addr}: {v}");
+        v
+    }
+
     fn nft(&self, args: &[&str]) -> String {
         let mut v = vec!["nft"];
         v.extend_from_slice(args);
@@ -147,8 +157,7 @@ fn deny_blocks_tcp_and_udp_cidr_ipv6_and_allow_beats_deny() {
     h.ok(&["unblock", "198.51.100.7"]);
     assert!(h.lab.reaches("198.51.100.7"));
     // why explains
-    let why = h.ok(&["why", "192.0.2.4", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&why).unwrap();
+    let v = h.why("192.0.2.4");
     assert_eq!(v["blocked"], true, "{v}");
     assert_eq!(v["entries"][0]["target"], "192.0.2.4/30");
     let (code, why, _) = h.rampart(&["why", "198.51.100.7"]);
@@ -311,12 +320,10 @@ fn blocklist_and_country_entries_block() {
     h.ok(&["apply"]);
     assert!(!h.lab.reaches("198.51.100.5"), "a denied country blocks");
     assert!(h.lab.reaches("198.51.100.20"), "other countries pass");
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "192.0.2.6", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("192.0.2.6");
     assert_eq!(v["blocked"], true);
     assert_eq!(v["blocklists"][0], "bad");
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.5", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.5");
     assert_eq!(v["country_blocked"], true, "{v}");
     // a bad update keeps the previous list
     std::fs::write(&list, "<html>error</html>\n").unwrap();
@@ -605,8 +612,7 @@ fn run_blocks_live_across_rotation_and_restart() {
     );
     stop(&mut child);
     // the ban is recorded with its reason and evidence
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.6");
     assert_eq!(v["blocked"], true);
     assert_eq!(v["entries"][0]["origin"], "detector");
     assert_eq!(v["entries"][0]["reason"], "sshd");
@@ -637,8 +643,7 @@ fn run_answers_on_the_control_socket_and_reloads() {
     let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
     assert_eq!(st["daemon"]["ok"], true, "{st}");
     assert_eq!(st["daemon"]["events"], 2, "{st}");
-    let why: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.9", "--json"])).unwrap();
+    let why: serde_json::Value = h.why("198.51.100.9");
     assert_eq!(why["blocked"], false);
     assert_eq!(why["detector_counts"][0]["count"], 2, "{why}");
     // a reload keeps the counters: with a threshold of 3, one more line bans
@@ -671,8 +676,7 @@ fn run_answers_on_the_control_socket_and_reloads() {
     std::thread::sleep(Duration::from_millis(300));
     let (_, out, _) = h.rampart(&["unblock", "198.51.100.8"]);
     assert!(out.contains("counts for 198.51.100.8 were reset"), "{out}");
-    let why: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.8", "--json"])).unwrap();
+    let why: serde_json::Value = h.why("198.51.100.8");
     assert_eq!(
         why["detector_counts"].as_array().map(Vec::len),
         Some(0),
@@ -960,8 +964,7 @@ fn run_bans_a_real_port_scan() {
         "a client of open ports is not"
     );
     stop(&mut child);
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.7");
     assert_eq!(v["entries"][0]["reason"], "portscan", "{v}");
     assert!(
         v["entries"][0]["summary"]
@@ -1011,8 +1014,7 @@ fn run_bans_a_client_holding_too_many_connections() {
     stop(&mut child);
     let _ = holder.kill();
     let _ = holder.wait();
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.6");
     assert_eq!(v["entries"][0]["reason"], "ct_limit", "{v}");
     drop(held);
 }
@@ -1041,8 +1043,7 @@ fn run_never_bans_allowed_or_ignored_addresses() {
         "an ignored address is never banned by the daemon"
     );
     stop(&mut child);
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.2", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.2");
     assert_eq!(v["blocked"], false, "{v}");
 }
 
@@ -1119,8 +1120,7 @@ fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
     let mut child = spawn_run(&h, &log, &errlog);
     append(&log, &fail_lines("198.51.100.7", 1, 200));
     assert!(wait_blocked(&h, "198.51.100.7"));
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.7");
     assert_eq!(v["entries"][0]["permanent"], true, "{v}");
     assert!(
         v["entries"][0]["summary"]
@@ -1141,8 +1141,7 @@ fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
         "a neighbour that never attacked is inside the banned /24: {}",
         std::fs::read_to_string(&errlog).unwrap_or_default()
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "203.0.113.9", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("203.0.113.9");
     assert_eq!(v["entries"][0]["reason"], "netblock", "{v}");
     assert_eq!(v["entries"][0]["target"], "203.0.113.0/24");
     // the server's own networks are never netblocked
@@ -1429,8 +1428,7 @@ fn issue7_denying_again_for_less_says_what_actually_holds() {
         serde_json::from_str(&h.ok(&["deny", "198.51.100.7", "--for", "5m", "--json"])).unwrap();
     assert_eq!(v["action"], "kept");
     assert!(v["entry"]["remaining_secs"].as_u64().unwrap() > 3000, "{v}");
-    let why: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    let why: serde_json::Value = h.why("198.51.100.7");
     assert_eq!(why["kernel"]["blocked"], true);
     assert_eq!(why["agree"], true, "{why}");
 }
