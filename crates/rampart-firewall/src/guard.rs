@@ -2,8 +2,6 @@
 //! denied without `--force` (loopback, link-local, ...), and ranges so wide
 //! that allowing or ignoring them needs `--force` too.
 
-use std::net::IpAddr;
-
 use rampart_core::addr::Net;
 
 /// Networks a deny must not touch without `--force`: the machine talks to
@@ -23,11 +21,6 @@ const PROTECTED: &[(&str, &str)] = &[
 /// Whether two networks share an address.
 pub fn overlaps(a: Net, b: Net) -> bool {
     a.contains(b.addr) || b.contains(a.addr)
-}
-
-/// Whether `net` holds `ip`, or is inside... `ip` as a host network.
-pub fn touches(net: Net, ip: IpAddr) -> bool {
-    overlaps(net, Net::host(ip))
 }
 
 /// The protected network `net` overlaps (loopback, link-local,
