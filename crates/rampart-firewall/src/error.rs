@@ -2,8 +2,8 @@
 
 use rampart_nft::NftError;
 
-/// What can go wrong in a firewall change. In every case but
-/// [`Error::Committed`] nothing was recorded in the store.
+/// What can go wrong in a firewall change. In every case nothing was
+/// recorded in the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
