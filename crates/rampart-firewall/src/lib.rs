@@ -54,6 +54,8 @@
 //! probe connections are accepted or dropped as the store says), and
 //! `tests/refresh.rs` refreshes blocklists from a local web server.
 
+#![deny(missing_docs)]
+
 pub mod blocklist;
 mod change;
 mod error;
