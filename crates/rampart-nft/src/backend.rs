@@ -58,8 +58,30 @@ pub trait Firewall {
     /// [`LoadStats::atomic`]).
     fn replace(&mut self, list: &SetList, elements: &[Element]) -> Result<LoadStats, NftError>;
 
-    /// The elements of a list, IPv4 then IPv6, sorted.
+    /// The elements of a list, IPv4 then IPv6, sorted. A set that does not
+    /// exist (no table loaded) is [`NftError::Kernel`] with `ENOENT`
+    /// ([`NftError::is_missing`]).
     fn list(&mut self, list: &SetList) -> Result<Vec<ListedElement>, NftError>;
+
+    /// Exact element changes on several lists in one kernel transaction
+    /// (when they fit the socket buffer; see [`LoadStats::atomic`]): every
+    /// deletion (delete-if-present, kernel >= 6.3, so an element the
+    /// kernel already timed out is not an error) comes before every
+    /// addition, so an element can be replaced (a new timeout) or split in
+    /// the same transaction. Additions are not merged: they must not
+    /// overlap each other nor what stays in the set.
+    fn transact(&mut self, changes: &[SetChange]) -> Result<LoadStats, NftError>;
+}
+
+/// Exact changes to one list for [`Firewall::transact`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetChange {
+    /// The list.
+    pub list: SetList,
+    /// Elements to delete (exactly as they are in the set), if present.
+    pub delete: Vec<IpRange>,
+    /// Elements to add.
+    pub add: Vec<Element>,
 }
 
 /// Options of [`NftFirewall`].
@@ -405,6 +427,31 @@ impl Firewall for NftFirewall {
         }
         Ok(out)
     }
+
+    fn transact(&mut self, changes: &[SetChange]) -> Result<LoadStats, NftError> {
+        let mut deletes = Vec::new();
+        let mut adds = Vec::new();
+        for c in changes {
+            let mut del: Vec<Element> = c.delete.iter().copied().map(Element::permanent).collect();
+            del.sort_unstable_by_key(|e| e.range);
+            let (d4, d6) = split_sorted(del);
+            deletes.extend(Self::work(&c.list, ElemOp::Destroy, d4, d6)?);
+            let mut add = c.add.clone();
+            add.sort_unstable_by_key(|e| e.range);
+            let (a4, a6) = split_sorted(add);
+            adds.extend(Self::work(&c.list, ElemOp::Add, a4, a6)?);
+        }
+        deletes.extend(adds);
+        let estimate: usize = deletes
+            .iter()
+            .map(|w| w.2.len() * elem_bytes(Family::V6))
+            .sum::<usize>()
+            + 64 * 1024;
+        let budget = self.budget(estimate, 1 << 30)?;
+        let mut stats = self.send_work(&[], &deletes, budget, &[])?;
+        stats.atomic = stats.batches <= 1;
+        Ok(stats)
+    }
 }
 
 /// One operation recorded by [`DryRunFirewall`].
@@ -445,6 +492,11 @@ pub enum Operation {
         /// Elements after merging.
         elements: Vec<Element>,
     },
+    /// `transact`.
+    Transact {
+        /// The changes, as given.
+        changes: Vec<SetChange>,
+    },
 }
 
 /// A backend that changes nothing: it records every operation (for tests
@@ -467,6 +519,22 @@ impl DryRunFirewall {
     fn check(&self, list: &SetList) -> Result<(), NftError> {
         list.set_name(Family::V4)?;
         Ok(())
+    }
+
+    /// Like the kernel: a set of a list the loaded ruleset does not declare
+    /// (or no ruleset loaded) does not exist.
+    fn check_exists(&self, list: &SetList) -> Result<(), NftError> {
+        let name = list.set_name(Family::V4)?;
+        if self.applied.as_ref().is_some_and(|a| a.contains(&name)) {
+            Ok(())
+        } else {
+            Err(NftError::Kernel {
+                op: "list",
+                set: name,
+                errno: rustix::io::Errno::NOENT.raw_os_error(),
+                hint: crate::netlink::hint(rustix::io::Errno::NOENT.raw_os_error()),
+            })
+        }
     }
 }
 
@@ -553,7 +621,7 @@ impl Firewall for DryRunFirewall {
     }
 
     fn list(&mut self, list: &SetList) -> Result<Vec<ListedElement>, NftError> {
-        self.check(list)?;
+        self.check_exists(list)?;
         Ok(self
             .sets
             .get(list)
@@ -567,6 +635,48 @@ impl Firewall for DryRunFirewall {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn transact(&mut self, changes: &[SetChange]) -> Result<LoadStats, NftError> {
+        for c in changes {
+            self.check_exists(&c.list)?;
+        }
+        // all or nothing, like one kernel transaction
+        let mut sets = self.sets.clone();
+        let mut n = 0;
+        for c in changes {
+            let cur = sets.entry(c.list.clone()).or_default();
+            cur.retain(|e| !c.delete.contains(&e.range));
+            if let Some(a) = c.add.iter().find(|a| {
+                cur.iter().any(|e| {
+                    e.range.family() == a.range.family()
+                        && e.range.start() <= a.range.end()
+                        && a.range.start() <= e.range.end()
+                        && *e != **a
+                })
+            }) {
+                return Err(NftError::Kernel {
+                    op: "add",
+                    set: c.list.set_name(a.range.family())?,
+                    errno: rustix::io::Errno::EXIST.raw_os_error(),
+                    hint: crate::netlink::hint(rustix::io::Errno::EXIST.raw_os_error()),
+                });
+            }
+            cur.extend(c.add.iter().copied());
+            cur.sort_unstable_by_key(|e| e.range);
+            cur.dedup();
+            n += c.delete.len() + c.add.len();
+        }
+        self.sets = sets;
+        self.operations.push(Operation::Transact {
+            changes: changes.to_vec(),
+        });
+        Ok(LoadStats {
+            elements: n,
+            batches: 1,
+            bytes: 0,
+            atomic: true,
+        })
     }
 }
 
@@ -599,7 +709,10 @@ mod tests {
             .expect("replace");
         assert!(fw.add(&SetList::Blocklist("Bad!".into()), &[]).is_err());
         fw.flush().expect("flush");
-        assert!(fw.list(&SetList::Deny).expect("list").is_empty());
+        assert!(
+            fw.list(&SetList::Deny).is_err_and(|e| e.is_missing()),
+            "no table, no set"
+        );
         assert_eq!(fw.operations.len(), 5);
         assert!(matches!(fw.operations[0], Operation::Apply { .. }));
         assert!(matches!(fw.operations[4], Operation::Flush));

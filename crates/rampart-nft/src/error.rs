@@ -75,3 +75,24 @@ pub enum NftError {
 
 /// This crate's result type.
 pub type Result<T, E = NftError> = std::result::Result<T, E>;
+
+impl NftError {
+    /// Whether the kernel said the set (or table) does not exist.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, NftError::Kernel { errno, .. } if *errno == rustix::io::Errno::NOENT.raw_os_error())
+    }
+
+    /// Whether the kernel refused for lack of privilege (not root, no
+    /// CAP_NET_ADMIN).
+    pub fn is_permission(&self) -> bool {
+        let perm = |e: i32| {
+            e == rustix::io::Errno::PERM.raw_os_error()
+                || e == rustix::io::Errno::ACCESS.raw_os_error()
+        };
+        match self {
+            NftError::Kernel { errno, .. } => perm(*errno),
+            NftError::Socket { source, .. } => source.raw_os_error().is_some_and(perm),
+            _ => false,
+        }
+    }
+}

@@ -11,7 +11,9 @@
 //! - [`NftFirewall`] loads that text with `nft`, and changes set elements
 //!   over netlink in batches (one kernel transaction each; no process per
 //!   ban): add, refresh (delete + add, to restart timeouts), delete,
-//!   atomic replace (flush + add) and list.
+//!   atomic replace (flush + add), exact multi-set changes in one
+//!   transaction ([`Firewall::transact`], what `rampart-firewall` uses)
+//!   and list.
 //! - [`DryRunFirewall`] records the same operations without touching the
 //!   kernel (tests, `--dry-run`).
 //!
@@ -67,9 +69,9 @@ mod netlink;
 mod nflog;
 mod ruleset;
 
-pub use addr::{Element, Family, IpRange, merge};
+pub use addr::{Element, Family, IpRange, addr_value, merge};
 pub use backend::{
-    DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress,
+    DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress, SetChange,
 };
 pub use conntrack::{CtEntry, CtFilter, TcpState, count_by_source, dump_conntrack};
 pub use error::{NftError, Result};

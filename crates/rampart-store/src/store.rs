@@ -415,6 +415,42 @@ fn add_in(conn: &Connection, ctx: &Ctx, e: &NewEntry) -> Result<Added> {
     })
 }
 
+/// One write: its own `BEGIN IMMEDIATE` transaction, or a savepoint when
+/// the caller already holds one ([`Store::transaction`]), so that every
+/// method can run inside a caller's transaction.
+enum Write<'c> {
+    Tx(rusqlite::Transaction<'c>),
+    Savepoint(rusqlite::Savepoint<'c>),
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Write::Tx(t) => t,
+            Write::Savepoint(s) => s,
+        }
+    }
+}
+
+impl Write<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Write::Tx(t) => t.commit(),
+            Write::Savepoint(s) => s.commit(),
+        }
+    }
+}
+
+fn write_tx(conn: &mut Connection) -> rusqlite::Result<Write<'_>> {
+    if conn.is_autocommit() {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            .map(Write::Tx)
+    } else {
+        conn.savepoint().map(Write::Savepoint)
+    }
+}
+
 impl Store {
     /// Opens (creating if needed, mode 0600) the database at `path` with
     /// default [`Options`], switches it to WAL and migrates its schema to
@@ -489,6 +525,53 @@ impl Store {
         Ok(Store { conn, ctx })
     }
 
+    /// Runs `f` inside one write transaction (`BEGIN IMMEDIATE`: it waits
+    /// for other writers, up to the busy timeout, and then no other
+    /// process can write until it ends): committed when `f` returns `Ok`,
+    /// rolled back when it returns `Err`. Every method called on the store
+    /// inside `f` is part of the transaction. This is how a firewall
+    /// change is recorded only if the kernel accepted it.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, or the store's when the transaction cannot begin or
+    /// commit (then nothing was recorded).
+    pub fn transaction<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.ctx.err("starting a write"))?;
+        match f(self) {
+            Ok(v) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(Error::sqlite(&self.ctx.path, "committing", self.ctx.timeout_ms, e).into())
+                }
+            },
+            Err(e) => {
+                // Nothing to roll back if SQLite already did (a failed
+                // statement can end the transaction by itself).
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// SQLite's `PRAGMA data_version`: changes whenever another connection
+    /// (another process) commits to the database, never for this
+    /// connection's own commits. A cheap way for a cache of the entries
+    /// to notice that it is stale.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(self.ctx.err("reading the data version"))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.ctx.path
@@ -518,10 +601,7 @@ impl Store {
     /// created ([`Error::Invalid`] otherwise).
     pub fn add(&mut self, entry: &NewEntry) -> Result<Added> {
         let ctx = &self.ctx;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let added = add_in(&tx, ctx, entry)?;
         tx.commit().map_err(ctx.err("committing an entry"))?;
         Ok(added)
@@ -532,10 +612,7 @@ impl Store {
     /// nothing: on error no entry is stored.
     pub fn add_many(&mut self, entries: &[NewEntry]) -> Result<Vec<Added>> {
         let ctx = &self.ctx;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             out.push(add_in(&tx, ctx, e)?);
@@ -556,10 +633,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Added>> {
         let ctx = &self.ctx;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             out.push(add_in(&tx, ctx, e)?);
@@ -580,6 +654,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Changes how long writes wait for another process's lock (the daemon
+    /// waits long at start, then only briefly: a locked database must not
+    /// hold up the kernel).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.conn
+            .busy_timeout(timeout)
+            .map_err(self.ctx.err("setting the busy timeout"))?;
+        self.ctx.timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        Ok(())
+    }
+
     /// The read positions saved by [`Store::record_pass`], by source.
     pub fn positions(&self) -> Result<Vec<(String, String)>> {
         let ctx = &self.ctx;
@@ -592,15 +677,6 @@ impl Store {
             .map_err(ctx.err("reading read positions"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(ctx.err("reading read positions"))
-    }
-
-    /// A number that changes whenever another connection commits to the
-    /// database (SQLite's `PRAGMA data_version`): a cheap way for the daemon
-    /// to notice that a CLI command changed the lists under it.
-    pub fn data_version(&self) -> Result<i64> {
-        self.conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))
-            .map_err(self.ctx.err("reading the data version"))
     }
 
     /// The entry with this id, if it is still stored (in force or expired
@@ -638,10 +714,7 @@ impl Store {
     ) -> Result<Option<Entry>> {
         let ctx = &self.ctx;
         let key = canonical(target).to_string();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let found = select_entries(
             &tx,
             ctx,
@@ -664,10 +737,7 @@ impl Store {
         let ctx = &self.ctx;
         let target = canonical(target);
         let key = target.to_string();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let removed = select_entries(
             &tx,
             ctx,
@@ -709,10 +779,7 @@ impl Store {
     /// history as `flushed`; returns how many.
     pub fn flush(&mut self, kind: Option<Kind>, removal: &Removal, now: Timestamp) -> Result<u64> {
         let ctx = &self.ctx;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let kind_value = kind.map_or(Value::Null, |k| Value::Text(k.as_str().to_owned()));
         archive(
             &tx,
@@ -773,10 +840,7 @@ impl Store {
     /// `expired` (ended at its expiry time); returns them.
     pub fn expire(&mut self, now: Timestamp) -> Result<Vec<Entry>> {
         let ctx = &self.ctx;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err("starting a write"))?;
+        let tx = write_tx(&mut self.conn).map_err(ctx.err("starting a write"))?;
         let gone = select_entries(
             &tx,
             ctx,

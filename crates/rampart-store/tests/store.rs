@@ -1009,3 +1009,44 @@ fn concurrent_writers_wait_for_each_other() {
         400
     );
 }
+
+#[test]
+fn transaction_commits_or_rolls_back_everything_and_data_version_sees_others() {
+    let (_d, path) = temp();
+    let mut a = Store::open(&path).expect("open");
+    let b = Store::open(&path).expect("open");
+    let v0 = b.data_version().expect("version");
+    // an error inside: nothing of it stays
+    let r: Result<(), Error> = a.transaction(|s| {
+        s.add(&deny("198.51.100.7", T0, None))?;
+        s.unblock(net("198.51.100.7"), &Removal::default(), T0)?;
+        s.add(&deny("198.51.100.8", T0, None))?;
+        Err(Error::Invalid {
+            target: "198.51.100.8".into(),
+            what: "the kernel said no".into(),
+        })
+    });
+    assert!(r.is_err());
+    assert!(
+        a.find(Kind::Deny, net("198.51.100.8"))
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        a.history_for(ip("198.51.100.7"))
+            .expect("history")
+            .is_empty()
+    );
+    assert_eq!(b.data_version().expect("version"), v0, "nothing committed");
+    // success: all of it, seen by the other connection
+    let n = a
+        .transaction(|s| -> Result<usize, Error> {
+            s.add(&deny("198.51.100.7", T0, None))?;
+            s.add(&deny("2001:db8::/64", T0, Some(T0 + 60)))?;
+            Ok(s.active(T0)?.len())
+        })
+        .expect("commit");
+    assert_eq!(n, 2, "the transaction sees its own writes");
+    assert_ne!(b.data_version().expect("version"), v0);
+    assert_eq!(b.active(T0).expect("active").len(), 2);
+}

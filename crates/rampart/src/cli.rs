@@ -26,10 +26,12 @@ ENVIRONMENT:
     RAMPART_STATE_DIR   state directory (like --state-dir)
 
 EXIT STATUS:
-    0   success
-    1   the command ran but found problems (unreadable inputs, failing rule vectors, config errors)
-    2   usage error
-    70  internal error
+    0   success (`why`: the kernel blocks the address)
+    1   the command ran but found problems (unreadable inputs, failing rule vectors, config errors,
+        a refused deny/allow, nothing to unblock); `why`: the kernel does not block the address
+    2   usage error (a bad address, a bad duration, a bad option)
+    70  internal error (the kernel or the store failed; nothing was recorded)
+    77  needs root (CAP_NET_ADMIN)
     78  the configuration is invalid
 
 EXAMPLES:
@@ -112,7 +114,9 @@ kernel and expire there.")]
 The entry is recorded in the store (STATE_DIR/rampart.db) and loaded into the \
 kernel (table inet rampart) at once, over netlink. Lockout protection: without \
 --force, Rampart refuses to deny loopback, this host's own addresses, \
-allowlisted or ignored addresses, and the SSH client running the command."
+allowlisted or ignored addresses, the SSH client running the command, and ranges that overlap loopback, link-local or multicast networks (127.0.0.0/8, 0.0.0.0/1, fe80::/10, ::1, ...).
+
+Overlapping entries are fine: the kernel holds their union, each part with the longest time of the entries covering it. Denying an address again for a shorter time keeps the longer ban (and says so). With --json the result (or the error) is one JSON object."
     )]
     Deny(DenyArgs),
     /// Let an address or CIDR through the firewall (beats every deny)
@@ -121,17 +125,30 @@ allowlisted or ignored addresses, and the SSH client running the command."
 
 An allowed address is accepted before any deny, blocklist or country rule, \
 and is opened by the strict port policy. (To only stop detectors from \
-blocking an address, without opening anything, use `rampart ignore`.)"
+blocking an address, without opening anything, use `rampart ignore`.)
+
+`allow --remove ADDR` removes the allow entry. Very wide ranges (0.0.0.0/0, \
+::/0, anything wider than an IPv4 /16 or an IPv6 /32) need --force."
     )]
     Allow(DenyArgs),
     /// Never let a detector block an address (the firewall is unchanged)
     #[command(long_about = "Never let a detector block an address or CIDR.
 
 Unlike `allow`, `ignore` opens nothing: the port policy still applies to \
-the address; only automatic blocks (failed logins, scans, ...) skip it.")]
+the address; only automatic blocks (failed logins, scans, ...) skip it.
+
+`ignore --remove ADDR` removes the ignore entry. Very wide ranges need --force.")]
     Ignore(AddrArgs),
-    /// Remove an address from every deny list, temporary or permanent
+    /// Remove an address (and everything denied inside it) from the deny list
+    #[command(
+        long_about = "Lift the deny entries, temporary or permanent, for ADDR and for every \
+address or network inside it, and print what was removed. Wider deny entries \
+that still cover it are reported (unblock them by name). Exit status 1 when \
+nothing was denied."
+    )]
     Unblock(AddrArgs),
+    /// Remove an address from the allow, ignore or deny lists (all, or those named)
+    Remove(RemoveArgs),
     /// List deny, allow and ignore entries
     List(ListArgs),
     /// Say whether an address is blocked, since when, why, and what to do
@@ -139,7 +156,11 @@ the address; only automatic blocks (failed logins, scans, ...) skip it.")]
         long_about = "Say whether an address is blocked or allowed, by which entry, since when \
 and until when, the reason, the evidence lines, and the plain-language \
 explanation and remedy to give the person who was blocked. Also checks \
-blocklists and blocked countries, and shows earlier entries."
+blocklists and blocked countries, and shows earlier entries.
+
+What the kernel enforces (a lookup of the address in the sets of table inet \
+rampart) is shown next to what the store says. Like grep, the exit status \
+is 0 when the kernel blocks the address and 1 when it does not."
     )]
     Why(ReadArgs),
     /// Make the kernel match the store and the configuration
@@ -164,6 +185,43 @@ With --confirm SECS the previous ruleset comes back by itself unless \
     /// Known-malicious address lists
     #[command(subcommand)]
     Blocklist(BlocklistCmd),
+    /// (internal) the rollback timer of `apply --confirm`
+    #[command(name = "__rollback", hide = true)]
+    Rollback(RollbackArgs),
+}
+
+/// `__rollback` (started by `apply --confirm`).
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Seconds to wait for `rampart confirm`
+    #[arg(long)]
+    pub after: u64,
+}
+
+/// `remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Address or CIDR, exactly as it was entered
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// Only from the deny list
+    #[arg(long)]
+    pub deny: bool,
+    /// Only from the allow list
+    #[arg(long)]
+    pub allow: bool,
+    /// Only from the ignore list
+    #[arg(long)]
+    pub ignore: bool,
+    /// A comment kept in the history
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Print the kernel operations instead of doing them (nothing is changed)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `run`.
@@ -200,12 +258,18 @@ pub struct DenyArgs {
     /// Why (deny) or a comment (allow), kept in the store and shown by `why`
     #[arg(long = "reason", visible_alias = "comment", value_name = "TEXT")]
     pub text: Option<String>,
-    /// Deny even a protected address (loopback, own, allowed, ignored, your SSH client)
+    /// Deny a protected address (loopback, own, allowed, ignored, your SSH client), or allow a very wide range
     #[arg(long)]
     pub force: bool,
-    /// Record in the store but print the kernel operations instead of doing them
+    /// Print the kernel operations instead of doing them (nothing is changed)
     #[arg(long)]
     pub dry_run: bool,
+    /// Remove the entry for ADDR instead (allow --remove; deny --remove is unblock)
+    #[arg(long, conflicts_with_all = ["duration", "force"])]
+    pub remove: bool,
+    /// Print JSON (the result, or the error)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Commands taking one address.
@@ -217,9 +281,18 @@ pub struct AddrArgs {
     /// A comment kept in the store
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
-    /// Print the kernel operations instead of doing them
+    /// Print the kernel operations instead of doing them (nothing is changed)
     #[arg(long)]
     pub dry_run: bool,
+    /// Remove the entry for ADDR instead (ignore --remove)
+    #[arg(long)]
+    pub remove: bool,
+    /// Ignore even a very wide range
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON (the result, or the error)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Read commands on one address.
@@ -267,9 +340,12 @@ pub struct ApplyArgs {
     /// Roll back unless `rampart confirm` runs within SECS seconds
     #[arg(long, value_name = "SECS")]
     pub confirm: Option<u64>,
-    /// Print the kernel operations instead of doing them
+    /// Print the kernel operations instead of doing them (nothing is changed)
     #[arg(long)]
     pub dry_run: bool,
+    /// Print JSON (the result, or the error)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rampart blocklist ...`.
@@ -295,13 +371,13 @@ pub struct BlocklistAddArgs {
     /// A local file (without --file or --url, NAME is taken from the catalogue)
     #[arg(long, conflicts_with = "url")]
     pub file: Option<PathBuf>,
-    /// A URL (downloaded with curl, conditionally: ETag / If-Modified-Since)
+    /// A URL (downloaded conditionally: ETag / If-Modified-Since)
     #[arg(long)]
     pub url: Option<String>,
     /// plain, spamhaus, dshield or firehol (default: detected)
     #[arg(long)]
     pub format: Option<String>,
-    /// How often to refresh
+    /// How often the daemon refreshes it (0: only `blocklist update`)
     #[arg(long, default_value = "1d")]
     pub refresh: String,
     /// Block connections from (in), to (out) or both

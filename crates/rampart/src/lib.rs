@@ -3,11 +3,13 @@
 //! dispatches here:
 //!
 //! - detection offline: [`scan`], [`rules_cmd`], [`settings`] (config check);
-//! - the firewall commands: [`fw`] (lists, why, apply, blocklists);
+//! - the firewall commands: [`commands`] (lists, why, apply, blocklists)
+//!   over `rampart-firewall`, with [`fw`] the shared context;
 //! - the daemon: [`daemon`] (`rampart run`) and its control socket client
 //!   [`ctl`].
 
 pub mod cli;
+pub mod commands;
 pub mod ctl;
 pub mod daemon;
 pub mod fw;
@@ -28,4 +30,6 @@ pub mod exit {
     pub const CONFIG: u8 = 78;
     /// Other failure (sysexits EX_SOFTWARE).
     pub const SOFTWARE: u8 = 70;
+    /// Needs root / CAP_NET_ADMIN (sysexits EX_NOPERM).
+    pub const NOPERM: u8 = 77;
 }

@@ -2,7 +2,9 @@
 //! its result to an exit code.
 
 use clap::Parser;
+use rampart::commands::{blocklists, firewall, lists};
 use rampart::{cli, daemon, exit, fw, rules_cmd, scan, settings};
+use rampart_store::Kind;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,33 +31,31 @@ fn main() -> ExitCode {
         cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
         cli::Command::Run(ref a) => daemon::run(&cli.global, a),
         cli::Command::Reload => fw::reload(&cli.global),
-        cli::Command::Deny(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Deny),
-        cli::Command::Allow(ref a) => fw::deny_or_allow(&cli.global, a, rampart_store::Kind::Allow),
-        cli::Command::Ignore(ref a) => fw::ignore(&cli.global, a),
-        cli::Command::Unblock(ref a) => fw::unblock(&cli.global, a),
-        cli::Command::List(ref a) => fw::list(&cli.global, a),
-        cli::Command::Why(ref a) => fw::why(&cli.global, a),
-        cli::Command::Apply(ref a) => fw::apply(&cli.global, a),
-        cli::Command::Confirm => fw::confirm(&cli.global),
-        cli::Command::Flush(ref a) => fw::flush(&cli.global, a),
-        cli::Command::Status(ref a) => fw::status(
-            &cli.global,
-            &cli::ReadArgs {
-                addr: String::new(),
-                json: a.json,
-            },
-        ),
-        cli::Command::ShowRules(ref a) => fw::show_rules(&cli.global, a.json),
-        cli::Command::Blocklist(ref c) => fw::blocklist(&cli.global, c),
+        cli::Command::Deny(ref a) => lists::deny_or_allow(&cli.global, a, Kind::Deny),
+        cli::Command::Allow(ref a) => lists::deny_or_allow(&cli.global, a, Kind::Allow),
+        cli::Command::Ignore(ref a) => lists::ignore(&cli.global, a),
+        cli::Command::Unblock(ref a) => lists::unblock(&cli.global, a),
+        cli::Command::Remove(ref a) => lists::remove(&cli.global, a),
+        cli::Command::List(ref a) => lists::list(&cli.global, a),
+        cli::Command::Why(ref a) => lists::why(&cli.global, a),
+        cli::Command::Apply(ref a) => firewall::apply(&cli.global, a),
+        cli::Command::Confirm => firewall::confirm(&cli.global),
+        cli::Command::Flush(ref a) => firewall::flush(&cli.global, a),
+        cli::Command::Status(ref a) => firewall::status(&cli.global, a),
+        cli::Command::ShowRules(ref a) => firewall::show_rules(&cli.global, a.json),
+        cli::Command::Blocklist(ref c) => blocklists::blocklist(&cli.global, c),
+        cli::Command::Rollback(ref a) => firewall::rollback(&cli.global, a),
     };
     match r {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("rampart: error: {e:#}");
-            ExitCode::from(
-                e.downcast_ref::<settings::ConfigErrors>()
-                    .map_or(exit::SOFTWARE, |_| exit::CONFIG),
-            )
+            let code = fw::classify(&e);
+            match code {
+                exit::NOPERM => eprintln!("rampart: needs root (CAP_NET_ADMIN)"),
+                exit::USAGE => eprintln!("rampart: {e:#}"),
+                _ => eprintln!("rampart: error: {e:#}"),
+            }
+            ExitCode::from(code)
         }
     }
 }

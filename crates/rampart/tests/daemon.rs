@@ -53,8 +53,7 @@ fn run_blocks_live_across_rotation_and_restart() {
     );
     stop(&mut child);
     // the ban is recorded with its reason and evidence
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.6");
     assert_eq!(v["blocked"], true);
     assert_eq!(v["entries"][0]["origin"], "detector");
     assert_eq!(v["entries"][0]["reason"], "sshd");
@@ -85,8 +84,7 @@ fn run_answers_on_the_control_socket_and_reloads() {
     let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
     assert_eq!(st["daemon"]["ok"], true, "{st}");
     assert_eq!(st["daemon"]["events"], 2, "{st}");
-    let why: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.9", "--json"])).unwrap();
+    let why: serde_json::Value = h.why("198.51.100.9");
     assert_eq!(why["blocked"], false);
     assert_eq!(why["detector_counts"][0]["count"], 2, "{why}");
     // a reload keeps the counters: with a threshold of 3, one more line bans
@@ -119,8 +117,7 @@ fn run_answers_on_the_control_socket_and_reloads() {
     std::thread::sleep(Duration::from_millis(300));
     let (_, out, _) = h.rampart(&["unblock", "198.51.100.8"]);
     assert!(out.contains("counts for 198.51.100.8 were reset"), "{out}");
-    let why: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.8", "--json"])).unwrap();
+    let why: serde_json::Value = h.why("198.51.100.8");
     assert_eq!(
         why["detector_counts"].as_array().map(Vec::len),
         Some(0),
@@ -418,8 +415,7 @@ fn run_bans_a_real_port_scan() {
         "a client of open ports is not"
     );
     stop(&mut child);
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.7");
     assert_eq!(v["entries"][0]["reason"], "portscan", "{v}");
     assert!(
         v["entries"][0]["summary"]
@@ -469,8 +465,7 @@ fn run_bans_a_client_holding_too_many_connections() {
     stop(&mut child);
     let _ = holder.kill();
     let _ = holder.wait();
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.6", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.6");
     assert_eq!(v["entries"][0]["reason"], "ct_limit", "{v}");
     drop(held);
 }
@@ -499,8 +494,7 @@ fn run_never_bans_allowed_or_ignored_addresses() {
         "an ignored address is never banned by the daemon"
     );
     stop(&mut child);
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.2", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.2");
     assert_eq!(v["blocked"], false, "{v}");
 }
 
@@ -593,8 +587,7 @@ fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
     let mut child = spawn_run(&h, &log, &errlog);
     append(&log, &fail_lines("198.51.100.7", 1, 200));
     assert!(wait_blocked(&h, "198.51.100.7"));
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.7", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.7");
     assert_eq!(v["entries"][0]["permanent"], true, "{v}");
     assert!(
         v["entries"][0]["summary"]
@@ -615,8 +608,7 @@ fn run_escalates_to_permanent_across_restarts_and_blocks_netblocks() {
         "a neighbour that never attacked is inside the banned /24: {}",
         std::fs::read_to_string(&errlog).unwrap_or_default()
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "203.0.113.9", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("203.0.113.9");
     assert_eq!(v["entries"][0]["reason"], "netblock", "{v}");
     assert_eq!(v["entries"][0]["target"], "203.0.113.0/24");
     // the server's own networks are never netblocked
@@ -1124,4 +1116,48 @@ fn a_fifo_a_device_or_a_directory_at_a_watched_path_stops_nothing() {
         warnings < 10,
         "rate-limited warnings, not a flood: {warnings}\n{err}"
     );
+}
+
+#[test]
+fn a_log_rotated_while_stopped_loses_no_line_and_no_count() {
+    if !can_run("a_log_rotated_while_stopped_loses_no_line_and_no_count") {
+        return;
+    }
+    let h = Host::new("rotstop", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // 2 failures read before the stop, 1 written while stopped, then the
+    // log rotates and the new one gets 2 more: 5 in all
+    append(&log, &fail_lines("198.51.100.6", 2, 100));
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&mut child);
+    append(&log, &fail_lines("198.51.100.6", 1, 200));
+    std::fs::rename(&log, dir.join("auth.log.1")).unwrap();
+    append(&log, &fail_lines("198.51.100.6", 2, 300));
+    let mut child = spawn_run(&h, &log, &errlog);
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "counted across the rotation: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    stop(&mut child);
+    // counts before a rotation that happened while running survive a restart
+    append(&log, &fail_lines("198.51.100.7", 3, 400));
+    let mut child = spawn_run(&h, &log, &errlog);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::rename(&log, dir.join("auth.log.1")).unwrap();
+    append(&log, &fail_lines("198.51.100.7", 1, 500));
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&mut child);
+    let mut child = spawn_run(&h, &log, &errlog);
+    append(&log, &fail_lines("198.51.100.7", 1, 600));
+    assert!(
+        wait_blocked(&h, "198.51.100.7"),
+        "the rotated file's part of the window is replayed: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    stop(&mut child);
 }

@@ -50,11 +50,11 @@ fn deny_blocks_tcp_and_udp_cidr_ipv6_and_allow_beats_deny() {
     h.ok(&["unblock", "198.51.100.7"]);
     assert!(h.lab.reaches("198.51.100.7"));
     // why explains
-    let why = h.ok(&["why", "192.0.2.4", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&why).unwrap();
+    let v = h.why("192.0.2.4");
     assert_eq!(v["blocked"], true, "{v}");
     assert_eq!(v["entries"][0]["target"], "192.0.2.4/30");
-    let why = h.ok(&["why", "198.51.100.7"]);
+    let (code, why, _) = h.rampart(&["why", "198.51.100.7"]);
+    assert_eq!(code, 1, "like grep: 1 when the kernel does not block it");
     assert!(why.contains("is not blocked"), "{why}");
     assert!(
         why.contains("unblocked"),
@@ -213,12 +213,10 @@ fn blocklist_and_country_entries_block() {
     h.ok(&["apply"]);
     assert!(!h.lab.reaches("198.51.100.5"), "a denied country blocks");
     assert!(h.lab.reaches("198.51.100.20"), "other countries pass");
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "192.0.2.6", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("192.0.2.6");
     assert_eq!(v["blocked"], true);
     assert_eq!(v["blocklists"][0], "bad");
-    let v: serde_json::Value =
-        serde_json::from_str(&h.ok(&["why", "198.51.100.5", "--json"])).unwrap();
+    let v: serde_json::Value = h.why("198.51.100.5");
     assert_eq!(v["country_blocked"], true, "{v}");
     // a bad update keeps the previous list
     std::fs::write(&list, "<html>error</html>\n").unwrap();
@@ -372,4 +370,262 @@ fn blocklist_from_url_downloads_conditionally() {
     assert_eq!(list[0]["entries"], 9);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+// ---- issue 7: the firewall state admins can trust. Each "What was seen"
+// case, with real traffic. Extra client addresses live in 203.0.113.0/24
+// (the server gets 203.0.113.1).
+
+/// Gives the client these extra addresses (and the server 203.0.113.1).
+fn more_clients(h: &Host, addrs: &[&str]) {
+    let _ = h
+        .lab
+        .srv
+        .exec(&["ip", "addr", "replace", "203.0.113.1/24", "dev", "vs"]);
+    for a in addrs {
+        h.lab
+            .cli
+            .exec(&["ip", "addr", "add", &format!("{a}/24"), "dev", "vc"]);
+    }
+}
+
+#[test]
+fn issue7_a_wider_deny_over_a_denied_address_blocks_all_of_it_and_expires_by_parts() {
+    if !can_run("issue7_a_wider_deny_over_a_denied_address_blocks_all_of_it_and_expires_by_parts") {
+        return;
+    }
+    let h = Host::new("i7overlap", "");
+    more_clients(&h, &["203.0.113.130", "203.0.113.131", "203.0.113.200"]);
+    h.ok(&["deny", "203.0.113.131", "--for", "1h"]);
+    // before: "File exists", recorded anyway, .130 still connected
+    let t0 = Instant::now();
+    let (code, out, err) = h.rampart(&["deny", "203.0.113.128/25", "--for", "8s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["agree"], true, "{st}");
+    for a in ["203.0.113.130", "203.0.113.131", "203.0.113.200"] {
+        assert!(!h.lab.reaches(a), "{a} is inside the denied /25");
+        assert_eq!(
+            h.rampart(&["why", a]).0,
+            0,
+            "why {a} exits 0: the kernel blocks it"
+        );
+    }
+    // the kernel times out the /25's parts by itself; the /32 stays
+    std::thread::sleep(Duration::from_millis(9500).saturating_sub(t0.elapsed()));
+    assert!(h.lab.reaches("203.0.113.130"), "the short ban ended");
+    assert!(h.lab.reaches("203.0.113.200"));
+    assert!(!h.lab.reaches("203.0.113.131"), "the longer ban stays");
+    // denying the range again works over what the kernel left behind
+    h.ok(&["deny", "203.0.113.128/25", "--for", "1h"]);
+    assert!(!h.lab.reaches("203.0.113.130"));
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["agree"], true, "{st}");
+}
+
+#[test]
+fn issue7_a_change_after_flush_rebuilds_the_allow_entries_first() {
+    if !can_run("issue7_a_change_after_flush_rebuilds_the_allow_entries_first") {
+        return;
+    }
+    let h = Host::new(
+        "i7flush",
+        "[firewall]\nstrict = true\ntcp_in = \"8080\"\nudp_in = \"5353\"\nssh_port = 2222\n",
+    );
+    h.ok(&["apply"]);
+    h.ok(&["allow", "198.51.100.3"]);
+    assert!(
+        h.lab.tcp("198.51.100.3", common::SRV4, 80),
+        "the admin is allowed everywhere"
+    );
+    assert!(!h.lab.tcp("198.51.100.2", common::SRV4, 80));
+    h.ok(&["flush"]);
+    assert!(
+        h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "no table, no policy"
+    );
+    // before: the table came back with only this entry; the admin was out
+    h.ok(&["deny", "198.51.100.5"]);
+    assert!(
+        h.lab.tcp("198.51.100.3", common::SRV4, 80),
+        "the allowlisted admin is accepted again"
+    );
+    assert!(
+        !h.lab.tcp("198.51.100.2", common::SRV4, 80),
+        "strict mode is back"
+    );
+    assert!(!h.lab.reaches("198.51.100.5"));
+}
+
+#[test]
+fn issue7_deny_everything_with_force_blocks_every_client() {
+    if !can_run("issue7_deny_everything_with_force_blocks_every_client") {
+        return;
+    }
+    let h = Host::new("i7all", "");
+    let (code, _, err) = h.rampart(&["deny", "0.0.0.0/0"]);
+    assert_eq!(code, 1, "refused without --force: {err}");
+    assert!(err.contains("overlaps"), "{err}");
+    let (code, _, err) = h.rampart(&["deny", "0.0.0.0/1"]);
+    assert_eq!(code, 1, "0.0.0.0/1 holds loopback too: {err}");
+    h.ok(&["deny", "0.0.0.0/0", "--force"]);
+    for a in ["192.0.2.2", "198.51.100.20", "198.51.100.9"] {
+        assert!(!h.lab.reaches(a), "{a}: every IPv4 client is denied");
+    }
+    assert!(h.lab.reaches("2001:db8::2"), "IPv6 is another family");
+    h.ok(&["deny", "::/0", "--force"]);
+    assert!(!h.lab.reaches("2001:db8::2"));
+    h.ok(&["allow", "192.0.2.5"]);
+    assert!(h.lab.reaches("192.0.2.5"), "allow still beats deny");
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert_eq!(st["agree"], true, "{st}");
+}
+
+#[test]
+fn issue7_a_duration_beyond_the_kernel_limit_is_refused_before_writing() {
+    if !can_run("issue7_a_duration_beyond_the_kernel_limit_is_refused_before_writing") {
+        return;
+    }
+    let h = Host::new("i7range", "");
+    let (code, out, err) = h.rampart(&["deny", "198.51.100.7", "--for", "99999999d"]);
+    assert_eq!(code, 2, "a usage error: {out}{err}");
+    assert!(err.contains("kernel"), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing stored: {list}");
+    assert!(h.lab.reaches("198.51.100.7"));
+    // --json: the error as JSON, same exit status
+    let (code, out, _) = h.rampart(&["deny", "198.51.100.7", "--for", "7dayz", "--json"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["exit"], 2);
+    let (code, _, err) = h.rampart(&["deny", "198.51.100.300"]);
+    assert_eq!(code, 2, "a bad address is a usage error: {err}");
+    // the longest accepted duration is accepted by the kernel too
+    h.ok(&["deny", "198.51.100.7", "--for", "213503d"]);
+    assert!(!h.lab.reaches("198.51.100.7"));
+}
+
+#[test]
+fn issue7_allow_and_ignore_entries_can_be_removed_and_wide_ones_need_force() {
+    if !can_run("issue7_allow_and_ignore_entries_can_be_removed_and_wide_ones_need_force") {
+        return;
+    }
+    let h = Host::new("i7remove", "");
+    more_clients(&h, &["203.0.113.21", "203.0.113.22"]);
+    for args in [
+        &["allow", "0.0.0.0/0"][..],
+        &["ignore", "::/0"],
+        &["allow", "10.0.0.0/8"],
+    ] {
+        let (code, _, err) = h.rampart(args);
+        assert_eq!(code, 1, "{args:?} needs --force: {err}");
+        assert!(err.contains("--force"), "{err}");
+    }
+    h.ok(&["deny", "203.0.113.16/28"]);
+    h.ok(&["allow", "203.0.113.21", "--comment", "office"]);
+    assert!(h.lab.reaches("203.0.113.21"));
+    assert!(!h.lab.reaches("203.0.113.22"));
+    let out = h.ok(&["allow", "--remove", "203.0.113.21"]);
+    assert!(
+        out.contains("Removed 203.0.113.21 from the allow list"),
+        "{out}"
+    );
+    assert!(!h.lab.reaches("203.0.113.21"), "no longer allowed");
+    h.ok(&["ignore", "198.51.100.9"]);
+    let out = h.ok(&["ignore", "--remove", "198.51.100.9", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["removed"][0]["kind"], "ignore", "{v}");
+    let (code, _, _) = h.rampart(&["ignore", "--remove", "198.51.100.9"]);
+    assert_eq!(code, 1, "nothing left to remove");
+    // wide with --force: allowed, with a warning
+    let (code, _, err) = h.rampart(&["allow", "0.0.0.0/0", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("every IPv4 address"), "{err}");
+    assert!(
+        h.lab.reaches("203.0.113.22"),
+        "allow 0.0.0.0/0 opens everything"
+    );
+    h.ok(&["allow", "--remove", "0.0.0.0/0"]);
+    assert!(!h.lab.reaches("203.0.113.22"));
+    // `remove` takes an address out of every list it is in
+    h.ok(&["deny", "198.51.100.8"]);
+    h.ok(&["ignore", "198.51.100.8"]);
+    let out = h.ok(&["remove", "198.51.100.8"]);
+    assert!(
+        out.contains("deny list") && out.contains("ignore list"),
+        "{out}"
+    );
+}
+
+#[test]
+fn issue7_dry_run_changes_nothing_and_prints_the_operations() {
+    if !can_run("issue7_dry_run_changes_nothing_and_prints_the_operations") {
+        return;
+    }
+    let h = Host::new("i7dry", "");
+    h.ok(&["apply"]);
+    let out = h.ok(&["deny", "198.51.100.7", "--for", "1h", "--dry-run"]);
+    assert!(
+        out.contains("add element inet rampart deny4 { 198.51.100.7 timeout 3600s }"),
+        "{out}"
+    );
+    let list: serde_json::Value = serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing stored: {list}");
+    assert!(h.lab.reaches("198.51.100.7"));
+    h.ok(&["apply"]);
+    assert!(
+        h.lab.reaches("198.51.100.7"),
+        "and apply has nothing to enforce"
+    );
+    let out = h.ok(&["flush", "--dry-run"]);
+    assert!(out.contains("delete table inet rampart"), "{out}");
+    assert!(
+        h.nft(&["list", "tables"]).contains("rampart"),
+        "the table stays"
+    );
+}
+
+#[test]
+fn issue7_denying_again_for_less_says_what_actually_holds() {
+    if !can_run("issue7_denying_again_for_less_says_what_actually_holds") {
+        return;
+    }
+    let h = Host::new("i7shorter", "");
+    h.ok(&["deny", "198.51.100.7", "--for", "1h"]);
+    let out = h.ok(&["deny", "198.51.100.7", "--for", "5m"]);
+    assert!(out.contains("already on the deny list"), "{out}");
+    assert!(out.contains("kept"), "{out}");
+    assert!(!out.contains("Denied 198.51.100.7 for 5m"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["deny", "198.51.100.7", "--for", "5m", "--json"])).unwrap();
+    assert_eq!(v["action"], "kept");
+    assert!(v["entry"]["remaining_secs"].as_u64().unwrap() > 3000, "{v}");
+    let why: serde_json::Value = h.why("198.51.100.7");
+    assert_eq!(why["kernel"]["blocked"], true);
+    assert_eq!(why["agree"], true, "{why}");
+}
+
+#[test]
+fn issue7_without_root_says_so_once() {
+    if !can_run("issue7_without_root_says_so_once") {
+        return;
+    }
+    let h = Host::new("i7root", "");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_rampart"))
+        .arg("--state-dir")
+        .arg(&h.state)
+        .args(["deny", "198.51.100.7"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert_eq!(err.trim(), "rampart: needs root (CAP_NET_ADMIN)");
 }

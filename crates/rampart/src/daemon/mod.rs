@@ -93,7 +93,10 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         tracing::info!("no file matches yet (followed as soon as one appears): {w}");
     }
     let mut reader = open_store(&ctx, Duration::from_secs(5))?;
-    ctx.store = open_store(&ctx, Duration::from_millis(20))?;
+    let mirror = rampart_firewall::Mirror::load(&mut ctx.store, &mut ctx.kernel, settings::now())
+        .context("cannot load the deny set")?;
+    ctx.mirror = Some(mirror);
+    ctx.store.set_busy_timeout(Duration::from_millis(20))?;
     let saved = saved_positions(&reader);
     let tctx =
         rampart_core::time::TimeContext::new(loaded.config.log_utc_offset_secs, settings::now());
@@ -209,13 +212,9 @@ fn follow(
     let max = det.engine().max_line_bytes;
     let files =
         FileSource::open(&plan.files, checkpoint, max, 0).context("cannot follow the log files")?;
-    for (path, dev, ino, offset) in files.positions() {
-        let same = std::fs::metadata(&path).is_ok_and(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.dev() == dev && m.ino() == ino
-        });
-        if same && offset > 0 {
-            let n = rebuild::replay(det, &path, offset, tctx);
+    for (path, known) in files.positions() {
+        let n = rebuild::replay_path(det, &path, &known, tctx);
+        if n > 0 {
             tracing::info!("{}: {n} lines replayed to rebuild counters", path.display());
         }
     }

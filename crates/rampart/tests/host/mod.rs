@@ -90,6 +90,16 @@ impl Host {
         out
     }
 
+    /// `why ADDR --json`: exit status 0 exactly when the kernel blocks it.
+    pub fn why(&self, addr: &str) -> serde_json::Value {
+        let (code, out, err) = self.rampart(&["why", addr, "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("why {addr}: {e}: {out}{err}"));
+        let blocked = v["blocked"] == true;
+        assert_eq!(code, if blocked { 0 } else { 1 }, "why {addr}: {v}");
+        v
+    }
+
     pub fn nft(&self, args: &[&str]) -> String {
         let mut v = vec!["nft"];
         v.extend_from_slice(args);

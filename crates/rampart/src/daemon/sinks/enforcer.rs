@@ -68,7 +68,7 @@ impl Enforcer {
             self.catch_up();
         }
         // the detector is gone: one last attempt at what is pending
-        self.store.flush(&mut self.ctx.store, now());
+        self.record(now());
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -87,7 +87,7 @@ impl Enforcer {
             EnforceCmd::Drain(reply) => {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while !self.store.is_empty() && Instant::now() < deadline {
-                    self.store.flush(&mut self.ctx.store, now());
+                    self.record(now());
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 let _ = reply.send(self.status());
@@ -105,7 +105,15 @@ impl Enforcer {
         }
         self.store
             .push(p.bans.iter().map(|b| store::entry(b)), p.positions);
-        self.store.flush(&mut self.ctx.store, now);
+        self.record(now);
+    }
+
+    /// Writes what is pending to the store (when a retry is due).
+    fn record(&mut self, now: i64) {
+        let done = self.store.flush(&mut self.ctx.store, now);
+        if !done.is_empty() {
+            self.kernel.recorded(&mut self.ctx, &done);
+        }
     }
 
     fn catch_up(&mut self) {
@@ -115,7 +123,7 @@ impl Enforcer {
             tracing::info!("{} ban(s) enforced after retrying", done.len());
             self.applied(&done);
         }
-        self.store.flush(&mut self.ctx.store, now);
+        self.record(now);
     }
 
     fn applied(&self, bans: &[Arc<Ban>]) {

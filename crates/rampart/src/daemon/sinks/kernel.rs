@@ -1,11 +1,14 @@
-//! The kernel side of enforcement: each pass's bans as one netlink batch
-//! into the deny sets; what the kernel refuses is retried with backoff and
+//! The kernel side of enforcement: each pass's bans as one netlink
+//! transaction into the deny sets, computed as the exact difference by the
+//! daemon's [`Mirror`] (the sets are a function of the store plus the bans
+//! not yet recorded); what the kernel refuses is retried with backoff and
 //! reported (never "recorded, not enforced, silently").
 
 use crate::daemon::events::Ban;
 use crate::fw::Ctx;
 use anyhow::Result;
-use rampart_nft::{Element, IpRange, SetList};
+use rampart_core::addr::Net;
+use rampart_firewall::Mirror;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,35 +22,46 @@ pub struct KernelSink {
     pub failures: u64,
 }
 
-fn element(b: &Ban, now: i64) -> Result<Element> {
-    let range =
-        IpRange::cidr(b.target.addr, b.target.prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
-    // what is left of the ban's length since it was decided
-    let timeout = b
-        .len
-        .map(|l| Duration::from_secs((b.decided + l - now).max(1) as u64));
-    Ok(Element { range, timeout })
-}
-
 impl KernelSink {
-    /// Puts `bans` into the kernel in one batch; if our table is missing
-    /// (flushed by hand), reloads the skeleton and tries once more.
+    /// Puts `bans` into the kernel in one transaction through the daemon's
+    /// [`Mirror`] of the deny set (no store write needed). A mirror that
+    /// another process's change made stale is resynced first when the
+    /// store can be written; if the table is gone (`rampart flush`), it is
+    /// rebuilt and the bans sent again.
     pub fn apply(&mut self, ctx: &mut Ctx, bans: &[Arc<Ban>], now: i64) -> Result<()> {
-        let elements = bans
+        let list: Vec<(Net, Option<i64>)> = bans
             .iter()
-            .map(|b| element(b, now))
-            .collect::<Result<Vec<_>>>()?;
-        if elements.is_empty() {
+            .map(|b| (b.target, b.len.map(|l| b.decided + l)))
+            .collect();
+        if list.is_empty() {
             return Ok(());
         }
-        if ctx.fw.refresh(&SetList::Deny, &elements).is_ok() {
-            return Ok(());
+        let mut mirror = match ctx.mirror.take() {
+            Some(m) => m,
+            None => Mirror::load(&mut ctx.store, &mut ctx.kernel, now)?,
+        };
+        if mirror.is_stale(&ctx.store).unwrap_or(false)
+            && let Err(e) = mirror.resync(&mut ctx.store, &mut ctx.kernel, now)
+        {
+            tracing::warn!(
+                "cannot resync the deny set with the store now ({e}); banning on the current view"
+            );
         }
-        ctx.ensure_table()?;
-        ctx.fw
-            .refresh(&SetList::Deny, &elements)
-            .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        let mut sent = mirror.ban(&mut ctx.kernel, &list, now);
+        if sent.is_err() {
+            sent = mirror
+                .resync(&mut ctx.store, &mut ctx.kernel, now)
+                .and_then(|_| mirror.ban(&mut ctx.kernel, &list, now));
+        }
+        ctx.mirror = Some(mirror);
+        sent.map(|_| ()).map_err(Into::into)
+    }
+
+    /// The store now has these bans: the mirror stops holding them apart.
+    pub fn recorded(&mut self, ctx: &mut Ctx, targets: &[Net]) {
+        if let Some(m) = ctx.mirror.as_mut() {
+            m.recorded(targets);
+        }
     }
 
     /// Queues refused bans for another try.

@@ -7,6 +7,7 @@
 //! advanced, so the lines are read again and the same bans decided again.
 
 use crate::daemon::events::Ban;
+use rampart_core::addr::Net;
 use rampart_store::{Kind, NewEntry, Origin, Store};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -68,10 +69,11 @@ impl StoreSink {
         if self.is_empty() { None } else { self.next_try }
     }
 
-    /// Writes what is pending unless a retry is not due yet.
-    pub fn flush(&mut self, store: &mut Store, now: i64) {
+    /// Writes what is pending unless a retry is not due yet; returns the
+    /// targets recorded.
+    pub fn flush(&mut self, store: &mut Store, now: i64) -> Vec<Net> {
         if self.is_empty() || self.next_try.is_some_and(|t| Instant::now() < t) {
-            return;
+            return Vec::new();
         }
         let positions: Vec<(String, String)> = self
             .positions
@@ -79,8 +81,15 @@ impl StoreSink {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         match store.record_pass(&self.entries, &positions, now) {
-            Ok(_) => self.written(),
-            Err(e) => self.failed(e),
+            Ok(_) => {
+                let targets = self.entries.iter().map(|e| e.target).collect();
+                self.written();
+                targets
+            }
+            Err(e) => {
+                self.failed(e);
+                Vec::new()
+            }
         }
     }
 

@@ -11,6 +11,7 @@
 
 use super::{Feed, Source};
 use crate::daemon::events::{Checkpoint as Cp, Input, SourceId};
+use crate::daemon::rebuild::Known;
 use rampart_tail::{Checkpoint, Follower, Notice, Options, Spec};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -66,15 +67,17 @@ impl FileSource {
         (CHECKPOINT_KEY.into(), to_json(&self.checkpoint))
     }
 
-    /// Every followed file's committed offset, for the counter rebuild.
-    pub fn positions(&self) -> Vec<(std::path::PathBuf, u64, u64, u64)> {
+    /// Every followed path's files (oldest first) with their committed
+    /// offsets, for the counter rebuild.
+    pub fn positions(&self) -> Vec<(std::path::PathBuf, Vec<Known>)> {
+        let known = |f: &rampart_tail::Position| Known {
+            dev: f.dev,
+            ino: f.ino,
+            offset: f.offset,
+        };
         self.checkpoint
             .iter()
-            .flat_map(|(p, files)| {
-                files
-                    .iter()
-                    .map(move |f| (p.to_path_buf(), f.dev, f.ino, f.offset))
-            })
+            .map(|(p, files)| (p.to_path_buf(), files.iter().map(known).collect()))
             .collect()
     }
 

@@ -1,0 +1,150 @@
+//! The daemon's view of the deny set, so a detector ban reaches the kernel
+//! without waiting for the store.
+
+use rampart_core::addr::Net;
+use rampart_core::time::Timestamp;
+use rampart_nft::SetList;
+use rampart_store::{Kind, Store};
+
+use crate::change::{Change, Outcome, run, store_spans};
+use crate::error::{Error, Result};
+use crate::kernel::{Kernel, ListPlan, Plan};
+use crate::segment::{Diff, Expiry, Segment, diff, segments};
+
+/// An in-memory mirror of the deny list: the live entries (the store's and
+/// the daemon's bans not yet recorded there) and the segments the kernel
+/// holds. [`Mirror::ban`] computes and sends the kernel difference for new
+/// bans at once; the daemon records them in the store afterwards (with
+/// retries) and calls [`Mirror::recorded`].
+///
+/// When another process commits to the store (a CLI command),
+/// [`Mirror::is_stale`] says so (SQLite's `data_version`), and
+/// [`Mirror::resync`] makes the kernel match the store plus the pending
+/// bans again.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// Live deny spans: the store's and the pending ones.
+    spans: Vec<Segment>,
+    /// Bans sent to the kernel but not yet confirmed in the store.
+    pending: Vec<(Net, Segment)>,
+    /// What the kernel's deny sets hold (as last sent).
+    kernel: Vec<Segment>,
+    data_version: i64,
+}
+
+impl Mirror {
+    /// Loads the store's deny entries and makes the kernel match the store
+    /// (rebuilding the table if it is missing).
+    pub fn load(store: &mut Store, kernel: &mut Kernel, now: Timestamp) -> Result<Mirror> {
+        let mut m = Mirror {
+            spans: Vec::new(),
+            pending: Vec::new(),
+            kernel: Vec::new(),
+            data_version: 0,
+        };
+        m.resync(store, kernel, now)?;
+        Ok(m)
+    }
+
+    /// Bans sent but not yet recorded.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Puts new deny entries (target, expiry; `None` is permanent) into
+    /// the kernel in one transaction, without touching the store. Returns
+    /// what was sent. On error the mirror is unchanged; after
+    /// [`Error::TableMissing`] or a kernel refusal, [`Mirror::resync`]
+    /// (which rebuilds a missing table) and ban again.
+    pub fn ban(
+        &mut self,
+        kernel: &mut Kernel,
+        bans: &[(Net, Option<Timestamp>)],
+        now: Timestamp,
+    ) -> Result<Diff> {
+        let added: Vec<(Net, Segment)> = bans
+            .iter()
+            .map(|&(n, e)| (n, Segment::of_net(n, Expiry::from_option(e))))
+            .collect();
+        let mut spans: Vec<Segment> = self
+            .spans
+            .iter()
+            .copied()
+            .filter(|s| s.expiry > Expiry::At(now))
+            .collect();
+        spans.extend(added.iter().map(|(_, s)| *s));
+        let after = segments(&spans, now);
+        let d = diff(&self.kernel, &after, 0);
+        if d.is_empty() && kernel.read(&SetList::Deny, now)?.is_none() {
+            // nothing to send, but nothing to send it to either
+            return Err(Error::TableMissing);
+        }
+        let plan = Plan {
+            now,
+            lists: vec![ListPlan {
+                list: SetList::Deny,
+                diff: d.clone(),
+                after: after.clone(),
+            }],
+            ..Plan::default()
+        };
+        kernel.execute(&plan)?;
+        self.spans = spans;
+        self.pending.extend(added);
+        self.kernel = after;
+        Ok(d)
+    }
+
+    /// The daemon recorded these targets in the store: they are no longer
+    /// pending.
+    pub fn recorded(&mut self, targets: &[Net]) {
+        self.pending.retain(|(n, _)| !targets.contains(n));
+    }
+
+    /// Whether another process changed the store since the last sync.
+    pub fn is_stale(&self, store: &Store) -> Result<bool> {
+        Ok(store.data_version()? != self.data_version)
+    }
+
+    /// Makes the kernel match the store plus the pending bans (expiring
+    /// entries, rebuilding the table if it is missing) and reloads the
+    /// mirror from them.
+    pub fn resync(
+        &mut self,
+        store: &mut Store,
+        kernel: &mut Kernel,
+        now: Timestamp,
+    ) -> Result<Outcome> {
+        self.apply_change(store, kernel, &Change::Expire, now)
+    }
+
+    /// [`crate::apply_change`] for the daemon (the control socket): the
+    /// pending bans are kept in the kernel, and the mirror follows.
+    pub fn apply_change(
+        &mut self,
+        store: &mut Store,
+        kernel: &mut Kernel,
+        change: &Change,
+        now: Timestamp,
+    ) -> Result<Outcome> {
+        let in_store: Vec<Net> = store
+            .active(now)?
+            .into_iter()
+            .filter(|a| a.kind == Kind::Deny)
+            .map(|a| a.target)
+            .collect();
+        self.pending
+            .retain(|(n, s)| !in_store.contains(n) && s.expiry > Expiry::At(now));
+        let pending: Vec<Segment> = self.pending.iter().map(|(_, s)| *s).collect();
+        let out = run(store, kernel, change, now, &pending, true)?;
+        let mut spans = store_spans(store, Kind::Deny, now)?;
+        spans.extend_from_slice(&pending);
+        self.spans = spans;
+        self.kernel = match out.plan.lists.iter().find(|l| l.list == SetList::Deny) {
+            Some(l) => l.after.clone(),
+            None => segments(&self.spans, now),
+        };
+        self.data_version = store.data_version()?;
+        Ok(out)
+    }
+}
