@@ -17,7 +17,8 @@ use crate::segment::{Expiry, Segment, diff, segments};
 /// One change to the firewall state, from the CLI, the control socket, a
 /// timer or a blocklist refresh. Parse arguments into a `Change`, then
 /// execute it with [`apply_change`] (or show it with [`plan`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Change {
     /// Add a deny, allow or ignore entry (a longer entry in force is kept:
     /// see [`Outcome::added`]).
@@ -47,7 +48,8 @@ pub enum Change {
     /// Expire, reload the ruleset and make every list match.
     Apply,
     /// Load a new body of a blocklist (the caller saves it as the cached
-    /// body once this succeeded).
+    /// body once this succeeded). Not sent over the control socket.
+    #[serde(skip)]
     LoadBlocklist {
         /// The list.
         name: String,
@@ -57,7 +59,7 @@ pub enum Change {
 }
 
 /// What a change did: what holds afterwards, and what was sent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// For [`Change::Add`]: what the store did, and the entry in force for
     /// the target afterwards (the existing one when it lasts longer).
@@ -68,9 +70,12 @@ pub struct Outcome {
     pub still_blocking: Vec<Entry>,
     /// Entries moved to history as expired.
     pub expired: Vec<Entry>,
-    /// The kernel operations (sent, or for [`plan`] not sent).
+    /// The kernel operations (sent, or for [`plan`] not sent); not sent
+    /// over the control socket.
+    #[serde(skip)]
     pub plan: Plan,
     /// What sending cost.
+    #[serde(skip)]
     pub stats: LoadStats,
     /// Lists left as they were because their contents could not be read
     /// (a corrupt cached blocklist, a missing country database).

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 
 use rampart_core::addr::Net;
 use rampart_core::time::Timestamp;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Which list an entry is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Blocked: the kernel drops the address's traffic.
@@ -45,7 +45,7 @@ impl std::fmt::Display for Kind {
 }
 
 /// Who or what created an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// A log detector's ban decision.
@@ -95,7 +95,7 @@ impl std::fmt::Display for Origin {
 
 /// An entry to add. The store normalises `target` (host bits cleared,
 /// IPv4-mapped IPv6 as IPv4) before storing it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEntry {
     /// Which list.
     pub kind: Kind,
@@ -154,7 +154,7 @@ impl NewEntry {
 }
 
 /// A stored entry: in force until `expires` (or until removed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The entry's id; stable while the entry lives, also across replacement.
     pub id: i64,
@@ -212,7 +212,8 @@ impl Entry {
 }
 
 /// What [`crate::Store::add`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AddAction {
     /// A new entry (no entry of this kind for the target, or only an
     /// expired one, which went to history as expired).
@@ -296,7 +297,7 @@ impl std::fmt::Display for EndReason {
 }
 
 /// Who removed entries and why (recorded in history).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removal {
     /// Who: `root via cli`, `daemon`, a cluster peer…
     pub by: Option<String>,

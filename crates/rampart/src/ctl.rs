@@ -21,15 +21,24 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 
 /// Sends one request to the daemon; `None` when no daemon answers.
 pub fn request(state_dir: &Path, req: &Value) -> Option<Value> {
-    let mut s = UnixStream::connect(socket_path(state_dir)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut line = serde_json::to_vec(req).ok()?;
+    ask(state_dir, req, Duration::from_secs(5)).ok().flatten()
+}
+
+/// Sends one request and waits up to `timeout` for the reply: `Ok(None)`
+/// when no daemon listens (the caller may act by itself), an error when a
+/// daemon is there but the exchange failed (the caller must not act twice).
+pub fn ask(state_dir: &Path, req: &Value, timeout: Duration) -> std::io::Result<Option<Value>> {
+    let Ok(mut s) = UnixStream::connect(socket_path(state_dir)) else {
+        return Ok(None);
+    };
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
-    s.write_all(&line).ok()?;
+    s.write_all(&line)?;
     let mut reply = String::new();
-    BufReader::new(s).read_line(&mut reply).ok()?;
-    serde_json::from_str(&reply).ok()
+    BufReader::new(s).read_line(&mut reply)?;
+    serde_json::from_str(&reply).map(Some).map_err(std::io::Error::other)
 }
 
 /// Removes the socket file when the daemon's listener goes away.

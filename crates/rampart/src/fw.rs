@@ -164,6 +164,8 @@ impl Ctx {
             print!("{}", out.plan.to_nft_text(text.as_deref()));
             eprintln!("(dry run: nothing was changed, in the store or the kernel)");
             out
+        } else if let Some(out) = self.through_daemon(change)? {
+            out
         } else {
             rampart_firewall::apply_change(&mut self.store, &mut self.kernel, change, now)?
         };
@@ -171,6 +173,29 @@ impl Ctx {
             eprintln!("rampart: warning: {w}");
         }
         Ok(out)
+    }
+}
+
+impl Ctx {
+    /// When the daemon runs, it is the one writer: the change goes to it
+    /// (its detectors see it at once, and it keeps the bans it has not
+    /// recorded yet in the kernel). `None` when no daemon listens.
+    fn through_daemon(&self, change: &Change) -> Result<Option<Outcome>> {
+        let Ok(c) = serde_json::to_value(change) else {
+            return Ok(None); // not a change the daemon takes (a blocklist body)
+        };
+        let req = serde_json::json!({"cmd": "change", "change": c});
+        let wait = std::time::Duration::from_secs(120);
+        let reply = crate::ctl::ask(&self.state_dir, &req, wait)
+            .context("the running daemon did not confirm the change (see `rampart status`)")?;
+        let Some(reply) = reply else { return Ok(None) };
+        if reply["ok"] != true {
+            let e = reply["error"].as_str().unwrap_or("unknown error");
+            anyhow::bail!("the running daemon refused the change: {e}");
+        }
+        let out = serde_json::from_value(reply["outcome"].clone())
+            .context("the daemon's answer was not understood")?;
+        Ok(Some(out))
     }
 }
 

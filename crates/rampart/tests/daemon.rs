@@ -1161,3 +1161,41 @@ fn a_log_rotated_while_stopped_loses_no_line_and_no_count() {
     );
     stop(&mut child);
 }
+
+#[test]
+fn list_changes_go_through_the_running_daemon_one_writer_one_truth() {
+    if !can_run("list_changes_go_through_the_running_daemon_one_writer_one_truth") {
+        return;
+    }
+    let h = Host::new("onewriter", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    h.ok(&["deny", "198.51.100.6", "--for", "1h"]);
+    assert!(!h.lab.tcp("198.51.100.6", common::SRV4, 8080), "denied through the daemon");
+    // an allowed address is never banned by the detectors, at once
+    h.ok(&["allow", "198.51.100.7"]);
+    append(&log, &fail_lines("198.51.100.7", 6, 100));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(h.lab.tcp("198.51.100.7", common::SRV4, 8080));
+    // deny and unblock of one address at the same moment, 20 times: store
+    // and kernel agree after each
+    for i in 0..20 {
+        let ip = "198.51.100.8";
+        let mut deny = h.cmd().args(["deny", ip]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut unblock = h.cmd().args(["unblock", ip]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        deny.wait().unwrap();
+        unblock.wait().unwrap();
+        let v = h.why(ip); // asserts exit status == kernel verdict
+        let in_store = v["entries"].as_array().is_some_and(|e| e.iter().any(|e| e["kind"] == "deny"));
+        assert_eq!(v["blocked"] == true, in_store, "round {i}: kernel and store disagree: {v}");
+        if in_store {
+            h.ok(&["unblock", ip]);
+        }
+    }
+    stop(&mut child);
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(err.contains("deny 198.51.100.6/32 from the control socket: applied") || err.contains("deny 198.51.100.6 from the control socket: applied"), "{err}");
+}

@@ -7,12 +7,23 @@ use super::Daemon;
 use super::sinks::enforcer::EnforceCmd;
 use rampart_core::time::format_rfc3339;
 use serde_json::{Value, json};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
 impl Daemon {
-    /// One request's reply.
-    pub fn control(&mut self, req: &Value) -> Value {
+    /// Answers one request on `reply`. A change is handed to the enforcer
+    /// with `reply`, so the detector does not wait for it.
+    pub fn control(&mut self, req: &Value, reply: SyncSender<Value>) {
+        if req["cmd"] == "change" {
+            if let Err(e) = self.change(req, reply.clone()) {
+                let _ = reply.send(e);
+            }
+            return;
+        }
+        let _ = reply.send(self.answer(req));
+    }
+
+    fn answer(&mut self, req: &Value) -> Value {
         let addr = || {
             req["addr"]
                 .as_str()
@@ -38,6 +49,20 @@ impl Daemon {
             "reload" => self.reload(),
             other => json!({"ok": false, "error": format!("unknown command {other:?}")}),
         }
+    }
+
+    /// A list change: handed to the enforcer, which answers the asker.
+    /// The detectors see allow/ignore changes at their next batch (the
+    /// store's data version moves); an unblocked address is forgotten.
+    fn change(&mut self, req: &Value, reply: SyncSender<Value>) -> Result<(), Value> {
+        let change: rampart_firewall::Change = serde_json::from_value(req["change"].clone())
+            .map_err(|e| json!({"ok": false, "error": format!("bad change: {e}")}))?;
+        if let rampart_firewall::Change::Unblock { target, .. } = &change {
+            self.owner.forget(target.addr);
+        }
+        self.enforcer
+            .send(EnforceCmd::Change(Box::new(change), reply))
+            .map_err(|_| json!({"ok": false, "error": "the daemon is stopping"}))
     }
 
     fn counts(&self, ip: std::net::IpAddr) -> Vec<Value> {

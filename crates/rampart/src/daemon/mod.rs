@@ -398,9 +398,7 @@ impl Daemon {
             }
             Input::Packets(p) => self.owner.packets(p),
             Input::ConnCounts(c) => self.owner.conn_counts(c),
-            Input::Control(req, reply) => {
-                let _ = reply.send(self.control(&req));
-            }
+            Input::Control(req, reply) => self.control(&req, reply),
             Input::Signal(Signal::Stop) => return Flow::Stop,
             Input::Signal(Signal::Reload) => {
                 let r = self.reload();

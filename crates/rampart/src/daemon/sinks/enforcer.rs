@@ -30,6 +30,9 @@ pub enum EnforceCmd {
     Status(SyncSender<Value>),
     /// Write everything pending (at stop), then answer.
     Drain(SyncSender<Value>),
+    /// A change from the CLI (or the console): applied here, the one
+    /// writer, through the mirror; the reply goes straight to the asker.
+    Change(Box<rampart_firewall::Change>, SyncSender<Value>),
 }
 
 /// The enforcer: the kernel and the store, on one thread.
@@ -84,6 +87,9 @@ impl Enforcer {
             EnforceCmd::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            EnforceCmd::Change(change, reply) => {
+                let _ = reply.send(self.change(&change));
+            }
             EnforceCmd::Drain(reply) => {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while !self.store.is_empty() && Instant::now() < deadline {
@@ -113,6 +119,48 @@ impl Enforcer {
         let done = self.store.flush(&mut self.ctx.store, now);
         if !done.is_empty() {
             self.kernel.recorded(&mut self.ctx, &done);
+        }
+    }
+
+    /// Applies a change (store and kernel in one step, the bans not yet
+    /// recorded kept in the kernel). A locked store is waited for a little
+    /// longer than for bans: the admin is waiting for an answer.
+    fn change(&mut self, change: &rampart_firewall::Change) -> Value {
+        let now = now();
+        let mut mirror = match self.ctx.mirror.take() {
+            Some(m) => m,
+            None => match rampart_firewall::Mirror::load(&mut self.ctx.store, &mut self.ctx.kernel, now) {
+                Ok(m) => m,
+                Err(e) => return json!({"ok": false, "error": format!("{e}")}),
+            },
+        };
+        let _ = self.ctx.store.set_busy_timeout(Duration::from_secs(2));
+        let r = mirror.apply_change(&mut self.ctx.store, &mut self.ctx.kernel, change, now);
+        let _ = self.ctx.store.set_busy_timeout(Duration::from_millis(20));
+        self.ctx.mirror = Some(mirror);
+        match r {
+            Ok(out) => {
+                tracing::info!("{} from the control socket: applied", change_name(change));
+                self.published(change, &out);
+                json!({"ok": true, "outcome": out})
+            }
+            Err(e) => json!({"ok": false, "error": format!("{e}")}),
+        }
+    }
+
+    /// Lifted entries are events (the log, alerts, the fleet).
+    fn published(&self, change: &rampart_firewall::Change, out: &rampart_firewall::Outcome) {
+        let by = match change {
+            rampart_firewall::Change::Unblock { removal, .. }
+            | rampart_firewall::Change::Remove { removal, .. } => removal.by.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| "cli".into());
+        for e in &out.removed {
+            self.bus.publish(Event::Unblocked {
+                target: e.target,
+                by: by.clone(),
+            });
         }
     }
 
@@ -161,5 +209,19 @@ impl Enforcer {
             "store_commits": self.store.commits,
             "store_failures": self.store.failures,
         })
+    }
+}
+
+/// A change's name for the log.
+fn change_name(change: &rampart_firewall::Change) -> String {
+    use rampart_firewall::Change as C;
+    match change {
+        C::Add(e) => format!("{} {}", e.kind, e.target),
+        C::Remove { kinds, target, .. } => format!("remove {target} from {kinds:?}"),
+        C::Unblock { target, .. } => format!("unblock {target}"),
+        C::Expire => "expire".into(),
+        C::Flush => "flush".into(),
+        C::Apply => "apply".into(),
+        C::LoadBlocklist { name, .. } => format!("blocklist {name}"),
     }
 }
