@@ -268,6 +268,7 @@ impl serde::Serialize for Net {
 impl<'de> serde::Deserialize<'de> for Net {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Net, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Net::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not an address or network: {s:?}")))
+        Net::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an address or network: {s:?}")))
     }
 }

@@ -198,9 +198,10 @@ fn jitter(name: &str, now: Timestamp, interval: u64) -> i64 {
 }
 
 /// When to try again: the interval after a success; after failures, sooner
-/// (5 minutes, doubling) but never later than the interval.
+/// (5 minutes, doubling) but never later than the interval. The interval is
+/// the one configured, however short (a local feed may change often).
 fn next_due(def: &ListDef, now: Timestamp) -> Timestamp {
-    let interval = def.refresh_secs.max(60);
+    let interval = def.refresh_secs.max(1);
     let wait = if def.failures == 0 {
         interval
     } else {

@@ -38,7 +38,9 @@ pub fn ask(state_dir: &Path, req: &Value, timeout: Duration) -> std::io::Result<
     s.write_all(&line)?;
     let mut reply = String::new();
     BufReader::new(s).read_line(&mut reply)?;
-    serde_json::from_str(&reply).map(Some).map_err(std::io::Error::other)
+    serde_json::from_str(&reply)
+        .map(Some)
+        .map_err(std::io::Error::other)
 }
 
 /// Removes the socket file when the daemon's listener goes away.

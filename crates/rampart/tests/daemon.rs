@@ -1174,7 +1174,10 @@ fn list_changes_go_through_the_running_daemon_one_writer_one_truth() {
     append(&log, "");
     let mut child = spawn_run(&h, &log, &errlog);
     h.ok(&["deny", "198.51.100.6", "--for", "1h"]);
-    assert!(!h.lab.tcp("198.51.100.6", common::SRV4, 8080), "denied through the daemon");
+    assert!(
+        !h.lab.tcp("198.51.100.6", common::SRV4, 8080),
+        "denied through the daemon"
+    );
     // an allowed address is never banned by the detectors, at once
     h.ok(&["allow", "198.51.100.7"]);
     append(&log, &fail_lines("198.51.100.7", 6, 100));
@@ -1184,18 +1187,115 @@ fn list_changes_go_through_the_running_daemon_one_writer_one_truth() {
     // and kernel agree after each
     for i in 0..20 {
         let ip = "198.51.100.8";
-        let mut deny = h.cmd().args(["deny", ip]).stdout(std::process::Stdio::null()).spawn().unwrap();
-        let mut unblock = h.cmd().args(["unblock", ip]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut deny = h
+            .cmd()
+            .args(["deny", ip])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut unblock = h
+            .cmd()
+            .args(["unblock", ip])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         deny.wait().unwrap();
         unblock.wait().unwrap();
         let v = h.why(ip); // asserts exit status == kernel verdict
-        let in_store = v["entries"].as_array().is_some_and(|e| e.iter().any(|e| e["kind"] == "deny"));
-        assert_eq!(v["blocked"] == true, in_store, "round {i}: kernel and store disagree: {v}");
+        let in_store = v["entries"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "deny"));
+        assert_eq!(
+            v["blocked"] == true,
+            in_store,
+            "round {i}: kernel and store disagree: {v}"
+        );
         if in_store {
             h.ok(&["unblock", ip]);
         }
     }
     stop(&mut child);
     let err = std::fs::read_to_string(&errlog).unwrap();
-    assert!(err.contains("deny 198.51.100.6/32 from the control socket: applied") || err.contains("deny 198.51.100.6 from the control socket: applied"), "{err}");
+    assert!(
+        err.contains("deny 198.51.100.6/32 from the control socket: applied")
+            || err.contains("deny 198.51.100.6 from the control socket: applied"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_daemon_refreshes_blocklists_on_their_schedule() {
+    if !can_run("the_daemon_refreshes_blocklists_on_their_schedule") {
+        return;
+    }
+    let h = Host::new("refresh", "");
+    let www = h.state.parent().unwrap().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("list.txt"), "192.0.2.4\n").unwrap();
+    let server = h
+        .cmd_in_ns(&[
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "18081",
+            "--directory",
+        ])
+        .arg(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Daemon(server);
+    let url = "http://127.0.0.1:18081/list.txt";
+    let mut added = false;
+    for _ in 0..50 {
+        let r = h.rampart(&[
+            "blocklist",
+            "add",
+            "web",
+            "--url",
+            url,
+            "--format",
+            "plain",
+            "--refresh",
+            "2s",
+        ]);
+        if r.0 == 0 {
+            added = true;
+            break;
+        }
+        let _ = h.rampart(&["blocklist", "remove", "web"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(added, "the list loads from the local web server");
+    assert!(!h.lab.reaches("192.0.2.4"));
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // the list changes on the server: picked up on schedule
+    std::fs::write(www.join("list.txt"), "192.0.2.5\n").unwrap();
+    let t0 = Instant::now();
+    while !h.lab.reaches("192.0.2.4") && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        h.lab.reaches("192.0.2.4"),
+        "{}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(!h.lab.reaches("192.0.2.5"), "the new list is enforced");
+    // the server fails: the list stays, the failure shows
+    std::fs::remove_file(www.join("list.txt")).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !h.lab.reaches("192.0.2.5"),
+        "a failed refresh keeps the list"
+    );
+    stop(&mut child);
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(err.contains("blocklist web: failed"), "{err}");
 }

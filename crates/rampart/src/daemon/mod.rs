@@ -35,6 +35,7 @@ pub mod events;
 pub mod notify;
 pub mod plan;
 pub mod rebuild;
+pub mod refresh;
 pub mod sinks;
 pub mod sources;
 
@@ -139,6 +140,9 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let watching = infos.iter().map(|s| s.name.clone()).collect();
     start_sources(&state_dir, files, journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, &loaded.config, &feed)?;
+    if !a.dry_run {
+        refresh::spawn(global, feed.clone())?;
+    }
     let owner = Owner::new(
         det,
         loaded.config.clone(),

@@ -53,6 +53,13 @@ impl Host {
         c
     }
 
+    /// A program run inside the server namespace.
+    pub fn cmd_in_ns(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.lab.srv.name]).args(args);
+        c
+    }
+
     pub fn rampart(&self, args: &[&str]) -> (i32, String, String) {
         let out = self
             .cmd()

@@ -129,10 +129,13 @@ impl Enforcer {
         let now = now();
         let mut mirror = match self.ctx.mirror.take() {
             Some(m) => m,
-            None => match rampart_firewall::Mirror::load(&mut self.ctx.store, &mut self.ctx.kernel, now) {
-                Ok(m) => m,
-                Err(e) => return json!({"ok": false, "error": format!("{e}")}),
-            },
+            None => {
+                match rampart_firewall::Mirror::load(&mut self.ctx.store, &mut self.ctx.kernel, now)
+                {
+                    Ok(m) => m,
+                    Err(e) => return json!({"ok": false, "error": format!("{e}")}),
+                }
+            }
         };
         let _ = self.ctx.store.set_busy_timeout(Duration::from_secs(2));
         let r = mirror.apply_change(&mut self.ctx.store, &mut self.ctx.kernel, change, now);
