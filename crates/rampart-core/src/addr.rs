@@ -191,6 +191,21 @@ pub fn is_never_blockable(ip: IpAddr) -> bool {
     }
 }
 
+/// `Net`s travel as their text (`192.0.2.0/24`, `2001:db8::1`).
+impl serde::Serialize for Net {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Net {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Net, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Net::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an address or network: {s:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,20 +270,5 @@ mod tests {
         assert!(is_never_blockable("::ffff:127.0.0.1".parse().unwrap()));
         assert!(is_never_blockable("fe80::1".parse().unwrap()));
         assert!(!is_never_blockable("203.0.113.5".parse().unwrap()));
-    }
-}
-
-/// `Net`s travel as their text (`192.0.2.0/24`, `2001:db8::1`).
-impl serde::Serialize for Net {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Net {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Net, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Net::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("not an address or network: {s:?}")))
     }
 }

@@ -445,7 +445,11 @@ fn run_bans_a_client_holding_too_many_connections() {
             "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9090))\ns.listen(100)\nc=[]\nwhile True:\n    c.append(s.accept())\n"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // wait until the listener accepts (python starts slowly on a busy machine)
+    let t0 = Instant::now();
+    while !h.lab.tcp("198.51.100.5", common::SRV4, 9090) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut child = spawn_run(&h, &log, &errlog);
     let held: Vec<_> = (0..6)
         .filter_map(|_| hold(&h, "198.51.100.6", common::SRV4, 9090))
