@@ -4,6 +4,7 @@
 //!
 //! - detection offline: [`scan`], [`rules_cmd`], [`settings`] (config check);
 //! - the firewall commands: [`fw`] (lists, why, apply, blocklists);
+//! - migration: [`import`] (`rampart import csf|fail2ban`);
 //! - the daemon: [`daemon`] (`rampart run`) and its control socket client
 //!   [`ctl`].
 
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod ctl;
 pub mod daemon;
 pub mod fw;
+pub mod import;
 pub mod input;
 pub mod rules_cmd;
 pub mod scan;
