@@ -1156,7 +1156,7 @@ fn lists(
             } else if kind != Kind::Ignore && (target.contains('|') || target.contains('=')) {
                 match target.parse::<rampart_nft::AdvancedFilter>() {
                     Ok(_) => filters.push((origin, target.to_string())),
-                    Err(e) => report.none(origin, format!("advanced filter {target:?}: {e}")),
+                    Err(e) => report.none(origin, e.to_string()),
                 }
             } else {
                 report.none(origin, format!("{target:?} is not an address or CIDR"));

@@ -346,10 +346,11 @@ fn filter_name(ini: &Ini, jail: &str) -> String {
 }
 
 fn reasons_of(ini: &Ini, jail: &str) -> &'static [&'static str] {
+    // the jail's own name first (`postfix-sasl` runs filter `postfix[mode=auth]`)
     let f = filter_name(ini, jail);
-    FILTERS
+    [jail, f.as_str()]
         .iter()
-        .find(|(n, _)| *n == f || *n == jail)
+        .find_map(|name| FILTERS.iter().find(|(n, _)| n == name))
         .map_or(&[], |(_, r)| r)
 }
 
@@ -608,13 +609,10 @@ impl Conv<'_> {
                 Value::Integer(n),
             ),
             Some(Some(Some(s))) => {
-                self.conv(
-                    "recidive",
-                    "bantime",
-                    "ban",
-                    "max_ban",
-                    Value::String(duration_text(s)),
-                );
+                if self.out.get("ban", "max_ban").is_none() {
+                    let v = Value::String(duration_text(s));
+                    self.conv("recidive", "bantime", "ban", "max_ban", v);
+                }
                 self.report.different("jail [recidive]", format!("fail2ban banned for {} after {n} bans; Rampart escalates each repeat ban up to [ban] max_ban instead", duration_text(s)));
             }
             _ => {}
