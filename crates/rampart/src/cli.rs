@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 const ABOUT: &str = "Rampart: host firewall and intrusion prevention for Linux servers";
 
@@ -41,9 +42,21 @@ EXAMPLES:
     rampart why 198.51.100.7
     rampart apply --confirm 120 && rampart confirm";
 
+/// `rampart --version`: the version, the git commit it was built from and
+/// the built-in rule pack's version.
+pub static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}\ncommit {}\nrule pack {} ({} rules)",
+        env!("CARGO_PKG_VERSION"),
+        env!("RAMPART_GIT_COMMIT"),
+        rampart_core::builtin::pack_version(),
+        rampart_core::builtin::rule_count()
+    )
+});
+
 /// Top-level command line.
 #[derive(Debug, Parser)]
-#[command(name = "rampart", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER)]
+#[command(name = "rampart", version, long_version = LONG_VERSION.as_str(), about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
