@@ -566,7 +566,7 @@ fn apply_writes_the_configuration_once_and_adds_the_entries() {
     // never over an existing file without --force
     std::fs::write(&cfg, "# mine\n").unwrap();
     let (code, _, err) = rampart(&apply);
-    assert_ne!(code, 0);
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("exists; not overwriting it without --force"),
         "{err}"

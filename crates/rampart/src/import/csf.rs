@@ -1472,3 +1472,58 @@ fn sources(cv: &mut Conv<'_>) {
     );
     cv.report.different("[sources] files", "Rampart reads each line with every rule of the program that wrote it, whichever file it is in");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_lines_split_into_target_comment_and_stamp() {
+        assert_eq!(
+            split_entry("198.51.100.7 # lfd: (sshd) x - y - Wed Mar  4 10:15:47 2026"),
+            (
+                "198.51.100.7",
+                "lfd: (sshd) x - y",
+                Some("Wed Mar  4 10:15:47 2026")
+            )
+        );
+        assert_eq!(
+            split_entry("192.0.2.1 # office"),
+            ("192.0.2.1", "office", None)
+        );
+        assert_eq!(split_entry("192.0.2.1"), ("192.0.2.1", "", None));
+        assert_eq!(reason_of("lfd: (smtpauth) Failed SMTP AUTH"), "smtpauth");
+        assert_eq!(reason_of("Manually denied"), "manual");
+    }
+
+    #[test]
+    fn perl_lists_keep_quoted_commas() {
+        assert_eq!(
+            perl_list(r#""Failed app login from",$1,"applogin","5","80,443","1""#),
+            [
+                "Failed app login from",
+                "$1",
+                "applogin",
+                "5",
+                "80,443",
+                "1"
+            ]
+        );
+        assert_eq!(
+            log_key("if ($globlogs{CUSTOM1_LOG}{$lgfile})").as_deref(),
+            Some("CUSTOM1_LOG")
+        );
+    }
+
+    #[test]
+    fn csf_limit_formats() {
+        assert!(valid_connlimit("22;5"));
+        assert!(!valid_connlimit("22;five"));
+        assert!(valid_portflood("80;tcp;20;5"));
+        assert!(!valid_portflood("80;sctp;20;5"));
+        let c = Conf::parse("# c\nTCP_IN = \"22,80\" \nLF_SSHD=\"5\"\nbad line\n");
+        assert_eq!(c.get("TCP_IN"), Some("22,80"));
+        assert_eq!(c.num("LF_SSHD"), Some(5));
+        assert_eq!(c.order, ["TCP_IN", "LF_SSHD"]);
+    }
+}

@@ -554,22 +554,17 @@ impl Conv<'_> {
                 Value::String(duration_text(m)),
             );
         }
-        for k in ["bantime.factor", "bantime.formula", "bantime.multipliers"] {
-            if let Some(v) = self
-                .ini
+        let set = |k: &str| {
+            self.ini
                 .get("DEFAULT", k)
-                .filter(|v| !v.trim().is_empty() && v.trim() != "1")
-            {
-                let _ = v;
+                .is_some_and(|v| !v.trim().is_empty() && v.trim() != "1")
+        };
+        for k in ["bantime.factor", "bantime.formula", "bantime.multipliers"] {
+            if set(k) {
                 self.report.different(self.ini.origin("DEFAULT", k), "Rampart multiplies each repeat ban by [ban] escalation_factor (2 here, fail2ban's doubling); other formulas are approximated");
             }
         }
-        if let Some(v) = self
-            .ini
-            .get("DEFAULT", "bantime.rndtime")
-            .filter(|v| !v.trim().is_empty())
-        {
-            let _ = v;
+        if set("bantime.rndtime") {
             self.report.none(
                 self.ini.origin("DEFAULT", "bantime.rndtime"),
                 "random extra ban time: not in Rampart",

@@ -539,7 +539,15 @@ pub fn run(global: &Global, cmd: &ImportCmd) -> Result<u8> {
     protected.extend(ssh_client());
     import.drop_protected(&protected);
     let applied = if args.apply {
-        Some(apply_to_host(global, &import, args, now)?)
+        match apply_to_host(global, &import, args, now) {
+            Ok(a) => Some(a),
+            // refusing to overwrite is an answer, not a failure
+            Err(e) if matches!(e.downcast_ref(), Some(ApplyError::Exists(_))) => {
+                eprintln!("rampart: {e}");
+                return Ok(exit::FOUND_PROBLEMS);
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };
