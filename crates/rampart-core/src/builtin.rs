@@ -17,6 +17,27 @@ pub const FILES: &[(&str, &str)] = &[
     ("network.toml", include_str!("../rules/network.toml")),
 ];
 
+/// The rule pack's version: this crate's version and a digest (FNV-1a,
+/// 32 bits) of the rule files, so any change to a built-in rule shows in
+/// `rampart --version` (`0.1.0+9f3c2a1e`).
+pub fn pack_version() -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for (name, text) in FILES {
+        for b in name.bytes().chain([0]).chain(text.bytes()) {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    }
+    format!("{}+{h:08x}", env!("CARGO_PKG_VERSION"))
+}
+
+/// How many rules the pack holds (`[[rule]]` tables), without parsing it.
+pub fn rule_count() -> usize {
+    FILES
+        .iter()
+        .map(|(_, t)| t.lines().filter(|l| l.trim() == "[[rule]]").count())
+        .sum()
+}
+
 /// All built-in rules, in file order.
 pub fn rules() -> Result<Vec<RuleDef>, RuleFileError> {
     let mut out = Vec::new();
@@ -70,5 +91,15 @@ mod tests {
     fn builtin_rules_parse() {
         let r = super::rules().unwrap();
         assert!(!r.is_empty());
+        assert_eq!(super::rule_count(), r.len());
+    }
+
+    #[test]
+    fn pack_version_names_the_crate_version_and_a_digest() {
+        let v = super::pack_version();
+        let (ver, digest) = v.split_once('+').unwrap();
+        assert_eq!(ver, env!("CARGO_PKG_VERSION"));
+        assert_eq!(digest.len(), 8);
+        assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{v}");
     }
 }

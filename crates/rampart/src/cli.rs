@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 const ABOUT: &str = "Rampart: host firewall and intrusion prevention for Linux servers";
 
@@ -43,9 +44,21 @@ EXAMPLES:
     rampart why 198.51.100.7
     rampart apply --confirm 120 && rampart confirm";
 
+/// `rampart --version`: the version, the git commit it was built from and
+/// the built-in rule pack's version.
+pub static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}\ncommit {}\nrule pack {} ({} rules)",
+        env!("CARGO_PKG_VERSION"),
+        env!("RAMPART_GIT_COMMIT"),
+        rampart_core::builtin::pack_version(),
+        rampart_core::builtin::rule_count()
+    )
+});
+
 /// Top-level command line.
 #[derive(Debug, Parser)]
-#[command(name = "rampart", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER)]
+#[command(name = "rampart", version, long_version = LONG_VERSION.as_str(), about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -185,6 +198,21 @@ With --confirm SECS the previous ruleset comes back by itself unless \
     /// Known-malicious address lists
     #[command(subcommand)]
     Blocklist(BlocklistCmd),
+    /// Bring a CSF or fail2ban set-up over (a dry run unless --apply)
+    #[command(
+        subcommand,
+        long_about = "Bring a CSF or fail2ban set-up over to Rampart.
+
+Reads the other tool's configuration and lists and prints, without changing \
+anything: the rampart.toml it converts to (each setting commented with the \
+CSF or fail2ban setting it came from), the allow/deny/ignore entries, and a \
+report of what was converted, what has no equivalent and why, what Rampart \
+does differently, and what is left to do by hand. --apply writes the \
+configuration (--config, default /etc/rampart/rampart.toml; an existing file \
+only with --force) and adds the entries to the store; `rampart apply` then \
+enforces them."
+    )]
+    Import(ImportCmd),
     /// (internal) the rollback timer of `apply --confirm`
     #[command(name = "__rollback", hide = true)]
     Rollback(RollbackArgs),
@@ -222,6 +250,52 @@ pub struct RemoveArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// `rampart import ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCmd {
+    /// CSF/LFD: csf.conf, csf.allow, csf.deny, csf.ignore, temporary bans, blocklists, dyndns, custom regexes
+    Csf(ImportCsfArgs),
+    /// fail2ban: jail.conf, jail.d/*.conf, jail.local and the active bans in its database
+    Fail2ban(ImportFail2banArgs),
+}
+
+/// Options of every `rampart import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tool's configuration directory [default: /etc/csf, /etc/fail2ban]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Write the configuration and add the entries to the store
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: overwrite an existing configuration file
+    #[arg(long, requires = "apply")]
+    pub force: bool,
+    /// Print JSON: the configuration text, the entries and the report
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart import csf`.
+#[derive(Debug, Args)]
+pub struct ImportCsfArgs {
+    #[command(flatten)]
+    pub common: ImportArgs,
+    /// CSF's state directory, with csf.tempban and csf.tempallow
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/csf")]
+    pub var_dir: PathBuf,
+}
+
+/// `rampart import fail2ban`.
+#[derive(Debug, Args)]
+pub struct ImportFail2banArgs {
+    #[command(flatten)]
+    pub common: ImportArgs,
+    /// fail2ban's database [default: dbfile of fail2ban.conf/.local]
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
 }
 
 /// `run`.

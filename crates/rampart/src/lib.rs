@@ -5,6 +5,7 @@
 //! - detection offline: [`scan`], [`rules_cmd`], [`settings`] (config check);
 //! - the firewall commands: [`commands`] (lists, why, apply, blocklists)
 //!   over `rampart-firewall`, with [`fw`] the shared context;
+//! - migration: [`import`] (`rampart import csf|fail2ban`);
 //! - the daemon: [`daemon`] (`rampart run`) and its control socket client
 //!   [`ctl`].
 
@@ -13,6 +14,7 @@ pub mod commands;
 pub mod ctl;
 pub mod daemon;
 pub mod fw;
+pub mod import;
 pub mod input;
 pub mod rules_cmd;
 pub mod scan;

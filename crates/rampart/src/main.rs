@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use rampart::commands::{blocklists, firewall, lists};
-use rampart::{cli, daemon, exit, fw, rules_cmd, scan, settings};
+use rampart::{cli, daemon, exit, fw, import, rules_cmd, scan, settings};
 use rampart_store::Kind;
 use std::process::ExitCode;
 
@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         cli::Command::ShowRules(ref a) => firewall::show_rules(&cli.global, a.json),
         cli::Command::Blocklist(ref c) => blocklists::blocklist(&cli.global, c),
         cli::Command::Rollback(ref a) => firewall::rollback(&cli.global, a),
+        cli::Command::Import(ref c) => import::run(&cli.global, c),
     };
     match r {
         Ok(code) => ExitCode::from(code),

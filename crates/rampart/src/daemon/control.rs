@@ -53,13 +53,11 @@ impl Daemon {
 
     /// A list change: handed to the enforcer, which answers the asker.
     /// The detectors see allow/ignore changes at their next batch (the
-    /// store's data version moves); an unblocked address is forgotten.
+    /// store's data version moves); `unblock` then asks the daemon to
+    /// forget the address's counts (`forget`).
     fn change(&mut self, req: &Value, reply: SyncSender<Value>) -> Result<(), Value> {
         let change: rampart_firewall::Change = serde_json::from_value(req["change"].clone())
             .map_err(|e| json!({"ok": false, "error": format!("bad change: {e}")}))?;
-        if let rampart_firewall::Change::Unblock { target, .. } = &change {
-            self.owner.forget(target.addr);
-        }
         self.enforcer
             .send(EnforceCmd::Change(Box::new(change), reply))
             .map_err(|_| json!({"ok": false, "error": "the daemon is stopping"}))
