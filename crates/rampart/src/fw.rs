@@ -791,6 +791,11 @@ fn country_db(config: &Config) -> Result<Option<CountryDb>> {
     let Some(path) = &config.country.database else {
         return Ok(None);
     };
+    open_country_db(path).map(Some)
+}
+
+/// Opens a country database: a `.mmdb`, or a DB-IP / IP2Location CSV.
+pub fn open_country_db(path: &str) -> Result<CountryDb> {
     let db = if path.ends_with(".mmdb") {
         CountryDb::open_mmdb(path)
     } else {
@@ -798,9 +803,7 @@ fn country_db(config: &Config) -> Result<Option<CountryDb>> {
             .with_context(|| format!("cannot open country database {path}"))?;
         CountryDb::from_csv(std::io::BufReader::new(f))
     };
-    Ok(Some(
-        db.map_err(|e| anyhow!("country database {path}: {e}"))?,
-    ))
+    db.map_err(|e| anyhow!("country database {path}: {e}"))
 }
 
 fn elements(set: &IntervalSet, timeout: Option<Duration>) -> Vec<Element> {

@@ -74,6 +74,7 @@ pub struct Daemon {
     notices: u64,
     global: Global,
     rules: RuleSources,
+    alerts: Option<sinks::alerts::AlertsHandle>,
 }
 
 /// `rampart run`.
@@ -116,7 +117,8 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let (tx, rx) = sync_channel(INPUT_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = Feed::new(tx.clone(), Arc::clone(&stop));
-    let bus = Arc::new(start_sinks()?);
+    let (bus, alerts) = start_sinks(&loaded.config)?;
+    let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = ctx.state_dir.clone();
     let enforcer = Enforcer::new(ctx, Arc::clone(&bus), tx);
@@ -150,6 +152,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             state_dir: global.state_dir.clone(),
         },
         rules: a.sources.clone(),
+        alerts,
     };
     notify::sd_notify("READY=1\nSTATUS=watching logs");
     d.bus.publish(events::Event::Lifecycle("started".into()));
@@ -249,7 +252,9 @@ fn open_journal(
 }
 
 /// The event sinks and their queues.
-fn start_sinks() -> Result<Bus> {
+fn start_sinks(
+    config: &rampart_core::config::Config,
+) -> Result<(Bus, Option<sinks::alerts::AlertsHandle>)> {
     let mut bus = Bus::default();
     let rx = bus.add("log", 4096, FullPolicy::DropNewest, sinks::log::wants);
     sinks::spawn(Box::new(sinks::log::LogSink), rx)?;
@@ -257,7 +262,8 @@ fn start_sinks() -> Result<Bus> {
         let rx = bus.add("stall", 64, FullPolicy::DropNewest, sinks::stall::wants);
         sinks::spawn(Box::new(sinks::stall::StallSink), rx)?;
     }
-    Ok(bus)
+    let alerts = sinks::alerts::start(config, &mut bus).context("cannot start the alerts")?;
+    Ok((bus, alerts))
 }
 
 fn start_sources(
@@ -434,12 +440,23 @@ impl Daemon {
         match built {
             Ok((l, fresh)) => {
                 let n = l.rules.len();
+                match &self.alerts {
+                    Some(a) => a.reconfigure(l.config.alerts.clone()),
+                    None if l.config.alerts.active() => {
+                        tracing::warn!(
+                            "[alerts] takes effect at the next start (no alerts were configured at this one)"
+                        )
+                    }
+                    None => {}
+                }
                 self.owner.replace(fresh, l.config);
                 self.bus
                     .publish(events::Event::Lifecycle("reloaded".into()));
                 json!({"ok": true, "message": format!("reloaded: {n} rules")})
             }
             Err(e) => {
+                self.bus
+                    .publish(events::Event::ReloadRefused(format!("{e:#}")));
                 json!({"ok": false, "message": format!("reload refused, the running configuration stays: {e:#}")})
             }
         }
@@ -448,8 +465,6 @@ impl Daemon {
     /// At stop: the last pass and everything pending written.
     fn finish(&mut self) {
         notify::sd_notify("STOPPING=1");
-        self.bus
-            .publish(events::Event::Lifecycle("stopping".into()));
         self.owner.flush_all();
         let (tx, rx) = sync_channel(1);
         if self.enforcer.send(EnforceCmd::Drain(tx)).is_ok() {
@@ -459,6 +474,12 @@ impl Daemon {
             if st["store_pending"].as_u64().unwrap_or(0) > 0 {
                 tracing::error!("stopping with bans not recorded in the store: {st}");
             }
+        }
+        // after the last pass's bans, so the alerts' last digests hold them
+        self.bus
+            .publish(events::Event::Lifecycle("stopping".into()));
+        if let Some(a) = &self.alerts {
+            a.drain(Duration::from_secs(10));
         }
         tracing::info!(
             "stopping ({} bans this run); bans stay in the kernel and expire there",
