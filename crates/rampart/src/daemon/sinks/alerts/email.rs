@@ -85,6 +85,7 @@ impl Mailer {
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(r.subject.clone())
+            .message_id(None)
             .header(KindHeader(msg.kind.name().to_string()));
         for t in &self.to {
             b = b.to(t.clone());

@@ -142,11 +142,10 @@ pub fn start(config: &Config, bus: &mut Bus) -> anyhow::Result<Option<AlertsHand
     if !config.alerts.active() {
         return Ok(None);
     }
-    let shared = Arc::new(Shared::default());
-    let sink = AlertSink::new(config, Arc::clone(&shared))?;
+    let (sink, handle) = AlertSink::new(config)?;
     let rx = bus.add("alerts", QUEUE, FullPolicy::DropNewest, wants);
     super::spawn(Box::new(sink), rx)?;
-    Ok(Some(AlertsHandle { shared }))
+    Ok(Some(handle))
 }
 
 /// The alert sink (its thread's state).
@@ -172,7 +171,11 @@ fn system_hostname() -> String {
 }
 
 impl AlertSink {
-    fn new(config: &Config, shared: Arc<Shared>) -> anyhow::Result<AlertSink> {
+    /// The sink for `config` (its channels' threads started) and its
+    /// handle. The daemon runs it behind its bus queue ([`start`]); tests
+    /// may feed it events directly.
+    pub fn new(config: &Config) -> anyhow::Result<(AlertSink, AlertsHandle)> {
+        let shared = Arc::new(Shared::default());
         let cfg = config.alerts.clone();
         let rdns = true;
         let resolver =
@@ -186,11 +189,11 @@ impl AlertSink {
             next_summary: summary::next_at(crate::settings::now(), cfg.summary_at_min),
             resolver,
             channels: Vec::new(),
-            shared,
+            shared: Arc::clone(&shared),
             cfg: AlertsConfig::default(),
         };
         s.apply(cfg)?;
-        Ok(s)
+        Ok((s, AlertsHandle { shared }))
     }
 
     /// Takes `cfg`: templates, channels, limits (digests pending under the
