@@ -652,3 +652,246 @@ fn source_trouble_is_deduplicated_and_a_refused_reload_carries_its_errors() {
     assert_eq!(st["duplicates"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- the daemon, end to end, in network namespaces (root) ----
+
+use host::{Host, append, can_run, spawn_run, stop};
+
+const DAEMON_BASE: &str = "[reasons.sshd]\nthreshold = 1\n[detect]\nipv6_prefix = 128\n";
+
+fn status(h: &Host) -> Value {
+    serde_json::from_str(&h.ok(&["status", "--json"])).unwrap()
+}
+
+/// Addresses of the deny set inside the lab's server namespace.
+fn denied(h: &Host) -> std::collections::HashSet<std::net::IpAddr> {
+    h.lab.srv.run(|| {
+        use rampart_nft::Firewall;
+        let set = rampart_nft::NftFirewall::new()
+            .unwrap()
+            .list(&rampart_nft::SetList::Deny)
+            .unwrap();
+        set.iter().map(|e| e.range.start()).collect()
+    })
+}
+
+fn fail_line(i: usize, ip: &str) -> String {
+    format!(
+        "web1 sshd[{}]: Failed password for root from {ip} port 4000 ssh2\n",
+        1000 + i
+    )
+}
+
+/// The number in "rampart on web1: 9995 more temporary bans …".
+fn digest_count(subject: &str) -> Option<u64> {
+    let (n, rest) = subject.split(": ").nth(1)?.split_once(' ')?;
+    rest.starts_with("more temporary bans")
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+#[test]
+fn the_daemon_sends_a_handful_of_messages_for_ten_thousand_bans_and_bans_them_all() {
+    let test = "the_daemon_sends_a_handful_of_messages_for_ten_thousand_bans_and_bans_them_all";
+    if !can_run(test) {
+        return;
+    }
+    let Some(py) = tools(test) else { return };
+    let cfg = format!(
+        "{DAEMON_BASE}[alerts]\nhostname = \"web1\"\ndigest_after = 5\n[alerts.email]\nsmtp = \"smtp://127.0.0.1:2525\"\nstarttls = \"never\"\nfrom = \"rampart@example.net\"\nto = \"admin@example.net\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:8025/hook\"\nsecret = \"s3cret\"\n"
+    );
+    let h = Host::new("alflood", &cfg);
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let ns = Some(h.lab.srv.name.as_str());
+    let smtp = Peer::smtp(&py, "plain", dir.join("smtp"), None, ns, 2525);
+    let hook = Peer::http(&py, dir.join("hook"), 200, Some("s3cret"), ns, 8025);
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // 10,000 attackers within a minute, one line each (threshold 1)
+    let n = 10_000;
+    let ips: Vec<String> = (0..n)
+        .map(|i| format!("2001:db8:5:{:x}::{:x}", i / 100, i % 100 + 1))
+        .collect();
+    for chunk in 0..10 {
+        let lines: String = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|i| fail_line(i, &ips[i]))
+            .collect();
+        append(&log, &lines);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    wait_for("10,000 bans decided", 120, || {
+        status(&h)["daemon"]["bans"].as_u64() >= Some(n as u64)
+    });
+    let set = denied(&h);
+    let missing = ips
+        .iter()
+        .filter(|ip| !set.contains(&ip.parse().unwrap()))
+        .count();
+    assert_eq!(missing, 0, "every ban is in the kernel");
+    let st = status(&h);
+    let queue = st["daemon"]["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["sink"] == "alerts")
+        .cloned()
+        .unwrap();
+    assert_eq!(queue["dropped"], 0, "the alert sink kept up: {queue}");
+    stop(&mut child);
+    // every ban accounted for, by e-mail and by webhook, in a few messages
+    let mails = smtp.records();
+    let (mut single, mut folded, mut bans_msgs) = (0, 0, 0);
+    for m in &mails {
+        let subject = m["subject"].as_str().unwrap();
+        if m["kind"] == "temp_ban" {
+            bans_msgs += 1;
+            match digest_count(subject) {
+                Some(c) => folded += c,
+                None => single += 1,
+            }
+        }
+    }
+    assert_eq!(
+        single + folded,
+        n as u64,
+        "e-mail: every ban accounted for: {mails:?}"
+    );
+    assert!(
+        bans_msgs <= 6,
+        "e-mail: at most digest_after + 1 = 6 ban messages, got {bans_msgs}"
+    );
+    assert!(
+        mails.len() <= 8,
+        "e-mail: 6 + started + stopping at most, got {}",
+        mails.len()
+    );
+    let hooks = hook.records();
+    assert!(hooks.iter().all(|r| r["signature_ok"] == true));
+    let (msgs, single, folded) = tally(&hooks, "temp_ban");
+    assert_eq!(
+        single + folded,
+        n as u64,
+        "webhook: every ban accounted for"
+    );
+    assert!(msgs <= 6, "webhook: at most 6 ban messages, got {msgs}");
+    println!(
+        "10,000 bans: {} e-mails, {} webhook requests",
+        mails.len(),
+        hooks.len()
+    );
+}
+
+#[test]
+fn a_hung_smtp_server_and_a_webhook_that_times_out_delay_no_ban() {
+    let test = "a_hung_smtp_server_and_a_webhook_that_times_out_delay_no_ban";
+    if !can_run(test) {
+        return;
+    }
+    let Some(py) = tools(test) else { return };
+    let cfg = format!(
+        "{DAEMON_BASE}[alerts]\ntimeout = \"2s\"\ndigest_after = 1000\n[alerts.email]\nsmtp = \"smtp://127.0.0.1:2526\"\nstarttls = \"never\"\nfrom = \"rampart@example.net\"\nto = \"admin@example.net\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:2527/hook\"\nretries = 1\n"
+    );
+    let h = Host::new("alhang", &cfg);
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let ns = Some(h.lab.srv.name.as_str());
+    let smtp = Peer::hang(&py, dir.join("smtp"), ns, 2526);
+    let hook = Peer::hang(&py, dir.join("hook"), ns, 2527);
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    let n = 300;
+    let ips: Vec<String> = (1..=n).map(|i| format!("2001:db8:6::{i:x}")).collect();
+    for (i, ip) in ips.iter().enumerate() {
+        append(&log, &fail_line(i, ip));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut missing = n;
+    wait_for("300 bans in the kernel", 20, || {
+        let set = denied(&h);
+        missing = ips
+            .iter()
+            .filter(|ip| !set.contains(&ip.parse().unwrap()))
+            .count();
+        missing == 0
+    });
+    // the peers really hang: connections were accepted and never answered
+    for p in [&smtp, &hook] {
+        let accepted = std::fs::read_to_string(p.dir.join("accepted")).unwrap_or_default();
+        assert!(
+            accepted.trim().parse::<u32>().unwrap_or(0) >= 1,
+            "{accepted:?}"
+        );
+    }
+    wait_for("the failures in status", 30, || {
+        status(&h)["daemon"]["alerts"]["failing"] == true
+    });
+    let st = status(&h);
+    let alerts = &st["daemon"]["alerts"];
+    for ch in alerts["channels"].as_array().unwrap() {
+        assert!(
+            ch["last_error"]
+                .as_str()
+                .is_some_and(|e| e.to_lowercase().contains("time")),
+            "a timeout: {ch}"
+        );
+        assert!(
+            ch["dropped"].as_u64().unwrap() > 0,
+            "a full channel queue drops and counts: {ch}"
+        );
+        assert!(ch["queued"].as_u64().unwrap() <= 65, "bounded: {ch}");
+    }
+    let names: Vec<&str> = alerts["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "email smtp://127.0.0.1:2526",
+            "webhook json http://127.0.0.1:2527/…"
+        ]
+    );
+    stop(&mut child);
+}
+
+/// Benchmark (not run by default): line→kernel latency over 1,000 bans
+/// with alerts going to a hung SMTP server and a webhook that times out,
+/// against the same daemon without alerts.
+///     cargo test --release -p rampart --test alerts -- --ignored bench_ban_latency_with_hung_alerts --nocapture
+#[test]
+#[ignore = "benchmark"]
+fn bench_ban_latency_with_hung_alerts() {
+    let test = "bench_ban_latency_with_hung_alerts";
+    if !can_run(test) {
+        return;
+    }
+    let Some(py) = tools(test) else { return };
+    let hung = format!(
+        "{DAEMON_BASE}[alerts]\ntimeout = \"5s\"\ndigest_after = 10000\n[alerts.email]\nsmtp = \"smtp://127.0.0.1:2526\"\nstarttls = \"never\"\nfrom = \"rampart@example.net\"\nto = \"admin@example.net\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:2527/hook\"\n"
+    );
+    for (name, cfg) in [
+        ("no alerts", DAEMON_BASE.to_string()),
+        ("hung SMTP + webhook", hung),
+    ] {
+        let h = Host::new("albench", &cfg);
+        let dir = h.state.parent().unwrap().to_path_buf();
+        let ns = Some(h.lab.srv.name.as_str());
+        let _smtp = Peer::hang(&py, dir.join("smtp"), ns, 2526);
+        let _hook = Peer::hang(&py, dir.join("hook"), ns, 2527);
+        let log = dir.join("auth.log");
+        append(&log, "");
+        let mut child = spawn_run(&h, &log, &dir.join("run.err"));
+        let lat = host::ban_latencies(&h, &log, 1000, "2001:db8:7::");
+        println!("{name}: status alerts {}", status(&h)["daemon"]["alerts"]);
+        stop(&mut child);
+        println!(
+            "{name}: line appended -> address in the kernel set, 1000 bans: {}",
+            host::percentiles(lat)
+        );
+    }
+}

@@ -143,7 +143,11 @@ impl Deliver for Mailer {
         let m = self.message(msg)?;
         match &self.way {
             Way::Smtp(t) => t.send(&m).map(|_| ()).map_err(|e| {
-                let text = format!("{e}");
+                let text = if timed_out(&e) {
+                    format!("timed out after {}s ({e})", self.timeout.as_secs())
+                } else {
+                    e.to_string()
+                };
                 if e.is_permanent() {
                     Failure::Permanent(text)
                 } else {
@@ -155,6 +159,22 @@ impl Deliver for Mailer {
             }
         }
     }
+}
+
+/// Whether a socket read or write ran into its timeout (Linux reports
+/// EAGAIN for a timed-out blocking socket).
+fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            );
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// `sendmail -i -f FROM -- TO...` with the message on standard input,
