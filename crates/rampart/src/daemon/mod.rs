@@ -6,7 +6,7 @@
 //!  journal ────┤   Input (bounded,   Owner: engine, tracker,  │     (Pass: bans + read positions)
 //!  nflog ──────┼─▶ blocks when full) scans, limits, netblocks ┤
 //!  conntrack ──┤                     └ decide: escalation     └─▶ Bus ─▶ log, stall(test), and next:
-//!  control ────┤                                                         page, metrics, alerts,
+//!  control ────┤                                                         alerts, page, metrics,
 //!  signals ────┘ ◀── Enforced (the enforcer's reports) ──────              fleet, console feed
 //! ```
 //!
@@ -23,9 +23,10 @@
 //!   suppressed.
 //!
 //! Threads, not an async runtime, run this side: the detector and the
-//! kernel must never depend on a network runtime. The network-facing sinks
-//! to come (HTTP page and console, SMTP, webhooks, NATS) will run on a
-//! tokio runtime of their own, fed by their bus queues.
+//! kernel must never depend on a network runtime. Network-facing sinks
+//! run behind their bus queues on threads of their own: the alerts
+//! ([`sinks::alerts`]) with blocking SMTP/HTTP clients and timeouts; the
+//! HTTP page and console, NATS may bring a tokio runtime of their own.
 
 pub mod bus;
 pub mod control;
