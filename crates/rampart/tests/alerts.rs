@@ -653,6 +653,72 @@ fn source_trouble_is_deduplicated_and_a_refused_reload_carries_its_errors() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_reload_moves_alerts_to_the_new_channels() {
+    let Some(py) = tools("a_reload_moves_alerts_to_the_new_channels") else {
+        return;
+    };
+    let dir = scratch("reload");
+    let old = Peer::http(&py, dir.join("old"), 200, None, None, free_port());
+    let new = Peer::http(&py, dir.join("new"), 200, None, None, free_port());
+    let hook = |p: &Peer| {
+        config(&format!(
+            "[[alerts.webhook]]\nurl = \"http://127.0.0.1:{}/\"\nkinds = [\"temp_ban\"]\n",
+            p.port
+        ))
+    };
+    let (mut sink, handle) = AlertSink::new(&hook(&old)).unwrap();
+    sink.handle(&ban("198.51.100.7", "sshd", Some(60)));
+    handle.reconfigure(hook(&new).alerts);
+    sink.handle(&Event::Lifecycle("reloaded".into()));
+    sink.handle(&ban("198.51.100.8", "sshd", Some(60)));
+    sink.handle(&Event::Lifecycle("stopping".into()));
+    handle.drain(Duration::from_secs(30));
+    wait_for("the old channel's message", 10, || old.records().len() == 1);
+    let got = new.records();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0]["body"].as_str().unwrap().contains("198.51.100.8"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sendmail_gets_the_message_and_a_hung_one_is_killed_at_the_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("sendmail");
+    // a stand-in for the local MTA: records its arguments and the message
+    let fake = dir.join("sendmail");
+    std::fs::write(&fake, format!("#!/bin/sh\necho \"$@\" > {0}/args\ncat > {0}/msg\n[ -e {0}/hang ] && exec sleep 30\nexit 0\n", dir.display())).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = config(&format!(
+        "[alerts]\ntimeout = \"1s\"\n[alerts.email]\nsendmail = \"{}\"\nfrom = \"Rampart <rampart@example.net>\"\nto = [\"admin@example.net\"]\nkinds = [\"perm_ban\"]\n",
+        fake.display()
+    ));
+    let st = run_sink(&cfg, &[ban("198.51.100.7", "sshd", None)]);
+    assert_eq!(st["channels"][0]["sent"], 1, "{st}");
+    let args = std::fs::read_to_string(dir.join("args")).unwrap();
+    assert_eq!(
+        args.trim(),
+        "-i -f rampart@example.net -- admin@example.net"
+    );
+    let msg = std::fs::read_to_string(dir.join("msg")).unwrap();
+    assert!(
+        msg.contains("Subject: rampart on ") && msg.contains("X-Rampart-Kind: perm_ban"),
+        "{msg}"
+    );
+    std::fs::write(dir.join("hang"), "").unwrap();
+    let st = run_sink(&cfg, &[ban("198.51.100.8", "sshd", None)]);
+    let ch = &st["channels"][0];
+    assert_eq!(ch["failing"], true, "{st}");
+    assert!(
+        ch["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1s"),
+        "{st}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---- the daemon, end to end, in network namespaces (root) ----
 
 use host::{Host, append, can_run, spawn_run, stop};
