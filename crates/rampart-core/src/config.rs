@@ -6,8 +6,11 @@
 //! value and what is accepted, with a "did you mean" for misspelt keys.
 //! Reading the file is the caller's job; this module only sees text.
 
+pub mod alerts;
+
 use crate::addr::Net;
 use crate::rule::parse_duration;
+pub use alerts::AlertsConfig;
 use std::collections::BTreeMap;
 use std::fmt;
 use toml::Spanned;
@@ -102,6 +105,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What the daemon follows.
     pub sources: SourcesConfig,
+    /// Alerts: e-mail, webhooks, storm control.
+    pub alerts: AlertsConfig,
 }
 
 /// `[sources]`: what `rampart run` follows when no `--watch` is given.
@@ -252,6 +257,7 @@ impl Default for Config {
             country: CountryConfig::default(),
             portscan: PortscanConfig::default(),
             sources: SourcesConfig::default(),
+            alerts: AlertsConfig::default(),
             limits: LimitsConfig {
                 ct_interval_secs: 30,
                 ..LimitsConfig::default()
@@ -291,6 +297,7 @@ const TOP: &[&str] = &[
     "portscan",
     "limits",
     "sources",
+    "alerts",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -880,6 +887,7 @@ pub fn parse(
                     }
                 }
             }
+            "alerts" => alerts::parse(&mut cx, v, &mut c.alerts),
             _ => cx.unknown(start, "", key, TOP),
         }
     }

@@ -149,48 +149,13 @@ fn bench_ban_latency() {
     append(&log, "");
     let mut child = spawn_run(&h, &log, &errlog);
     let n = 1000;
-    let mut lat: Vec<f64> = h.lab.srv.run(|| {
-        let mut fw = rampart_nft::NftFirewall::new().unwrap();
-        use rampart_nft::Firewall;
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let ip: std::net::IpAddr = format!("2001:db8:1::{:x}", i + 1).parse().unwrap();
-            let t0 = Instant::now();
-            append(
-                &log,
-                &format!(
-                    "web1 sshd[{}]: Failed password for root from {ip} port 4000 ssh2\n",
-                    1000 + i
-                ),
-            );
-            loop {
-                let set = fw.list(&rampart_nft::SetList::Deny).unwrap();
-                if set
-                    .iter()
-                    .any(|e| e.range == rampart_nft::IpRange::single(ip))
-                {
-                    break;
-                }
-                assert!(
-                    t0.elapsed() < Duration::from_secs(5),
-                    "ban {i} never arrived"
-                );
-            }
-            out.push(t0.elapsed().as_secs_f64() * 1000.0);
-        }
-        out
-    });
+    let lat = ban_latencies(&h, &log, n, "2001:db8:1::");
     let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
     println!("sink queues: {}", st["daemon"]["sinks"]);
     stop(&mut child);
-    lat.sort_by(f64::total_cmp);
-    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
     println!(
-        "line appended -> address in the kernel set, {n} bans: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        p(0.5),
-        p(0.9),
-        p(0.99),
-        lat[lat.len() - 1]
+        "line appended -> address in the kernel set, {n} bans: {}",
+        percentiles(lat)
     );
 }
 

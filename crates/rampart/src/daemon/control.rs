@@ -95,6 +95,7 @@ impl Daemon {
             "journal": self.journal_status(),
             "enforcer": enforcer,
             "sinks": self.bus.report(),
+            "alerts": self.alerts.as_ref().map(|a| a.report()),
             "notices": self.notices,
         })
     }

@@ -167,6 +167,32 @@ pub enum Event {
     Source(SourceNotice),
     /// The daemon started, reloaded, or is stopping.
     Lifecycle(String),
+    /// A reload was refused; the running configuration stays. Carries the
+    /// configuration errors, one per line.
+    ReloadRefused(String),
+    /// A blocklist or the country database could not be refreshed (the
+    /// previous data stays in force).
+    RefreshFailed {
+        /// What: `blocklist NAME` or `country database`.
+        what: String,
+        /// Why.
+        error: String,
+    },
+    /// Someone logged in to the console (produced by the console).
+    ConsoleLogin {
+        /// The account.
+        user: String,
+        /// From where.
+        from: Option<IpAddr>,
+    },
+    /// A blocked person lifted their own block (produced by the
+    /// blocked-person page).
+    SelfUnblock {
+        /// What was lifted.
+        target: Net,
+        /// What they were blocked for (reason code).
+        reason: String,
+    },
 }
 
 impl Event {
@@ -180,6 +206,10 @@ impl Event {
             Event::Unblocked { .. } => "unblocked",
             Event::Source(_) => "source",
             Event::Lifecycle(_) => "lifecycle",
+            Event::ReloadRefused(_) => "reload_refused",
+            Event::RefreshFailed { .. } => "refresh_failed",
+            Event::ConsoleLogin { .. } => "console_login",
+            Event::SelfUnblock { .. } => "self_unblock",
         }
     }
 }

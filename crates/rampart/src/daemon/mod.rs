@@ -6,7 +6,7 @@
 //!  journal ────┤   Input (bounded,   Owner: engine, tracker,  │     (Pass: bans + read positions)
 //!  nflog ──────┼─▶ blocks when full) scans, limits, netblocks ┤
 //!  conntrack ──┤                     └ decide: escalation     └─▶ Bus ─▶ log, stall(test), and next:
-//!  control ────┤                                                         page, metrics, alerts,
+//!  control ────┤                                                         alerts, page, metrics,
 //!  signals ────┘ ◀── Enforced (the enforcer's reports) ──────              fleet, console feed
 //! ```
 //!
@@ -23,9 +23,10 @@
 //!   suppressed.
 //!
 //! Threads, not an async runtime, run this side: the detector and the
-//! kernel must never depend on a network runtime. The network-facing sinks
-//! to come (HTTP page and console, SMTP, webhooks, NATS) will run on a
-//! tokio runtime of their own, fed by their bus queues.
+//! kernel must never depend on a network runtime. Network-facing sinks
+//! run behind their bus queues on threads of their own: the alerts
+//! ([`sinks::alerts`]) with blocking SMTP/HTTP clients and timeouts; the
+//! HTTP page and console, NATS may bring a tokio runtime of their own.
 
 pub mod bus;
 pub mod control;
@@ -75,6 +76,7 @@ pub struct Daemon {
     notices: u64,
     global: Global,
     rules: RuleSources,
+    alerts: Option<sinks::alerts::AlertsHandle>,
 }
 
 /// `rampart run`.
@@ -125,7 +127,8 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let (tx, rx) = sync_channel(INPUT_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = Feed::new(tx.clone(), Arc::clone(&stop));
-    let bus = Arc::new(start_sinks()?);
+    let (bus, alerts) = start_sinks(&loaded.config)?;
+    let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = ctx.state_dir.clone();
     let enforcer = Enforcer::new(ctx, Arc::clone(&bus), tx);
@@ -163,6 +166,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             state_dir: global.state_dir.clone(),
         },
         rules: a.sources.clone(),
+        alerts,
     };
     // ready: starting positions durable, every source listening
     for p in &plan.files {
@@ -256,7 +260,9 @@ fn open_journal(
 }
 
 /// The event sinks and their queues.
-fn start_sinks() -> Result<Bus> {
+fn start_sinks(
+    config: &rampart_core::config::Config,
+) -> Result<(Bus, Option<sinks::alerts::AlertsHandle>)> {
     let mut bus = Bus::default();
     let rx = bus.add("log", 4096, FullPolicy::DropNewest, sinks::log::wants);
     sinks::spawn(Box::new(sinks::log::LogSink), rx)?;
@@ -264,7 +270,8 @@ fn start_sinks() -> Result<Bus> {
         let rx = bus.add("stall", 64, FullPolicy::DropNewest, sinks::stall::wants);
         sinks::spawn(Box::new(sinks::stall::StallSink), rx)?;
     }
-    Ok(bus)
+    let alerts = sinks::alerts::start(config, &mut bus).context("cannot start the alerts")?;
+    Ok((bus, alerts))
 }
 
 fn start_sources(
@@ -416,7 +423,15 @@ impl Daemon {
 
     fn notice(&mut self, n: SourceNotice) {
         self.notices += 1;
-        self.bus.publish(events::Event::Source(n.clone()));
+        let ev = if n.error && n.source.starts_with("blocklist") {
+            events::Event::RefreshFailed {
+                what: n.source.clone(),
+                error: n.message.clone(),
+            }
+        } else {
+            events::Event::Source(n.clone())
+        };
+        self.bus.publish(ev);
         if n.error {
             tracing::warn!("{}: {}", n.source, n.message);
         } else {
@@ -438,12 +453,23 @@ impl Daemon {
         match built {
             Ok((l, fresh)) => {
                 let n = l.rules.len();
+                match &self.alerts {
+                    Some(a) => a.reconfigure(l.config.alerts.clone()),
+                    None if l.config.alerts.active() => {
+                        tracing::warn!(
+                            "[alerts] takes effect at the next start (no alerts were configured at this one)"
+                        )
+                    }
+                    None => {}
+                }
                 self.owner.replace(fresh, l.config);
                 self.bus
                     .publish(events::Event::Lifecycle("reloaded".into()));
                 json!({"ok": true, "message": format!("reloaded: {n} rules")})
             }
             Err(e) => {
+                self.bus
+                    .publish(events::Event::ReloadRefused(format!("{e:#}")));
                 json!({"ok": false, "message": format!("reload refused, the running configuration stays: {e:#}")})
             }
         }
@@ -452,8 +478,6 @@ impl Daemon {
     /// At stop: the last pass and everything pending written.
     fn finish(&mut self) {
         notify::sd_notify("STOPPING=1");
-        self.bus
-            .publish(events::Event::Lifecycle("stopping".into()));
         self.owner.flush_all();
         let (tx, rx) = sync_channel(1);
         if self.enforcer.send(EnforceCmd::Drain(tx)).is_ok() {
@@ -463,6 +487,12 @@ impl Daemon {
             if st["store_pending"].as_u64().unwrap_or(0) > 0 {
                 tracing::error!("stopping with bans not recorded in the store: {st}");
             }
+        }
+        // after the last pass's bans, so the alerts' last digests hold them
+        self.bus
+            .publish(events::Event::Lifecycle("stopping".into()));
+        if let Some(a) = &self.alerts {
+            a.drain(Duration::from_secs(10));
         }
         tracing::info!(
             "stopping ({} bans this run); bans stay in the kernel and expire there",

@@ -234,3 +234,53 @@ pub fn wait_blocked(h: &Host, ip: &str) -> bool {
     }
     false
 }
+
+/// Latency (ms) from a failure line appended to `log` to its address in
+/// the kernel's deny set, for `n` bans of `PREFIX1`, `PREFIX2`, … (IPv6,
+/// with `threshold = 1` and `ipv6_prefix = 128`), one at a time.
+pub fn ban_latencies(h: &Host, log: &std::path::Path, n: usize, prefix: &str) -> Vec<f64> {
+    h.lab.srv.run(|| {
+        let mut fw = rampart_nft::NftFirewall::new().unwrap();
+        use rampart_nft::Firewall;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let ip: std::net::IpAddr = format!("{prefix}{:x}", i + 1).parse().unwrap();
+            let t0 = Instant::now();
+            append(
+                log,
+                &format!(
+                    "web1 sshd[{}]: Failed password for root from {ip} port 4000 ssh2\n",
+                    1000 + i
+                ),
+            );
+            loop {
+                let set = fw.list(&rampart_nft::SetList::Deny).unwrap();
+                if set
+                    .iter()
+                    .any(|e| e.range == rampart_nft::IpRange::single(ip))
+                {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "ban {i} never arrived"
+                );
+            }
+            out.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        out
+    })
+}
+
+/// `p50 … ms, p90 … ms, p99 … ms, max … ms`.
+pub fn percentiles(mut lat: Vec<f64>) -> String {
+    lat.sort_by(f64::total_cmp);
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        lat[lat.len() - 1]
+    )
+}

@@ -10,14 +10,15 @@
 //! - **Event sinks** read [`Event`](super::events::Event)s from the
 //!   [`Bus`](super::bus::Bus), each on its own thread behind its own bounded
 //!   queue that drops (and counts) when full: [`log`] (ban lines for the
-//!   journal) and, for tests of that guarantee, [`stall`], a sink that
-//!   never returns. The page, metrics, alerts, the fleet and the console's
-//!   live feed plug in here.
+//!   journal), [`alerts`] (e-mail and webhooks) and, for tests of that
+//!   guarantee, [`stall`], a sink that never returns. The page, metrics,
+//!   the fleet and the console's live feed plug in here.
 //!
 //! Adding a sink: a module here implementing [`Sink`], registered in
 //! `daemon::start_sinks` with its queue size, full policy and the events
 //! it wants.
 
+pub mod alerts;
 pub mod enforcer;
 pub mod kernel;
 pub mod log;
@@ -34,6 +35,14 @@ pub trait Sink: Send + 'static {
     fn name(&self) -> &'static str;
     /// Handles one event.
     fn handle(&mut self, ev: &Event);
+    /// Periodic work (digests, summaries), called when [`Sink::wake_in`]
+    /// passed without an event.
+    fn tick(&mut self) {}
+    /// How long the sink may wait for an event before its next
+    /// [`Sink::tick`] (`None`: no periodic work).
+    fn wake_in(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Runs a sink on its own thread until the bus goes away.
@@ -41,9 +50,12 @@ pub fn spawn(mut sink: Box<dyn Sink>, rx: SinkRx) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("sink-{}", sink.name()))
         .spawn(move || {
-            while let Ok(next) = rx.next(Duration::from_secs(3600)) {
-                if let Some(ev) = next {
-                    sink.handle(&ev);
+            loop {
+                let wait = sink.wake_in().unwrap_or(Duration::from_secs(3600));
+                match rx.next(wait) {
+                    Ok(Some(ev)) => sink.handle(&ev),
+                    Ok(None) => sink.tick(),
+                    Err(_) => break,
                 }
             }
         })
