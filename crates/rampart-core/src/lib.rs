@@ -20,6 +20,7 @@ pub mod fxhash;
 pub mod jsonline;
 pub mod rule;
 pub mod scanwatch;
+pub mod text;
 pub mod time;
 pub mod tracker;
 pub mod vectors;

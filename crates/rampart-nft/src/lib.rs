@@ -71,14 +71,16 @@ pub use addr::{Element, Family, IpRange, merge};
 pub use backend::{
     DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress,
 };
-pub use conntrack::{CtEntry, CtFilter, TcpState, count_by_source, dump_conntrack};
+pub use conntrack::{
+    CtEntry, CtFilter, TcpState, count_by_source, decode_conntrack, dump_conntrack,
+};
 pub use error::{NftError, Result};
 pub use filter::{
     AdvancedFilter, Direction, IcmpType, Owner, PortMatch, PortRange, Protocol, Side, parse_ports,
 };
 pub use guard::{ConnLimit, Limits, LogKind, PortFlood, ScanLog, SynFlood};
 pub use netlink::ListedElement;
-pub use nflog::{IPPROTO_TCP, IPPROTO_UDP, LoggedPacket, NflogReceiver};
+pub use nflog::{IPPROTO_TCP, IPPROTO_UDP, LoggedPacket, NflogReceiver, decode_nflog};
 pub use ruleset::{
     Blocklist, CountryAllow, ListDirection, Mode, PRIORITY, PortPolicy, Ports, Ruleset, SetList,
     TABLE,

@@ -404,3 +404,61 @@ fn help_is_complete() {
         assert!(s.contains(needle), "--help lacks {needle}: {s}");
     }
 }
+
+/// A log whose user names carry an ANSI colour sequence, BEL and CR
+/// (issue 8: they reached the terminal raw).
+fn hostile_user_log(dir: &Path) -> PathBuf {
+    let p = dir.join("hostile.log");
+    let mut f = std::fs::File::create(&p).unwrap();
+    for (i, user) in ["\x1b[31mroot\x1b[0m", "bell\x07", "over\rwrite"]
+        .iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        writeln!(
+            f,
+            "Nov 27 08:00:{:02} web1 sshd[1{i}]: Failed password for {user} from 198.51.100.7 port 4000{i} ssh2",
+            i + 1
+        )
+        .unwrap();
+    }
+    p
+}
+
+fn assert_no_raw_controls(what: &str, out: &str) {
+    for c in ['\x1b', '\x07', '\r'] {
+        assert!(!out.contains(c), "{what}: raw {c:?} reached the terminal:\n{out:?}");
+    }
+}
+
+#[test]
+fn scan_text_escapes_control_characters_json_keeps_them() {
+    let d = tmpdir("controls-scan");
+    let log = hostile_user_log(&d);
+    let o = run(&["scan", "--evidence", "6", log.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert_no_raw_controls("scan", &out);
+    assert!(out.contains("for \\x1b[31mroot\\x1b[0m from"), "{out}");
+    assert!(out.contains("bell\\x07"), "{out}");
+    assert!(out.contains("over\\rwrite"), "{out}");
+    // JSON is data, already safe: the exact characters, JSON-escaped
+    let o = run(&["scan", "--json", log.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let evidence = v["bans"][0]["evidence"].to_string();
+    assert!(evidence.contains("\\u001b[31mroot"), "{evidence}");
+    let first = v["bans"][0]["evidence"][0].as_str().unwrap();
+    assert!(first.contains("\x1b[31mroot"), "{first:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn rules_test_escapes_control_characters() {
+    let line = "Nov 27 08:00:01 web1 sshd[1]: Failed password for \x1b[31mx\x07y\rz from 198.51.100.7 port 4000 ssh2";
+    let o = run(&["rules", "test", line]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert_no_raw_controls("rules test", &out);
+    assert!(out.contains("user=\\x1b[31mx\\x07y\\rz"), "{out}");
+}
