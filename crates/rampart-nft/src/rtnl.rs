@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
-use rustix::net::netlink::{self, SocketAddrNetlink};
+use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{AddressFamily, RecvFlags, SocketFlags, SocketType, bind, recv, socket_with};
 
 use crate::error::NftError;
@@ -68,7 +68,7 @@ fn rtnl_socket(groups: u32, flags: SocketFlags) -> Result<OwnedFd, NftError> {
         AddressFamily::NETLINK,
         SocketType::RAW,
         flags | SocketFlags::CLOEXEC,
-        Some(netlink::ROUTE),
+        None, // NETLINK_ROUTE is protocol 0
     )
     .map_err(sock_err("socket"))?;
     bind(&fd, &SocketAddrNetlink::new(0, groups)).map_err(sock_err("bind"))?;
@@ -82,7 +82,7 @@ fn rtnl_socket(groups: u32, flags: SocketFlags) -> Result<OwnedFd, NftError> {
 /// [`NftError`] when the netlink socket cannot be used.
 pub fn dump_addresses() -> Result<Vec<HostAddr>, NftError> {
     let fd = rtnl_socket(0, SocketFlags::empty())?;
-    let seq = 1;
+    let seq: u32 = 1;
     let mut req = Vec::with_capacity(24);
     let len = (16 + IFADDRMSG_LEN) as u32;
     req.extend_from_slice(&len.to_ne_bytes());

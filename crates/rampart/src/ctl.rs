@@ -5,6 +5,7 @@
 //! (an unblocked address's counters) or reload; without a daemon the CLI
 //! works directly on the store and the kernel.
 
+use rampart_store::statedir;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -17,9 +18,25 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join("rampart.sock")
 }
 
-/// Sends one request to the daemon; `None` when no daemon answers.
+/// Sends one request to the daemon; `None` when no daemon answers, or
+/// when the socket is not the daemon's: a socket that is not owned by root
+/// (or the current user), or whose serving process is not, is refused
+/// with a warning on stderr (a local user may be impersonating the daemon).
 pub fn request(state_dir: &Path, req: &Value) -> Option<Value> {
-    let mut s = UnixStream::connect(socket_path(state_dir)).ok()?;
+    let path = socket_path(state_dir);
+    match statedir::check_socket(&path) {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            eprintln!("rampart: warning: {e}");
+            return None;
+        }
+    }
+    let mut s = UnixStream::connect(&path).ok()?;
+    if let Err(e) = statedir::check_peer(&s, &path) {
+        eprintln!("rampart: warning: {e}");
+        return None;
+    }
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut line = serde_json::to_vec(req).ok()?;

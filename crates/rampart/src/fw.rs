@@ -64,11 +64,12 @@ pub struct Ctx {
 /// In `--dry-run`, the operations are printed instead of executed.
 struct DryRunView;
 
+/// The state directory, created (0700) if missing and verified: owned by
+/// root, not writable by others, no symlinks (`rampart_store::StateDir`).
 fn state_dir(global: &Global) -> Result<PathBuf> {
-    let d = global.state_dir.clone();
-    std::fs::create_dir_all(&d)
-        .with_context(|| format!("cannot create state directory {}", d.display()))?;
-    Ok(d)
+    Ok(rampart_store::StateDir::open(&global.state_dir)?
+        .path()
+        .to_path_buf())
 }
 
 impl Ctx {
