@@ -145,39 +145,22 @@ impl Loaded {
     }
 }
 
-/// The host's own addresses, from /proc (no privileges needed). Detectors
-/// never ban them.
+/// The host's own addresses, from the kernel (an rtnetlink dump; no
+/// privileges needed), as host networks. Detectors never ban them. Empty
+/// (with a warning) if the kernel cannot be asked.
 pub fn own_addresses() -> Vec<Net> {
-    let mut out = Vec::new();
-    // IPv4: /proc/net/fib_trie lists local addresses as "|-- A.B.C.D" followed by "/32 host LOCAL".
-    if let Ok(t) = std::fs::read_to_string("/proc/net/fib_trie") {
-        let mut last: Option<&str> = None;
-        for l in t.lines() {
-            let l = l.trim();
-            if let Some(a) = l.strip_prefix("|-- ") {
-                last = Some(a);
-            } else if l.contains("host LOCAL")
-                && let Some(n) = last.and_then(Net::parse)
-                && !out.contains(&n)
-            {
-                out.push(n);
-            }
+    match rampart_nft::dump_addresses() {
+        Ok(v) => {
+            let mut out: Vec<Net> = v.into_iter().map(|a| Net::host(a.addr)).collect();
+            out.sort();
+            out.dedup();
+            out
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the host's own addresses");
+            Vec::new()
         }
     }
-    // IPv6: /proc/net/if_inet6, 32 hex digits per address.
-    if let Ok(t) = std::fs::read_to_string("/proc/net/if_inet6") {
-        for l in t.lines() {
-            if let Some(hex) = l.split_whitespace().next()
-                && let Ok(v) = u128::from_str_radix(hex, 16)
-            {
-                let n = Net::host(std::net::IpAddr::V6(v.into()));
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The wall clock: the shell's one place that reads it.
