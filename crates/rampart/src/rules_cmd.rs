@@ -92,7 +92,7 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
         return run_vectors(&loaded, a.json);
     }
     let mut det = loaded.detector()?;
-    let ctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+    let ctx = TimeContext::in_zone(&loaded.config.log_zone, now());
     let mut matched = 0;
     let mut out = Vec::new();
     for l in &lines {

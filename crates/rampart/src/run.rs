@@ -344,7 +344,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         .iter()
         .map(|p| Tailer::new(p.clone(), saved.get(&p.display().to_string()).copied(), max))
         .collect();
-    let tctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+    let tctx = TimeContext::in_zone(&loaded.config.log_zone, now());
     for t in &tailers {
         tracing::info!(
             "watching {}{}",
@@ -436,7 +436,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             sd_notify("WATCHDOG=1");
             last_ping = Instant::now();
         }
-        let tctx = TimeContext::new(config.log_utc_offset_secs, now());
+        let tctx = TimeContext::in_zone(&config.log_zone, now());
         let mut decisions: Vec<PendingBan> = Vec::new();
         let mut read = 0;
         for t in &mut tailers {

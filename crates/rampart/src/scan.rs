@@ -206,7 +206,7 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     } else {
         input::expand(&a.paths)?
     };
-    let ctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+    let ctx = TimeContext::in_zone(&loaded.config.log_zone, now());
     let stdout = std::io::stdout();
     let events_out: Option<Box<dyn Write>> = if a.events {
         Some(Box::new(std::io::BufWriter::with_capacity(

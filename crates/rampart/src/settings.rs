@@ -59,8 +59,37 @@ pub fn load_config(global: &Global, known_rules: &[&str], reasons: &[Reason]) ->
         }
     };
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
-    config::parse(&path.display().to_string(), &text, &codes, known_rules)
-        .map_err(|d| ConfigErrors(d).into())
+    config::parse(
+        &path.display().to_string(),
+        &text,
+        &codes,
+        known_rules,
+        &SystemZones,
+    )
+    .map_err(|d| ConfigErrors(d).into())
+}
+
+/// Time zones from this system: `TZ` or `/etc/localtime` for `local`, the
+/// zone database (`/usr/share/zoneinfo`, else the copy built into
+/// Rampart) for names. Loaded once, when the configuration is read.
+pub struct SystemZones;
+
+impl config::ZoneSource for SystemZones {
+    fn local(&self) -> Result<jiff::tz::TimeZone, String> {
+        jiff::tz::TimeZone::try_system().map_err(|e| e.to_string())
+    }
+
+    fn named(&self, name: &str) -> Result<jiff::tz::TimeZone, String> {
+        jiff::tz::TimeZone::get(name).map_err(|_| {
+            let db = jiff::tz::db();
+            let names: Vec<String> = db.available().map(|n| n.as_str().to_string()).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            match config::suggest(name, &refs) {
+                Some(s) => format!("unknown time zone; did you mean `{s}`?"),
+                None => "unknown time zone".to_string(),
+            }
+        })
+    }
 }
 
 fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>> {
@@ -179,7 +208,7 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
     // Rule ids: built-in pack plus the rules directory the file names (or the default).
     let mut defs = builtin::rules()?;
-    let dir = config::parse(&path.display().to_string(), &text, &codes, &[])
+    let dir = config::parse(&path.display().to_string(), &text, &codes, &[], &SystemZones)
         .map(|c| c.rules_dir)
         .unwrap_or_else(|_| Config::default().rules_dir);
     if Path::new(&dir).is_dir() {
@@ -192,7 +221,13 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
         }
     }
     let ids: Vec<&str> = defs.iter().map(|r| r.id.as_str()).collect();
-    let result = config::parse(&path.display().to_string(), &text, &codes, &ids);
+    let result = config::parse(
+        &path.display().to_string(),
+        &text,
+        &codes,
+        &ids,
+        &SystemZones,
+    );
     let diags = result.as_ref().err().cloned().unwrap_or_default();
     if a.json {
         let v: Vec<serde_json::Value> = diags
