@@ -26,9 +26,11 @@
 //!   daemon (the detector passes its fallback time). Logs are written in
 //!   order, so a line in the second 02:xx hour follows lines of the first
 //!   and lands after them; a live daemon reads lines within seconds of
-//!   their writing. Only an input whose first dated event falls in the
-//!   repeated hour, more than 30 minutes from `near`, can be read an hour
-//!   off.
+//!   their writing. When `near` is more than a day from both readings
+//!   (the first event of an old log), the first pass is taken: it comes
+//!   first in any log. Only a log whose first event falls in the second
+//!   pass, or whose events are more than 30 minutes apart across the
+//!   change, can be read an hour off.
 //!
 //! Year-less syslog times get the year that puts them closest to, and not
 //! more than a few days after, the reference time.
@@ -162,7 +164,15 @@ fn offset_at_local(tz: &TimeZone, local: i64, near: Timestamp) -> i32 {
         AmbiguousOffset::Fold { before, after } => {
             let (b, a) = (before.seconds(), after.seconds());
             let dist = |o: i32| (local - i64::from(o) - near).abs();
-            if dist(a) < dist(b) { a } else { b }
+            let first_pass = b.max(a); // the larger offset is the earlier instant
+            if dist(a).min(dist(b)) > 86400 {
+                // `near` says nothing (a log read long after): the first pass
+                first_pass
+            } else if dist(a) < dist(b) {
+                a
+            } else {
+                b
+            }
         }
     }
 }
@@ -654,6 +664,8 @@ mod tests {
         assert_eq!(at(&first, "2026-10-25 02:30:00 x"), "2026-10-25T00:30:00Z");
         let second = berlin(REF).with_near(day + 4200); // 01:10Z, second pass
         assert_eq!(at(&second, "2026-10-25 02:30:00 x"), "2026-10-25T01:30:00Z");
+        // no useful hint (an old log's first event): the first pass
+        assert_eq!(at(&berlin(REF), "2026-10-25 02:30:00 x"), "2026-10-25T00:30:00Z");
         // outside the repeated hour the hint changes nothing
         assert_eq!(at(&second, "2026-10-25 01:59:59 x"), "2026-10-24T23:59:59Z");
         assert_eq!(at(&first, "2026-10-25 03:00:00 x"), "2026-10-25T02:00:00Z");
