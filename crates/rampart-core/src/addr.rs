@@ -296,8 +296,7 @@ mod tests {
 
     fn narrow(target: &str, offender: &str, protected: &[&str]) -> Option<String> {
         let protected: Vec<Net> = protected.iter().map(|s| net(s)).collect();
-        narrow_to_exclude(net(target), offender.parse().unwrap(), &protected)
-            .map(|n| n.to_string())
+        narrow_to_exclude(net(target), offender.parse().unwrap(), &protected).map(|n| n.to_string())
     }
 
     #[test]
@@ -315,7 +314,12 @@ mod tests {
     #[test]
     fn nothing_protected_inside_keeps_the_target() {
         assert_eq!(
-            narrow("2001:db8:1::/64", "2001:db8:1::99", &["2001:db8::1", "127.0.0.0/8"]).as_deref(),
+            narrow(
+                "2001:db8:1::/64",
+                "2001:db8:1::99",
+                &["2001:db8::1", "127.0.0.0/8"]
+            )
+            .as_deref(),
             Some("2001:db8:1::/64")
         );
         assert_eq!(
@@ -340,10 +344,19 @@ mod tests {
 
     #[test]
     fn a_protected_offender_is_never_banned() {
-        assert_eq!(narrow("2001:db8::/64", "2001:db8::1", &["2001:db8::1"]), None);
+        assert_eq!(
+            narrow("2001:db8::/64", "2001:db8::1", &["2001:db8::1"]),
+            None
+        );
         // inside an ignored network: no prefix of it is free
-        assert_eq!(narrow("198.51.100.0/24", "198.51.100.7", &["198.51.100.0/25"]), None);
-        assert_eq!(narrow("198.51.100.7/32", "198.51.100.7", &["0.0.0.0/0"]), None);
+        assert_eq!(
+            narrow("198.51.100.0/24", "198.51.100.7", &["198.51.100.0/25"]),
+            None
+        );
+        assert_eq!(
+            narrow("198.51.100.7/32", "198.51.100.7", &["0.0.0.0/0"]),
+            None
+        );
         // not inside the target at all
         assert_eq!(narrow("198.51.100.0/24", "203.0.113.7", &[]), None);
     }

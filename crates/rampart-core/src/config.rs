@@ -458,7 +458,11 @@ impl Ctx<'_> {
             Some(Some(n)) if n > 0 => Some(Some(n)),
             _ => {
                 let shown = self.shown(v);
-                let or_permanent = if permanent_ok { ", or \"permanent\"" } else { "" };
+                let or_permanent = if permanent_ok {
+                    ", or \"permanent\""
+                } else {
+                    ""
+                };
                 self.err(
                     v.span().start,
                     key,

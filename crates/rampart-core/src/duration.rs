@@ -25,8 +25,7 @@ use jiff::{SpanRelativeTo, Unit};
 use std::fmt;
 
 /// What the error messages list as accepted.
-pub const ACCEPTED: &str =
-    "a number with a unit, like 90s, 15m, 1h30m, 2h, 7d or 1w (units s, m, h, d, w, or seconds, minutes, hours, days, weeks), or a number of seconds";
+pub const ACCEPTED: &str = "a number with a unit, like 90s, 15m, 1h30m, 2h, 7d or 1w (units s, m, h, d, w, or seconds, minutes, hours, days, weeks), or a number of seconds";
 
 /// Why a duration was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,20 +137,47 @@ mod tests {
 
     #[test]
     fn typos_are_refused_with_the_accepted_forms() {
-        for s in ["7dyas", "5x", "", "h", "ten minutes", "1h30", "permanent-ish", "7 dais"] {
+        for s in [
+            "7dyas",
+            "5x",
+            "",
+            "h",
+            "ten minutes",
+            "1h30",
+            "permanent-ish",
+            "7 dais",
+        ] {
             let e = parse(s).expect_err(s).to_string();
             assert!(e.contains(&format!("{s:?}")), "{e}");
             assert!(e.contains("90s, 15m, 1h30m, 2h, 7d or 1w"), "{e}");
         }
-        assert!(parse("permanent").is_err(), "only ban lengths may be permanent");
+        assert!(
+            parse("permanent").is_err(),
+            "only ban lengths may be permanent"
+        );
     }
 
     #[test]
     fn calendar_negative_and_huge_are_refused() {
-        assert!(parse("1mo").unwrap_err().to_string().contains("no fixed length"));
-        assert!(parse("1y").unwrap_err().to_string().contains("no fixed length"));
+        assert!(
+            parse("1mo")
+                .unwrap_err()
+                .to_string()
+                .contains("no fixed length")
+        );
+        assert!(
+            parse("1y")
+                .unwrap_err()
+                .to_string()
+                .contains("no fixed length")
+        );
         assert!(parse("-1h").unwrap_err().to_string().contains("negative"));
-        assert!(parse("1h ago").unwrap_err().to_string().contains("negative"));
+        assert!(
+            parse("1h ago")
+                .unwrap_err()
+                .to_string()
+                .contains("negative")
+        );
         assert!(parse("99999999999999999999999").is_err());
         assert!(parse("99999999999w").is_err());
     }

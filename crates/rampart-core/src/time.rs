@@ -155,8 +155,7 @@ fn offset_at_local(tz: &TimeZone, local: i64, near: Timestamp) -> i32 {
     });
     let Some(dt) = dt else {
         // Outside jiff's range: the zone's offset near that instant.
-        return jiff::Timestamp::from_second(local)
-            .map_or(0, |t| tz.to_offset(t).seconds());
+        return jiff::Timestamp::from_second(local).map_or(0, |t| tz.to_offset(t).seconds());
     };
     match tz.to_ambiguous_timestamp(dt).offset() {
         AmbiguousOffset::Unambiguous { offset } => offset.seconds(),
@@ -624,6 +623,7 @@ mod tests {
         assert_eq!(format_rfc3339(ts), "2026-11-27T07:15:00Z");
     }
 
+    #[allow(clippy::disallowed_methods)] // jiff's bundled copy: no files
     fn berlin(reference: Timestamp) -> TimeContext {
         let tz = jiff::tz::db().get("Europe/Berlin").expect("bundled tzdb");
         TimeContext::in_zone(&tz, reference)
@@ -641,7 +641,10 @@ mod tests {
         assert_eq!(at(&ctx, "2026-12-01 12:00:00 x"), "2026-12-01T11:00:00Z");
         assert_eq!(at(&ctx, "Jul  1 12:00:00 host"), "2026-07-01T10:00:00Z");
         // an explicit offset still wins
-        assert_eq!(at(&ctx, "2026-07-01 12:00:00 +0000 x"), "2026-07-01T12:00:00Z");
+        assert_eq!(
+            at(&ctx, "2026-07-01 12:00:00 +0000 x"),
+            "2026-07-01T12:00:00Z"
+        );
         // fixed-offset zones take the fast path
         assert!(!TimeContext::in_zone(&jiff::tz::TimeZone::UTC, REF).has_rules());
     }
@@ -665,7 +668,10 @@ mod tests {
         let second = berlin(REF).with_near(day + 4200); // 01:10Z, second pass
         assert_eq!(at(&second, "2026-10-25 02:30:00 x"), "2026-10-25T01:30:00Z");
         // no useful hint (an old log's first event): the first pass
-        assert_eq!(at(&berlin(REF), "2026-10-25 02:30:00 x"), "2026-10-25T00:30:00Z");
+        assert_eq!(
+            at(&berlin(REF), "2026-10-25 02:30:00 x"),
+            "2026-10-25T00:30:00Z"
+        );
         // outside the repeated hour the hint changes nothing
         assert_eq!(at(&second, "2026-10-25 01:59:59 x"), "2026-10-24T23:59:59Z");
         assert_eq!(at(&first, "2026-10-25 03:00:00 x"), "2026-10-25T02:00:00Z");

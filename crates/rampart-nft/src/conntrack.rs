@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::NftError;
-use crate::netlink::{Attrs, Messages, NLM_F_DUMP, NLM_F_REQUEST, begin_msg, end_msg, read_dump, sock_err};
+use crate::netlink::{
+    Attrs, Messages, NLM_F_DUMP, NLM_F_REQUEST, begin_msg, end_msg, read_dump, sock_err,
+};
 use crate::nflog::{IPPROTO_TCP, open_netfilter, send_to_kernel};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;

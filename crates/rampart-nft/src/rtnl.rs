@@ -244,9 +244,17 @@ mod tests {
             RTM_NEWADDR,
             AF_INET,
             24,
-            &[(IFA_ADDRESS, &[192, 0, 2, 99]), (IFA_LOCAL, &[192, 0, 2, 1])],
+            &[
+                (IFA_ADDRESS, &[192, 0, 2, 99]),
+                (IFA_LOCAL, &[192, 0, 2, 1]),
+            ],
         );
-        d.extend(msg(RTM_DELADDR, AF_INET6, 64, &[(IFA_ADDRESS, &v6.octets())]));
+        d.extend(msg(
+            RTM_DELADDR,
+            AF_INET6,
+            64,
+            &[(IFA_ADDRESS, &v6.octets())],
+        ));
         d.extend(msg(RTM_NEWADDR, AF_INET, 24, &[(IFA_ADDRESS, &[1, 2, 3])]));
         let c = decode_addr_messages(&d).expect("decodes");
         assert_eq!(

@@ -22,7 +22,13 @@ fn wait_for(w: &mut AddrWatcher, want: impl Fn(&AddrChange) -> bool) -> Vec<Addr
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(20) {
         let mut fds = [rustix::event::PollFd::new(w, rustix::event::PollFlags::IN)];
-        let _ = rustix::event::poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 1, tv_nsec: 0 }));
+        let _ = rustix::event::poll(
+            &mut fds,
+            Some(&rustix::time::Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            }),
+        );
         seen.extend(w.changes().unwrap());
         if seen.iter().any(&want) {
             return seen;
@@ -38,7 +44,9 @@ fn dump_and_watch_addresses_in_a_namespace() {
     }
     reap_stale("rampart-a-");
     let ns = Netns::new(format!("rampart-a-{}-addr", std::process::id()));
-    ns.exec(&["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    ns.exec(&[
+        "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+    ]);
     ns.exec(&["ip", "link", "set", "d0", "up"]);
     ns.exec(&["ip", "addr", "add", "198.51.100.1/24", "dev", "d0"]);
     ns.run(|| {
@@ -75,12 +83,21 @@ fn dump_and_watch_addresses_in_a_namespace() {
             wait_for(&mut w, added("2001:db8::77"));
         }
         let now: Vec<HostAddr> = dump_addresses().unwrap();
-        assert!(now.iter().any(|a| a.addr == ip("2001:db8::77") && a.prefix_len == 64));
+        assert!(
+            now.iter()
+                .any(|a| a.addr == ip("2001:db8::77") && a.prefix_len == 64)
+        );
 
         ns.exec(&["ip", "addr", "del", "192.0.2.77/24", "dev", "d0"]);
-        wait_for(&mut w, |c| {
-            matches!(c, AddrChange::Removed(h) if h.addr == ip("192.0.2.77"))
-        });
-        assert!(!dump_addresses().unwrap().iter().any(|a| a.addr == ip("192.0.2.77")));
+        wait_for(
+            &mut w,
+            |c| matches!(c, AddrChange::Removed(h) if h.addr == ip("192.0.2.77")),
+        );
+        assert!(
+            !dump_addresses()
+                .unwrap()
+                .iter()
+                .any(|a| a.addr == ip("192.0.2.77"))
+        );
     });
 }

@@ -351,7 +351,10 @@ impl StateDir {
                 Err(e) => return Err(StateDirError::io("create", &self.join(&tmp))(e)),
             }
         }
-        Err(StateDirError::io("create a temporary file for", &self.join(name))(last))
+        Err(StateDirError::io(
+            "create a temporary file for",
+            &self.join(name),
+        )(last))
     }
 
     /// Replaces `name` with `bytes` atomically: an exclusive temporary

@@ -89,7 +89,10 @@ fn a_world_writable_state_directory_is_refused_with_the_fix() {
     )
     .unwrap();
     let e = StateDir::open(&state).unwrap_err().to_string();
-    assert!(e.contains("journal.cursor") && e.contains("its group"), "{e}");
+    assert!(
+        e.contains("journal.cursor") && e.contains("its group"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -103,7 +106,10 @@ fn a_state_directory_owned_by_another_user_is_refused() {
     chown(&state, NOBODY);
     let e = StateDir::open(&state).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, StateDirError::Owner { uid: NOBODY, .. }), "{msg}");
+    assert!(
+        matches!(e, StateDirError::Owner { uid: NOBODY, .. }),
+        "{msg}"
+    );
     assert!(
         msg.contains(&format!("chown root:root {}", state.display())),
         "{msg}"
@@ -160,7 +166,7 @@ fn a_fifo_is_refused_without_blocking() {
     let dir = StateDir::open(&state).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &state.join("offsets.json"),
+        state.join("offsets.json"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o600),
         0,

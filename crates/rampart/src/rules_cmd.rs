@@ -127,7 +127,9 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
             );
             for k in ["user", "port", "rule_id", "time"] {
                 if !v[k].is_null() {
-                    let shown = v[k].as_str().map_or_else(|| v[k].to_string(), str::to_string);
+                    let shown = v[k]
+                        .as_str()
+                        .map_or_else(|| v[k].to_string(), str::to_string);
                     print!(" {k}={}", escape_controls(&shown));
                 }
             }

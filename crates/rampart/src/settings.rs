@@ -208,9 +208,15 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
     // Rule ids: built-in pack plus the rules directory the file names (or the default).
     let mut defs = builtin::rules()?;
-    let dir = config::parse(&path.display().to_string(), &text, &codes, &[], &SystemZones)
-        .map(|c| c.rules_dir)
-        .unwrap_or_else(|_| Config::default().rules_dir);
+    let dir = config::parse(
+        &path.display().to_string(),
+        &text,
+        &codes,
+        &[],
+        &SystemZones,
+    )
+    .map(|c| c.rules_dir)
+    .unwrap_or_else(|_| Config::default().rules_dir);
     if Path::new(&dir).is_dir() {
         for p in rule_files_in(Path::new(&dir))? {
             if let Ok(t) = std::fs::read_to_string(&p)

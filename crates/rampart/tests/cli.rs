@@ -428,7 +428,10 @@ fn hostile_user_log(dir: &Path) -> PathBuf {
 
 fn assert_no_raw_controls(what: &str, out: &str) {
     for c in ['\x1b', '\x07', '\r'] {
-        assert!(!out.contains(c), "{what}: raw {c:?} reached the terminal:\n{out:?}");
+        assert!(
+            !out.contains(c),
+            "{what}: raw {c:?} reached the terminal:\n{out:?}"
+        );
     }
 }
 
@@ -465,7 +468,12 @@ fn rules_test_escapes_control_characters() {
 
 /// Five failures 20 minutes apart in real time, written in Berlin local
 /// time across a DST change (`stamps`), scanned with `log_timezone`.
-fn scan_across_dst(tag: &str, zone: &str, stamps: &[&str], tz_env: Option<&str>) -> serde_json::Value {
+fn scan_across_dst(
+    tag: &str,
+    zone: &str,
+    stamps: &[&str],
+    tz_env: Option<&str>,
+) -> serde_json::Value {
     let d = tmpdir(tag);
     let cfg = d.join("rampart.toml");
     std::fs::write(
@@ -487,7 +495,10 @@ fn scan_across_dst(tag: &str, zone: &str, stamps: &[&str], tz_env: Option<&str>)
     if let Some(tz) = tz_env {
         c.env("TZ", tz);
     }
-    let o = c.args(["scan", "--json", log.to_str().unwrap()]).output().unwrap();
+    let o = c
+        .args(["scan", "--json", log.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_dir_all(&d);
     serde_json::from_slice(&o.stdout).unwrap()

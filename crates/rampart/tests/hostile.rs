@@ -41,7 +41,8 @@ struct Scratch {
 
 impl Scratch {
     fn new(tag: &str) -> Scratch {
-        let root = std::env::temp_dir().join(format!("rampart-hostile-{}-{tag}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("rampart-hostile-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -81,7 +82,10 @@ fn chown(p: &Path, uid: u32) {
 #[test]
 fn firewall_commands_refuse_a_world_writable_state_dir() {
     let s = Scratch::new("writable");
-    assert!(s.rampart(&["list"]).status.success(), "a sane state dir works");
+    assert!(
+        s.rampart(&["list"]).status.success(),
+        "a sane state dir works"
+    );
     std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o777)).unwrap();
     let o = s.rampart(&["list"]);
     let err = stderr(&o);
@@ -164,7 +168,14 @@ while True:
     c.close()
 "#;
     let child = Command::new("/usr/bin/setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
         .arg(sock)
         .arg(log)
         .stdout(Stdio::null())
@@ -174,7 +185,10 @@ while True:
     let child = Killed(child);
     let t0 = Instant::now();
     while !sock.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the impostor did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the impostor did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child
