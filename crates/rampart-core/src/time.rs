@@ -62,8 +62,57 @@ impl Clock for FixedClock {
 enum Zone {
     /// Seconds east of UTC (the fast path: no rules to look up).
     Fixed(i32),
-    /// A zone with rules (DST).
-    Rules(TimeZone),
+    /// A zone with rules (DST), and its unambiguous periods near the
+    /// reference time, precomputed.
+    Rules(TimeZone, Vec<Period>),
+}
+
+/// Local times `[start, end)` (seconds of the local calendar) that occur
+/// exactly once, all at `offset`: a lookup is a binary search instead of
+/// a trip through the zone's rules (which are consulted for the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Period {
+    start: i64,
+    end: i64,
+    offset: i32,
+}
+
+/// The unambiguous periods of `tz` from three years before `reference`
+/// to two years after (logs, rotations and clock skew stay inside).
+fn periods(tz: &TimeZone, reference: Timestamp) -> Vec<Period> {
+    let (Ok(from), Ok(to)) = (
+        jiff::Timestamp::from_second(reference - 3 * 366 * 86400),
+        jiff::Timestamp::from_second(reference + 2 * 366 * 86400),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // (utc second of the change, offset before, offset after)
+    let mut prev = (
+        from.as_second(),
+        tz.to_offset(from).seconds(),
+        tz.to_offset(from).seconds(),
+    );
+    for t in tz.following(from).take(64) {
+        let (at, after) = (t.timestamp().as_second(), t.offset().seconds());
+        let before = prev.2;
+        if at > to.as_second() {
+            break;
+        }
+        out.push(Period {
+            start: prev.0 + i64::from(prev.1.max(prev.2)),
+            end: at + i64::from(before.min(after)),
+            offset: before,
+        });
+        prev = (at, before, after);
+    }
+    out.push(Period {
+        start: prev.0 + i64::from(prev.1.max(prev.2)),
+        end: to.as_second() + i64::from(prev.2),
+        offset: prev.2,
+    });
+    out.retain(|p| p.start < p.end);
+    out
 }
 
 /// How naive timestamps are read.
@@ -96,7 +145,7 @@ impl TimeContext {
     pub fn in_zone(zone: &TimeZone, reference: Timestamp) -> TimeContext {
         let zone = match zone.to_fixed_offset() {
             Ok(o) => Zone::Fixed(o.seconds()),
-            Err(_) => Zone::Rules(zone.clone()),
+            Err(_) => Zone::Rules(zone.clone(), periods(zone, reference)),
         };
         TimeContext::with(zone, reference)
     }
@@ -110,6 +159,21 @@ impl TimeContext {
         }
     }
 
+    /// Moves the reference time (and `near`) to `now`, keeping the zone's
+    /// precomputed periods unless `now` left their range: a daemon keeps one
+    /// context and calls this each pass instead of building a new one.
+    pub fn set_reference(&mut self, now: Timestamp) {
+        let moved_far = (now - self.reference).abs() > 366 * 86400;
+        if let Zone::Rules(tz, periods) = &mut self.zone
+            && moved_far
+        {
+            *periods = self::periods(tz, now);
+        }
+        self.reference = now;
+        self.near = now;
+        self.ref_year = civil_from_days(now.div_euclid(86400)).0;
+    }
+
     /// This context with [`TimeContext::near`] set to `near`.
     pub fn with_near(&self, near: Timestamp) -> TimeContext {
         TimeContext {
@@ -121,7 +185,7 @@ impl TimeContext {
     /// Whether a repeated local time can occur (the zone has rules), so
     /// that [`TimeContext::near`] matters.
     pub fn has_rules(&self) -> bool {
-        matches!(self.zone, Zone::Rules(_))
+        matches!(self.zone, Zone::Rules(..))
     }
 
     /// The UTC time of a local time given as seconds since the epoch of
@@ -129,7 +193,14 @@ impl TimeContext {
     fn local_to_utc(&self, local: i64) -> Timestamp {
         match &self.zone {
             Zone::Fixed(o) => local - i64::from(*o),
-            Zone::Rules(tz) => local - i64::from(offset_at_local(tz, local, self.near)),
+            Zone::Rules(tz, periods) => {
+                let i = periods.partition_point(|p| p.end <= local);
+                let offset = match periods.get(i) {
+                    Some(p) if p.start <= local => p.offset,
+                    _ => offset_at_local(tz, local, self.near),
+                };
+                local - i64::from(offset)
+            }
         }
     }
 }
@@ -675,5 +746,36 @@ mod tests {
         // outside the repeated hour the hint changes nothing
         assert_eq!(at(&second, "2026-10-25 01:59:59 x"), "2026-10-24T23:59:59Z");
         assert_eq!(at(&first, "2026-10-25 03:00:00 x"), "2026-10-25T02:00:00Z");
+    }
+
+    #[test]
+    fn set_reference_moves_the_year_inference() {
+        let mut ctx = berlin(REF);
+        assert_eq!(at(&ctx, "Dec 31 23:00:00 h"), "2025-12-31T22:00:00Z");
+        ctx.set_reference(REF + 40 * 86400); // 2027-01-06
+        assert_eq!(at(&ctx, "Dec 31 23:00:00 h"), "2026-12-31T22:00:00Z");
+        ctx.set_reference(REF + 950 * 86400); // 2029-07-04: the periods move too
+        assert_eq!(at(&ctx, "Jul  1 12:00:00 h"), "2029-07-01T10:00:00Z");
+    }
+
+    #[test]
+    fn precomputed_periods_agree_with_the_zone_rules() {
+        let ctx = berlin(REF);
+        let Zone::Rules(tz, periods) = &ctx.zone else {
+            panic!("Berlin has rules")
+        };
+        assert!(periods.len() >= 10, "{periods:?}");
+        // every hour of 2024-2028, both through the table and the rules
+        let start = days_from_civil(2024, 1, 1) * 86400;
+        for h in 0..(5 * 366 * 24) {
+            let local = start + h * 3600 + 1800;
+            let near = local - 3600;
+            let direct = local - i64::from(offset_at_local(tz, local, near));
+            assert_eq!(
+                ctx.with_near(near).local_to_utc(local),
+                direct,
+                "local {local}"
+            );
+        }
     }
 }
