@@ -206,6 +206,39 @@ impl<'de> serde::Deserialize<'de> for Net {
     }
 }
 
+impl Net {
+    /// Whether the two networks share any address (one contains the other).
+    pub fn overlaps(&self, other: &Net) -> bool {
+        let (wide, narrow) = if self.prefix <= other.prefix {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        wide.contains(narrow.addr)
+    }
+}
+
+/// The widest network inside `target` that holds `offender` and shares no
+/// address with any of `protected` (the host's own addresses, loopback,
+/// allowed and ignored networks): what a detector bans instead of an
+/// aggregate (an IPv6 /64, a netblock) that would cover a protected
+/// address. `Some(target)` when nothing protected is inside it; `None` when
+/// even the offender's own /32 or /128 is protected, or when `offender` is
+/// not inside `target`.
+///
+/// The 2001:db8::/64 that holds the server's own 2001:db8::1 narrows, for
+/// an attacker at 2001:db8::99, to 2001:db8::80/121: the widest prefix of
+/// the attacker's address that stops short of ::1.
+pub fn narrow_to_exclude(target: Net, offender: IpAddr, protected: &[Net]) -> Option<Net> {
+    if !target.contains(offender) {
+        return None;
+    }
+    let max = if target.addr.is_ipv4() { 32 } else { 128 };
+    (target.prefix..=max)
+        .map(|p| Net::containing(offender, p))
+        .find(|candidate| !protected.iter().any(|n| n.overlaps(candidate)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +303,89 @@ mod tests {
         assert!(is_never_blockable("::ffff:127.0.0.1".parse().unwrap()));
         assert!(is_never_blockable("fe80::1".parse().unwrap()));
         assert!(!is_never_blockable("203.0.113.5".parse().unwrap()));
+    }
+
+    fn net(s: &str) -> Net {
+        Net::parse(s).unwrap()
+    }
+
+    fn narrow(target: &str, offender: &str, protected: &[&str]) -> Option<String> {
+        let protected: Vec<Net> = protected.iter().map(|s| net(s)).collect();
+        narrow_to_exclude(net(target), offender.parse().unwrap(), &protected).map(|n| n.to_string())
+    }
+
+    #[test]
+    fn narrowing_keeps_own_addresses_out_of_a_ban() {
+        // issue 8: 6 failures from 2001:db8::99 banned the /64 holding ::1
+        let n = narrow("2001:db8::/64", "2001:db8::99", &["2001:db8::1", "::1"]);
+        assert_eq!(n.as_deref(), Some("2001:db8::80/121"));
+        let n = net("2001:db8::80/121");
+        assert!(n.contains("2001:db8::99".parse().unwrap()));
+        assert!(!n.contains("2001:db8::1".parse().unwrap()));
+        // the /120 would have held ::1
+        assert!(net("2001:db8::/120").contains("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn nothing_protected_inside_keeps_the_target() {
+        assert_eq!(
+            narrow(
+                "2001:db8:1::/64",
+                "2001:db8:1::99",
+                &["2001:db8::1", "127.0.0.0/8"]
+            )
+            .as_deref(),
+            Some("2001:db8:1::/64")
+        );
+        assert_eq!(
+            narrow("203.0.113.0/24", "203.0.113.7", &["198.51.100.0/24"]).as_deref(),
+            Some("203.0.113.0/24")
+        );
+    }
+
+    #[test]
+    fn netblocks_narrow_around_protected_hosts_and_networks() {
+        // own 203.0.113.1 inside the /24 netblock: the attacker's half of it
+        assert_eq!(
+            narrow("203.0.113.0/24", "203.0.113.200", &["203.0.113.1"]).as_deref(),
+            Some("203.0.113.128/25")
+        );
+        // an allowed /28 (.64-.79) near the attacker at .100: .96/27
+        assert_eq!(
+            narrow("203.0.113.0/24", "203.0.113.100", &["203.0.113.64/28"]).as_deref(),
+            Some("203.0.113.96/27")
+        );
+    }
+
+    #[test]
+    fn a_protected_offender_is_never_banned() {
+        assert_eq!(
+            narrow("2001:db8::/64", "2001:db8::1", &["2001:db8::1"]),
+            None
+        );
+        // inside an ignored network: no prefix of it is free
+        assert_eq!(
+            narrow("198.51.100.0/24", "198.51.100.7", &["198.51.100.0/25"]),
+            None
+        );
+        assert_eq!(
+            narrow("198.51.100.7/32", "198.51.100.7", &["0.0.0.0/0"]),
+            None
+        );
+        // not inside the target at all
+        assert_eq!(narrow("198.51.100.0/24", "203.0.113.7", &[]), None);
+    }
+
+    #[test]
+    fn families_do_not_mix() {
+        assert_eq!(
+            narrow("198.51.100.0/24", "198.51.100.7", &["::/0"]).as_deref(),
+            Some("198.51.100.0/24")
+        );
+        // IPv4-mapped targets are IPv4: own .1 leaves the attacker .4/30
+        assert_eq!(
+            narrow("::ffff:198.51.100.0/120", "198.51.100.7", &["198.51.100.1"]).as_deref(),
+            Some("198.51.100.4/30")
+        );
     }
 }

@@ -9,8 +9,9 @@
 pub mod alerts;
 
 use crate::addr::Net;
-use crate::rule::parse_duration;
+use crate::duration;
 pub use alerts::AlertsConfig;
+use jiff::tz::TimeZone;
 use std::collections::BTreeMap;
 use std::fmt;
 use toml::Spanned;
@@ -58,8 +59,12 @@ pub struct Tuning {
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Offset of naive log timestamps from UTC, seconds east.
-    pub log_utc_offset_secs: i32,
+    /// `log_timezone` as written (`"UTC"`, `"+01:00"`, `"local"`,
+    /// `"Europe/Berlin"`).
+    pub log_timezone: String,
+    /// The zone naive log timestamps are read in (loaded by the shell's
+    /// [`ZoneSource`]; pass it to [`crate::time::TimeContext::in_zone`]).
+    pub log_zone: TimeZone,
     /// Directory of user rule files.
     pub rules_dir: String,
     /// IPv6 addresses are counted per network of this many bits.
@@ -235,7 +240,8 @@ pub fn valid_ports(s: &str) -> bool {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            log_utc_offset_secs: 0,
+            log_timezone: "UTC".into(),
+            log_zone: TimeZone::UTC,
             rules_dir: "/etc/rampart/rules.d".into(),
             ipv6_prefix: 64,
             trusted_proxies: Vec::new(),
@@ -445,27 +451,32 @@ impl Ctx<'_> {
             }
         }
     }
-    /// A duration: seconds, or `90s`/`15m`/`2h`/`7d`; `permanent` when allowed.
+    /// A duration ([`crate::duration`]): seconds, or `90s`/`1h30m`/`7d`/`1w`;
+    /// `permanent` when allowed. Zero is refused.
     fn duration(&mut self, key: &str, v: &Val<'_>, permanent_ok: bool) -> Option<Option<u64>> {
-        let accepted = if permanent_ok {
-            "expected a duration like 90s, 15m, 2h, 7d, a number of seconds, or \"permanent\""
-        } else {
-            "expected a positive duration like 90s, 15m, 2h, 7d or a number of seconds"
-        };
         let r = match v.get_ref() {
             DeValue::Integer(i) => i.as_str().replace('_', "").parse::<u64>().ok().map(Some),
-            DeValue::String(s) => parse_duration(s).ok(),
+            DeValue::String(s) if permanent_ok => duration::parse_ban(s).ok(),
+            DeValue::String(s) => duration::parse(s).ok().map(Some),
             _ => None,
         };
         match r {
-            Some(None) if permanent_ok => Some(None),
+            Some(None) => Some(None),
             Some(Some(n)) if n > 0 => Some(Some(n)),
             _ => {
                 let shown = self.shown(v);
+                let or_permanent = if permanent_ok {
+                    ", or \"permanent\""
+                } else {
+                    ""
+                };
                 self.err(
                     v.span().start,
                     key,
-                    format!("bad value {shown}: {accepted}"),
+                    format!(
+                        "bad value {shown}: expected a positive duration: {}{or_permanent}",
+                        duration::ACCEPTED
+                    ),
                 );
                 None
             }
@@ -525,6 +536,39 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
+/// Where time zones come from. The core reads no files: the shell
+/// implements this with the system's zone database, `TZ` and
+/// `/etc/localtime`.
+pub trait ZoneSource {
+    /// The system's zone (`log_timezone = "local"`).
+    ///
+    /// # Errors
+    /// Why it cannot be determined.
+    fn local(&self) -> Result<TimeZone, String>;
+    /// An IANA zone by name (`Europe/Berlin`).
+    ///
+    /// # Errors
+    /// Why it is unknown (with a suggestion when one is close).
+    fn named(&self, name: &str) -> Result<TimeZone, String>;
+}
+
+/// A [`ZoneSource`] without a zone database: `log_timezone` may only be
+/// UTC or a fixed offset (tests, fuzzing, tools that read no logs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixedZonesOnly;
+
+impl ZoneSource for FixedZonesOnly {
+    fn local(&self) -> Result<TimeZone, String> {
+        Err("no zone database here".into())
+    }
+    fn named(&self, _name: &str) -> Result<TimeZone, String> {
+        Err("no zone database here".into())
+    }
+}
+
+/// What `log_timezone` accepts, for error messages.
+const ZONE_FORMS: &str = "\"UTC\", \"local\" (the system's zone), an IANA zone name like \"Europe/Berlin\", or a fixed offset like \"+01:00\" or \"-0500\"";
+
 /// Pass as `rule_ids` to accept any `[rules."ID"]` (commands that do not
 /// load rules; `rampart config check` validates the ids).
 pub const ANY_RULE: &[&str] = &["*"];
@@ -550,13 +594,39 @@ pub fn parse_utc_offset(s: &str) -> Option<i32> {
     (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
+/// A `log_timezone` value: a fixed offset here, `local` and names from `zones`.
+fn resolve_zone(s: &str, zones: &dyn ZoneSource) -> Result<TimeZone, String> {
+    if let Some(o) = parse_utc_offset(s) {
+        return jiff::tz::Offset::from_seconds(o)
+            .map(TimeZone::fixed)
+            .map_err(|e| e.to_string());
+    }
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("local") {
+        return zones
+            .local()
+            .map_err(|e| format!("cannot determine the system's time zone ({e})"));
+    }
+    let plausible = !t.is_empty()
+        && t.len() <= 64
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
+    if !plausible {
+        return Err("not a time zone".into());
+    }
+    zones.named(t)
+}
+
 /// Parses and validates a configuration. `reason_codes` and `rule_ids`
-/// are the known names, for checking `[reasons.X]` and `[rules."X"]`.
+/// are the known names, for checking `[reasons.X]` and `[rules."X"]`;
+/// `zones` loads `log_timezone` zones ([`FixedZonesOnly`] when there is
+/// no zone database).
 pub fn parse(
     file: &str,
     text: &str,
     reason_codes: &[&str],
     rule_ids: &[&str],
+    zones: &dyn ZoneSource,
 ) -> Result<Config, Vec<Diagnostic>> {
     let mut cx = Ctx {
         file,
@@ -584,11 +654,18 @@ pub fn parse(
         match key {
             "log_timezone" => {
                 if let Some(s) = cx.string(key, v) {
-                    match parse_utc_offset(s) {
-                        Some(o) => c.log_utc_offset_secs = o,
-                        None => {
+                    match resolve_zone(s, zones) {
+                        Ok(z) => {
+                            c.log_timezone = s.to_string();
+                            c.log_zone = z;
+                        }
+                        Err(why) => {
                             let shown = cx.shown(v);
-                            cx.err(v.span().start, key, format!("bad value {shown}: expected \"UTC\" or an offset like \"+01:00\" or \"-0500\""));
+                            cx.err(
+                                v.span().start,
+                                key,
+                                format!("bad value {shown}: {why}; expected {ZONE_FORMS}"),
+                            );
                         }
                     }
                 }
@@ -909,6 +986,7 @@ mod tests {
             text,
             &["sshd", "smtpauth"],
             &["sshd.invalid_user"],
+            &FixedZonesOnly,
         )
     }
 
@@ -936,7 +1014,11 @@ permanent_after = 0
 enabled = true
 "#)
         .unwrap();
-        assert_eq!(c.log_utc_offset_secs, 3600);
+        assert_eq!(c.log_timezone, "+01:00");
+        assert_eq!(
+            c.log_zone.to_fixed_offset().map(|o| o.seconds()).ok(),
+            Some(3600)
+        );
         assert_eq!(c.ipv6_prefix, 56);
         assert_eq!(c.ignore.len(), 2);
         let t = &c.reasons["sshd"];

@@ -286,7 +286,10 @@ impl Detector {
     }
 
     /// Processes one line (without its newline). `fallback_time` is used
-    /// when the line carries no time of its own.
+    /// when the line carries no time of its own, and (in a zone with DST)
+    /// decides which occurrence of a repeated local time the line means:
+    /// pass the previous event's time when reading a file, now when
+    /// following a live log (see [`crate::time`]).
     pub fn process<'a>(
         &'a mut self,
         line: &'a [u8],
@@ -298,6 +301,13 @@ impl Detector {
             self.stats.oversized += 1;
             return None;
         }
+        let near;
+        let ctx = if ctx.has_rules() && ctx.near != fallback_time {
+            near = ctx.with_near(fallback_time);
+            &near
+        } else {
+            ctx
+        };
         let hit =
             match self
                 .engine

@@ -13,6 +13,7 @@ pub mod addr;
 pub mod builtin;
 pub mod config;
 pub mod detect;
+pub mod duration;
 pub mod engine;
 pub mod envelope;
 pub mod explain;

@@ -205,32 +205,11 @@ pub fn parse_rule_file(origin: &str, text: &str) -> Result<Vec<RuleDef>, RuleFil
         })
 }
 
-/// Parses `90s`, `15m`, `2h`, `7d`, `1w` or plain seconds. `permanent` is `None`.
+/// Parses a ban length or window: [`crate::duration::parse_ban`]
+/// (`90s`, `1h30m`, `7d`, `1w`, plain seconds; `permanent` is `None`),
+/// with the error as text.
 pub fn parse_duration(s: &str) -> Result<Option<u64>, String> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("permanent") || s.eq_ignore_ascii_case("perm") {
-        return Ok(None);
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| {
-        format!("expected a duration like 90s, 15m, 2h, 7d or permanent, got {s:?}")
-    })?;
-    let mult = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1,
-        "m" | "min" | "mins" => 60,
-        "h" | "hour" | "hours" => 3600,
-        "d" | "day" | "days" => 86400,
-        "w" | "week" | "weeks" => 7 * 86400,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}: use s, m, h, d or w (e.g. 90s, 15m, 2h, 7d)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .map(Some)
-        .ok_or_else(|| format!("duration {s:?} is too large"))
+    crate::duration::parse_ban(s).map_err(|e| e.to_string())
 }
 
 impl DurationValue {

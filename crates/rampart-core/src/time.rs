@@ -4,11 +4,39 @@
 //! hand a [`Clock`] to the parts that need one; the scanner uses the times
 //! written in the logs, the daemon uses the wall clock.
 //!
-//! Timestamps are seconds since the Unix epoch (UTC). Logs that write a
-//! naive local time (BSD syslog, exim, nginx) are read in a configured
-//! zone offset; logs that carry an offset (`+0200`, `Z`) are honoured.
+//! Timestamps are seconds since the Unix epoch (UTC). Logs that carry an
+//! offset (`+0200`, `Z`) are honoured. Logs that write a naive local time
+//! (BSD syslog, exim, nginx) are read in the configured zone: a fixed
+//! offset, or a time zone with its DST rules (`log_timezone =
+//! "Europe/Berlin"` or `"local"`), applied per line, so a log written
+//! across a DST change reads right on both sides. The shell loads the
+//! zone (the system's database, `TZ`, `/etc/localtime`) and hands it in
+//! as a [`jiff::tz::TimeZone`]; the core never reads a file.
+//!
+//! Two local times need a rule:
+//!
+//! - **A skipped time** (the hour clocks jump over in spring, 02:30 on
+//!   2026-03-29 in Berlin) cannot be written by a correct clock; it is read
+//!   with the offset before the jump (02:30 = 03:30 CEST), as RFC 5545 and
+//!   jiff's "compatible" mode do.
+//! - **A repeated time** (the hour clocks go through twice in autumn, 02:30
+//!   on 2026-10-25 in Berlin is 00:30Z in summer time and 01:30Z in winter
+//!   time) is read as the occurrence nearer to [`TimeContext::near`]: the
+//!   time of the previous event of the same input, or "now" for a live
+//!   daemon (the detector passes its fallback time). Logs are written in
+//!   order, so a line in the second 02:xx hour follows lines of the first
+//!   and lands after them; a live daemon reads lines within seconds of
+//!   their writing. When `near` is more than a day from both readings
+//!   (the first event of an old log), the first pass is taken: it comes
+//!   first in any log. Only a log whose first event falls in the second
+//!   pass, or whose events are more than 30 minutes apart across the
+//!   change, can be read an hour off.
+//!
 //! Year-less syslog times get the year that puts them closest to, and not
 //! more than a few days after, the reference time.
+
+use jiff::civil::DateTime;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 /// Seconds since 1970-01-01T00:00:00Z.
 pub type Timestamp = i64;
@@ -29,29 +57,193 @@ impl Clock for FixedClock {
     }
 }
 
-/// How naive timestamps are read.
+/// The zone naive times are read in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Zone {
+    /// Seconds east of UTC (the fast path: no rules to look up).
+    Fixed(i32),
+    /// A zone with rules (DST), and its unambiguous periods near the
+    /// reference time, precomputed.
+    Rules(TimeZone, Vec<Period>),
+}
+
+/// Local times `[start, end)` (seconds of the local calendar) that occur
+/// exactly once, all at `offset`: a lookup is a binary search instead of
+/// a trip through the zone's rules (which are consulted for the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Period {
+    start: i64,
+    end: i64,
+    offset: i32,
+}
+
+/// The unambiguous periods of `tz` from three years before `reference`
+/// to two years after (logs, rotations and clock skew stay inside).
+fn periods(tz: &TimeZone, reference: Timestamp) -> Vec<Period> {
+    let (Ok(from), Ok(to)) = (
+        jiff::Timestamp::from_second(reference - 3 * 366 * 86400),
+        jiff::Timestamp::from_second(reference + 2 * 366 * 86400),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // (utc second of the change, offset before, offset after)
+    let mut prev = (
+        from.as_second(),
+        tz.to_offset(from).seconds(),
+        tz.to_offset(from).seconds(),
+    );
+    for t in tz.following(from).take(64) {
+        let (at, after) = (t.timestamp().as_second(), t.offset().seconds());
+        let before = prev.2;
+        if at > to.as_second() {
+            break;
+        }
+        out.push(Period {
+            start: prev.0 + i64::from(prev.1.max(prev.2)),
+            end: at + i64::from(before.min(after)),
+            offset: before,
+        });
+        prev = (at, before, after);
+    }
+    out.push(Period {
+        start: prev.0 + i64::from(prev.1.max(prev.2)),
+        end: to.as_second() + i64::from(prev.2),
+        offset: prev.2,
+    });
+    out.retain(|p| p.start < p.end);
+    out
+}
+
+/// How naive timestamps are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeContext {
-    /// Offset of the logs' local time from UTC, seconds east.
-    pub offset_secs: i32,
+    zone: Zone,
     /// The reference time used to infer the year of year-less timestamps.
     pub reference: Timestamp,
+    /// A repeated local time (the autumn DST hour) is read as the
+    /// occurrence nearer to this: the previous event's time, or now
+    /// (see the module documentation). Starts at `reference`.
+    pub near: Timestamp,
     ref_year: i64,
 }
 
 impl TimeContext {
     /// Naive times at `offset_secs` east of UTC, years inferred relative to `reference`.
     pub fn new(offset_secs: i32, reference: Timestamp) -> TimeContext {
-        TimeContext {
-            offset_secs,
-            reference,
-            ref_year: civil_from_days(reference.div_euclid(86400)).0,
-        }
+        TimeContext::with(Zone::Fixed(offset_secs), reference)
     }
 
     /// Logs in UTC, years inferred relative to `reference`.
     pub fn utc(reference: Timestamp) -> TimeContext {
         TimeContext::new(0, reference)
+    }
+
+    /// Naive times in `zone` (its DST rules applied per line), years
+    /// inferred relative to `reference`. A fixed-offset zone (UTC,
+    /// `+01:00`) takes the same fast path as [`TimeContext::new`].
+    pub fn in_zone(zone: &TimeZone, reference: Timestamp) -> TimeContext {
+        let zone = match zone.to_fixed_offset() {
+            Ok(o) => Zone::Fixed(o.seconds()),
+            Err(_) => Zone::Rules(zone.clone(), periods(zone, reference)),
+        };
+        TimeContext::with(zone, reference)
+    }
+
+    fn with(zone: Zone, reference: Timestamp) -> TimeContext {
+        TimeContext {
+            zone,
+            reference,
+            near: reference,
+            ref_year: civil_from_days(reference.div_euclid(86400)).0,
+        }
+    }
+
+    /// Moves the reference time (and `near`) to `now`, keeping the zone's
+    /// precomputed periods unless `now` left their range: a daemon keeps one
+    /// context and calls this each pass instead of building a new one.
+    pub fn set_reference(&mut self, now: Timestamp) {
+        let moved_far = (now - self.reference).abs() > 366 * 86400;
+        if let Zone::Rules(tz, periods) = &mut self.zone
+            && moved_far
+        {
+            *periods = self::periods(tz, now);
+        }
+        self.reference = now;
+        self.near = now;
+        self.ref_year = civil_from_days(now.div_euclid(86400)).0;
+    }
+
+    /// This context with [`TimeContext::near`] set to `near`.
+    pub fn with_near(&self, near: Timestamp) -> TimeContext {
+        TimeContext {
+            near,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a repeated local time can occur (the zone has rules), so
+    /// that [`TimeContext::near`] matters.
+    pub fn has_rules(&self) -> bool {
+        matches!(self.zone, Zone::Rules(..))
+    }
+
+    /// The UTC time of a local time given as seconds since the epoch of
+    /// the local calendar (`days_from_civil(..) * 86400 + seconds of day`).
+    fn local_to_utc(&self, local: i64) -> Timestamp {
+        match &self.zone {
+            Zone::Fixed(o) => local - i64::from(*o),
+            Zone::Rules(tz, periods) => {
+                let i = periods.partition_point(|p| p.end <= local);
+                let offset = match periods.get(i) {
+                    Some(p) if p.start <= local => p.offset,
+                    _ => offset_at_local(tz, local, self.near),
+                };
+                local - i64::from(offset)
+            }
+        }
+    }
+}
+
+/// The offset (seconds east) that applies to a local time in `tz`:
+/// skipped times take the offset before the jump, repeated times the
+/// occurrence nearer to `near`.
+fn offset_at_local(tz: &TimeZone, local: i64, near: Timestamp) -> i32 {
+    let days = local.div_euclid(86400);
+    let secs = local.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    let dt = i16::try_from(y).ok().and_then(|y| {
+        DateTime::new(
+            y,
+            m as i8,
+            d as i8,
+            (secs / 3600) as i8,
+            ((secs / 60) % 60) as i8,
+            (secs % 60) as i8,
+            0,
+        )
+        .ok()
+    });
+    let Some(dt) = dt else {
+        // Outside jiff's range: the zone's offset near that instant.
+        return jiff::Timestamp::from_second(local).map_or(0, |t| tz.to_offset(t).seconds());
+    };
+    match tz.to_ambiguous_timestamp(dt).offset() {
+        AmbiguousOffset::Unambiguous { offset } => offset.seconds(),
+        AmbiguousOffset::Gap { before, .. } => before.seconds(),
+        AmbiguousOffset::Fold { before, after } => {
+            let (b, a) = (before.seconds(), after.seconds());
+            let dist = |o: i32| (local - i64::from(o) - near).abs();
+            let first_pass = b.max(a); // the larger offset is the earlier instant
+            if dist(a).min(dist(b)) > 86400 {
+                // `near` says nothing (a log read long after): the first pass
+                first_pass
+            } else if dist(a) < dist(b) {
+                a
+            } else {
+                b
+            }
+        }
     }
 }
 
@@ -227,7 +419,10 @@ fn valid_date(y: i64, m: u32, d: u32) -> bool {
 
 fn assemble(y: i64, m: u32, d: u32, secs: i64, zone: Option<i32>, ctx: &TimeContext) -> Timestamp {
     let local = days_from_civil(y, m, d) * 86400 + secs;
-    local - i64::from(zone.unwrap_or(ctx.offset_secs))
+    match zone {
+        Some(z) => local - i64::from(z),
+        None => ctx.local_to_utc(local),
+    }
 }
 
 /// The year that puts a year-less (month, day) closest to the reference,
@@ -497,5 +692,90 @@ mod tests {
         let ctx = TimeContext::new(3600, REF);
         let (ts, _) = parse_leading(b"2026-11-27 08:15:00 x", &ctx).unwrap();
         assert_eq!(format_rfc3339(ts), "2026-11-27T07:15:00Z");
+    }
+
+    #[allow(clippy::disallowed_methods)] // jiff's bundled copy: no files
+    fn berlin(reference: Timestamp) -> TimeContext {
+        let tz = jiff::tz::db().get("Europe/Berlin").expect("bundled tzdb");
+        TimeContext::in_zone(&tz, reference)
+    }
+
+    fn at(ctx: &TimeContext, line: &str) -> String {
+        format_rfc3339(parse_leading(line.as_bytes(), ctx).expect(line).0)
+    }
+
+    #[test]
+    fn a_zone_applies_its_dst_rules_per_line() {
+        let ctx = berlin(REF);
+        assert!(ctx.has_rules());
+        assert_eq!(at(&ctx, "2026-07-01 12:00:00 x"), "2026-07-01T10:00:00Z");
+        assert_eq!(at(&ctx, "2026-12-01 12:00:00 x"), "2026-12-01T11:00:00Z");
+        assert_eq!(at(&ctx, "Jul  1 12:00:00 host"), "2026-07-01T10:00:00Z");
+        // an explicit offset still wins
+        assert_eq!(
+            at(&ctx, "2026-07-01 12:00:00 +0000 x"),
+            "2026-07-01T12:00:00Z"
+        );
+        // fixed-offset zones take the fast path
+        assert!(!TimeContext::in_zone(&jiff::tz::TimeZone::UTC, REF).has_rules());
+    }
+
+    #[test]
+    fn spring_forward_2026() {
+        // 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00Z)
+        let ctx = berlin(REF);
+        assert_eq!(at(&ctx, "2026-03-29 01:59:59 x"), "2026-03-29T00:59:59Z");
+        assert_eq!(at(&ctx, "2026-03-29 03:00:00 x"), "2026-03-29T01:00:00Z");
+        // the skipped hour reads with the offset before the jump
+        assert_eq!(at(&ctx, "2026-03-29 02:30:00 x"), "2026-03-29T01:30:00Z");
+    }
+
+    #[test]
+    fn fall_back_2026_repeated_hour_follows_the_previous_line() {
+        // 2026-10-25: 03:00 CEST goes back to 02:00 CET (01:00Z); 02:xx twice
+        let day = days_from_civil(2026, 10, 25) * 86400;
+        let first = berlin(REF).with_near(day + 600); // 00:10Z, first pass
+        assert_eq!(at(&first, "2026-10-25 02:30:00 x"), "2026-10-25T00:30:00Z");
+        let second = berlin(REF).with_near(day + 4200); // 01:10Z, second pass
+        assert_eq!(at(&second, "2026-10-25 02:30:00 x"), "2026-10-25T01:30:00Z");
+        // no useful hint (an old log's first event): the first pass
+        assert_eq!(
+            at(&berlin(REF), "2026-10-25 02:30:00 x"),
+            "2026-10-25T00:30:00Z"
+        );
+        // outside the repeated hour the hint changes nothing
+        assert_eq!(at(&second, "2026-10-25 01:59:59 x"), "2026-10-24T23:59:59Z");
+        assert_eq!(at(&first, "2026-10-25 03:00:00 x"), "2026-10-25T02:00:00Z");
+    }
+
+    #[test]
+    fn set_reference_moves_the_year_inference() {
+        let mut ctx = berlin(REF);
+        assert_eq!(at(&ctx, "Dec 31 23:00:00 h"), "2025-12-31T22:00:00Z");
+        ctx.set_reference(REF + 40 * 86400); // 2027-01-06
+        assert_eq!(at(&ctx, "Dec 31 23:00:00 h"), "2026-12-31T22:00:00Z");
+        ctx.set_reference(REF + 950 * 86400); // 2029-07-04: the periods move too
+        assert_eq!(at(&ctx, "Jul  1 12:00:00 h"), "2029-07-01T10:00:00Z");
+    }
+
+    #[test]
+    fn precomputed_periods_agree_with_the_zone_rules() {
+        let ctx = berlin(REF);
+        let Zone::Rules(tz, periods) = &ctx.zone else {
+            panic!("Berlin has rules")
+        };
+        assert!(periods.len() >= 10, "{periods:?}");
+        // every hour of 2024-2028, both through the table and the rules
+        let start = days_from_civil(2024, 1, 1) * 86400;
+        for h in 0..(5 * 366 * 24) {
+            let local = start + h * 3600 + 1800;
+            let near = local - 3600;
+            let direct = local - i64::from(offset_at_local(tz, local, near));
+            assert_eq!(
+                ctx.with_near(near).local_to_utc(local),
+                direct,
+                "local {local}"
+            );
+        }
     }
 }

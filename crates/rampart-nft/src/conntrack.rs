@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::NftError;
-use crate::netlink::{Attrs, NLM_F_DUMP, NLM_F_REQUEST, begin_msg, end_msg, read_dump, sock_err};
+use crate::netlink::{
+    Attrs, Messages, NLM_F_DUMP, NLM_F_REQUEST, begin_msg, end_msg, read_dump, sock_err,
+};
 use crate::nflog::{IPPROTO_TCP, open_netfilter, send_to_kernel};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -172,11 +174,7 @@ pub fn dump_conntrack() -> Result<Vec<CtEntry>, NftError> {
     send_to_kernel(&fd, &req)?;
     let mut out = Vec::new();
     let status = read_dump(&fd, seq, 256 * 1024, "conntrack", |ty, payload| {
-        if ty == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
-            && let Some(e) = parse_entry(payload)
-        {
-            out.push(e);
-        }
+        push_entry(ty, payload, &mut out);
         Ok(())
     })?;
     status.map_err(|errno| {
@@ -186,6 +184,27 @@ pub fn dump_conntrack() -> Result<Vec<CtEntry>, NftError> {
         ))
     })?;
     Ok(out)
+}
+
+/// Decodes one conntrack dump datagram (one or more netlink messages) into
+/// its entries. Pure: the dump's own decoder, exposed for fuzzing and
+/// tests. Other message types are skipped, entries without a source
+/// address are skipped; a malformed message header is an error.
+pub fn decode_conntrack(datagram: &[u8]) -> Result<Vec<CtEntry>, NftError> {
+    let mut out = Vec::new();
+    for msg in Messages::new(datagram) {
+        let (ty, _seq, payload) = msg?;
+        push_entry(ty, payload, &mut out);
+    }
+    Ok(out)
+}
+
+fn push_entry(ty: u16, payload: &[u8], out: &mut Vec<CtEntry>) {
+    if ty == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
+        && let Some(e) = parse_entry(payload)
+    {
+        out.push(e);
+    }
 }
 
 fn addr(d: &[u8]) -> Option<IpAddr> {

@@ -23,6 +23,10 @@
 //! packets, and [`dump_conntrack`] + [`count_by_source`] give CSF's
 //! CT_LIMIT counts.
 //!
+//! The host's own addresses ([`dump_addresses`], and [`AddrWatcher`] for
+//! changes while the daemon runs) come from rtnetlink, so detectors never
+//! ban them.
+//!
 //! Elements ([`Element`]) are addresses, CIDRs or ranges with an optional
 //! timeout; every load is [`merge`]d first because the kernel refuses
 //! overlapping intervals.
@@ -67,20 +71,24 @@ mod filter;
 pub mod guard;
 mod netlink;
 mod nflog;
+mod rtnl;
 mod ruleset;
 
 pub use addr::{Element, Family, IpRange, addr_value, merge};
 pub use backend::{
     DryRunFirewall, Firewall, LoadStats, NftFirewall, NftOptions, Operation, Progress, SetChange,
 };
-pub use conntrack::{CtEntry, CtFilter, TcpState, count_by_source, dump_conntrack};
+pub use conntrack::{
+    CtEntry, CtFilter, TcpState, count_by_source, decode_conntrack, dump_conntrack,
+};
 pub use error::{NftError, Result};
 pub use filter::{
     AdvancedFilter, Direction, IcmpType, Owner, PortMatch, PortRange, Protocol, Side, parse_ports,
 };
 pub use guard::{ConnLimit, Limits, LogKind, PortFlood, ScanLog, SynFlood};
 pub use netlink::ListedElement;
-pub use nflog::{IPPROTO_TCP, IPPROTO_UDP, LoggedPacket, NflogReceiver};
+pub use nflog::{IPPROTO_TCP, IPPROTO_UDP, LoggedPacket, NflogReceiver, decode_nflog};
+pub use rtnl::{AddrChange, AddrWatcher, HostAddr, decode_addr_messages, dump_addresses};
 pub use ruleset::{
     Blocklist, CountryAllow, ListDirection, Mode, PRIORITY, PortPolicy, Ports, Ruleset, SetList,
     TABLE,

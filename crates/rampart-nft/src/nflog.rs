@@ -226,6 +226,16 @@ impl AsFd for NflogReceiver {
     }
 }
 
+/// Decodes one NFLOG datagram as the kernel sends it (one or more netlink
+/// messages) into the packets it logs. Pure: the receiver's own decoder,
+/// exposed for fuzzing and tests. Messages other than packets are skipped;
+/// a malformed message header is an error, a malformed packet is skipped.
+pub fn decode_nflog(datagram: &[u8]) -> Result<Vec<LoggedPacket>, NftError> {
+    let mut out = Vec::new();
+    parse_datagram(datagram, &mut out)?;
+    Ok(out)
+}
+
 fn parse_datagram(b: &[u8], out: &mut Vec<LoggedPacket>) -> Result<(), NftError> {
     for msg in Messages::new(b) {
         let (ty, _seq, payload) = msg?;

@@ -50,6 +50,11 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
+    /// The database (or a companion file) is a symlink, owned by another
+    /// user or writable by others: it is refused before SQLite opens it.
+    #[error("unsafe ban store: {0}")]
+    Unsafe(#[from] crate::statedir::StateDirError),
+
     /// The file is an SQLite database of another program.
     #[error(
         "{path} is not a Rampart ban store (SQLite application_id {found:#010x}, expected {expected:#010x})"

@@ -35,6 +35,7 @@
 mod error;
 mod model;
 pub mod schema;
+pub mod statedir;
 mod store;
 mod target;
 
@@ -44,4 +45,5 @@ pub use model::{
     ListFilter, NewEntry, Origin, Permanence, Removal, Unblocked,
 };
 pub use schema::SCHEMA_VERSION;
+pub use statedir::{StateDir, StateDirError, StateLock};
 pub use store::{Options, Store};

@@ -470,6 +470,7 @@ impl Store {
             path: path.to_path_buf(),
             timeout_ms: u64::try_from(options.busy_timeout.as_millis()).unwrap_or(u64::MAX),
         };
+        crate::statedir::check_database(path)?;
         create_private(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE

@@ -5,6 +5,7 @@
 //! (an unblocked address's counters) or reload; without a daemon the CLI
 //! works directly on the store and the kernel.
 
+use rampart_store::statedir;
 use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
@@ -19,7 +20,10 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join("rampart.sock")
 }
 
-/// Sends one request to the daemon; `None` when no daemon answers.
+/// Sends one request to the daemon; `None` when no daemon answers, or
+/// when the socket is not the daemon's: a socket that is not owned by root
+/// (or the current user), or whose serving process is not, is refused
+/// with a warning on stderr (a local user may be impersonating the daemon).
 pub fn request(state_dir: &Path, req: &Value) -> Option<Value> {
     ask(state_dir, req, Duration::from_secs(5)).ok().flatten()
 }
@@ -28,9 +32,22 @@ pub fn request(state_dir: &Path, req: &Value) -> Option<Value> {
 /// when no daemon listens (the caller may act by itself), an error when a
 /// daemon is there but the exchange failed (the caller must not act twice).
 pub fn ask(state_dir: &Path, req: &Value, timeout: Duration) -> std::io::Result<Option<Value>> {
-    let Ok(mut s) = UnixStream::connect(socket_path(state_dir)) else {
+    let path = socket_path(state_dir);
+    match statedir::check_socket(&path) {
+        Ok(true) => {}
+        Ok(false) => return Ok(None),
+        Err(e) => {
+            eprintln!("rampart: warning: {e}");
+            return Ok(None);
+        }
+    }
+    let Ok(mut s) = UnixStream::connect(&path) else {
         return Ok(None);
     };
+    if let Err(e) = statedir::check_peer(&s, &path) {
+        eprintln!("rampart: warning: {e}");
+        return Ok(None);
+    }
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut line = serde_json::to_vec(req)?;

@@ -109,9 +109,11 @@ impl Ctx {
             return Err(NeedsRoot.into());
         }
         let config = settings::load_config_only(global)?;
-        let dir = global.state_dir.clone();
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+        // created 0700 if missing, and verified: owned by root, not
+        // writable by others, no symlinks
+        let dir = rampart_store::StateDir::open(&global.state_dir)?
+            .path()
+            .to_path_buf();
         let store = Store::open(dir.join("rampart.db")).context("cannot open the ban store")?;
         let layout = Layout::load(&config, &dir)?;
         let kernel = if recorder {

@@ -4,6 +4,7 @@ use crate::cli::{Global, RulesListArgs, RulesTestArgs};
 use crate::exit;
 use crate::settings::{self, now};
 use anyhow::{Context, Result};
+use rampart_core::text::escape_controls;
 use rampart_core::time::TimeContext;
 use rampart_core::vectors;
 use std::io::Read;
@@ -52,10 +53,11 @@ pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
         "rule", "reason", "enabled", "threshold", "window"
     );
     for r in &rows {
+        let field = |k: &str| escape_controls(r[k].as_str().unwrap_or("")).into_owned();
         println!(
             "{:<34} {:<14} {:<8} {:>9} {:>8}  {}",
-            r["id"].as_str().unwrap_or(""),
-            r["reason"].as_str().unwrap_or(""),
+            field("id"),
+            field("reason"),
             if r["enabled"].as_bool() == Some(true) {
                 "yes"
             } else {
@@ -66,7 +68,7 @@ pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
                 .as_u64()
                 .map(|w| format!("{w}s"))
                 .unwrap_or_default(),
-            r["description"].as_str().unwrap_or(""),
+            field("description"),
         );
     }
     Ok(exit::OK)
@@ -90,7 +92,7 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
         return run_vectors(&loaded, a.json);
     }
     let mut det = loaded.detector()?;
-    let ctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+    let ctx = TimeContext::in_zone(&loaded.config.log_zone, now());
     let mut matched = 0;
     let mut out = Vec::new();
     for l in &lines {
@@ -111,25 +113,24 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for v in &out {
-            println!("{}", v["line"].as_str().unwrap_or(""));
+            let field = |k: &str| escape_controls(v[k].as_str().unwrap_or("")).into_owned();
+            println!("{}", field("line"));
             if v["rule"].is_null() {
                 println!("    no rule matched");
                 continue;
             }
             print!(
                 "    rule {} (reason {}): ip={}",
-                v["rule"].as_str().unwrap_or(""),
-                v["reason"].as_str().unwrap_or(""),
-                v["ip"].as_str().unwrap_or("")
+                field("rule"),
+                field("reason"),
+                field("ip")
             );
             for k in ["user", "port", "rule_id", "time"] {
                 if !v[k].is_null() {
-                    print!(
-                        " {k}={}",
-                        v[k].as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v[k].to_string())
-                    );
+                    let shown = v[k]
+                        .as_str()
+                        .map_or_else(|| v[k].to_string(), str::to_string);
+                    print!(" {k}={}", escape_controls(&shown));
                 }
             }
             if v["count"].as_u64() != Some(1) {
@@ -163,7 +164,7 @@ fn run_vectors(loaded: &settings::Loaded, json: bool) -> Result<u8> {
         );
     } else {
         for f in &failures {
-            println!("FAIL {f}");
+            println!("FAIL {}", escape_controls(&f.to_string()));
         }
         println!(
             "{} rules, {} vectors, {} failure(s)",

@@ -7,6 +7,7 @@ use crate::settings::{self, now};
 use anyhow::Result;
 use rampart_core::addr::Net;
 use rampart_core::detect::{Detector, Event};
+use rampart_core::text::escape_controls;
 use rampart_core::time::{TimeContext, Timestamp, format_rfc3339};
 use rampart_core::tracker::{BanDecision, Outcome};
 use serde::Serialize;
@@ -199,13 +200,13 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
         }
         eprintln!(
             "rampart: scanning {}",
-            found.iter().map(Input::name).collect::<Vec<_>>().join(", ")
+            escape_controls(&found.iter().map(Input::name).collect::<Vec<_>>().join(", "))
         );
         found
     } else {
         input::expand(&a.paths)?
     };
-    let ctx = TimeContext::new(loaded.config.log_utc_offset_secs, now());
+    let ctx = TimeContext::in_zone(&loaded.config.log_zone, now());
     let stdout = std::io::stdout();
     let events_out: Option<Box<dyn Write>> = if a.events {
         Some(Box::new(std::io::BufWriter::with_capacity(
@@ -261,7 +262,11 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
             }
         }
         if let Some(e) = &error {
-            eprintln!("rampart: {name}: {e}");
+            eprintln!(
+                "rampart: {}: {}",
+                escape_controls(&name),
+                escape_controls(e)
+            );
             failed = true;
         }
         summaries.push(InputSummary {
@@ -380,14 +385,17 @@ fn print_report(
         } else {
             String::new()
         };
-        writeln!(out, "{}", b.summary)?;
+        writeln!(out, "{}", escape_controls(&b.summary))?;
         writeln!(
             out,
             "    rule {}: {} events from {} to {}; {len}{esc}",
-            b.rule, b.count, b.first_seen, b.last_seen
+            escape_controls(&b.rule),
+            b.count,
+            b.first_seen,
+            b.last_seen
         )?;
         for e in b.evidence.iter().take(evidence) {
-            writeln!(out, "    | {e}")?;
+            writeln!(out, "    | {}", escape_controls(e))?;
         }
     }
     if !scan.per_reason.is_empty() {
@@ -400,8 +408,11 @@ fn print_report(
         for (r, s) in &scan.per_reason {
             writeln!(
                 out,
-                "  {r:<16} {:>10} {:>8} {:>10}",
-                s.events, s.bans, s.addresses
+                "  {:<16} {:>10} {:>8} {:>10}",
+                escape_controls(r),
+                s.events,
+                s.bans,
+                s.addresses
             )?;
         }
     }

@@ -59,8 +59,37 @@ pub fn load_config(global: &Global, known_rules: &[&str], reasons: &[Reason]) ->
         }
     };
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
-    config::parse(&path.display().to_string(), &text, &codes, known_rules)
-        .map_err(|d| ConfigErrors(d).into())
+    config::parse(
+        &path.display().to_string(),
+        &text,
+        &codes,
+        known_rules,
+        &SystemZones,
+    )
+    .map_err(|d| ConfigErrors(d).into())
+}
+
+/// Time zones from this system: `TZ` or `/etc/localtime` for `local`, the
+/// zone database (`/usr/share/zoneinfo`, else the copy built into
+/// Rampart) for names. Loaded once, when the configuration is read.
+pub struct SystemZones;
+
+impl config::ZoneSource for SystemZones {
+    fn local(&self) -> Result<jiff::tz::TimeZone, String> {
+        jiff::tz::TimeZone::try_system().map_err(|e| e.to_string())
+    }
+
+    fn named(&self, name: &str) -> Result<jiff::tz::TimeZone, String> {
+        jiff::tz::TimeZone::get(name).map_err(|_| {
+            let db = jiff::tz::db();
+            let names: Vec<String> = db.available().map(|n| n.as_str().to_string()).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            match config::suggest(name, &refs) {
+                Some(s) => format!("unknown time zone; did you mean `{s}`?"),
+                None => "unknown time zone".to_string(),
+            }
+        })
+    }
 }
 
 fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>> {
@@ -145,39 +174,22 @@ impl Loaded {
     }
 }
 
-/// The host's own addresses, from /proc (no privileges needed). Detectors
-/// never ban them.
+/// The host's own addresses, from the kernel (an rtnetlink dump; no
+/// privileges needed), as host networks. Detectors never ban them. Empty
+/// (with a warning) if the kernel cannot be asked.
 pub fn own_addresses() -> Vec<Net> {
-    let mut out = Vec::new();
-    // IPv4: /proc/net/fib_trie lists local addresses as "|-- A.B.C.D" followed by "/32 host LOCAL".
-    if let Ok(t) = std::fs::read_to_string("/proc/net/fib_trie") {
-        let mut last: Option<&str> = None;
-        for l in t.lines() {
-            let l = l.trim();
-            if let Some(a) = l.strip_prefix("|-- ") {
-                last = Some(a);
-            } else if l.contains("host LOCAL")
-                && let Some(n) = last.and_then(Net::parse)
-                && !out.contains(&n)
-            {
-                out.push(n);
-            }
+    match rampart_nft::dump_addresses() {
+        Ok(v) => {
+            let mut out: Vec<Net> = v.into_iter().map(|a| Net::host(a.addr)).collect();
+            out.sort();
+            out.dedup();
+            out
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the host's own addresses");
+            Vec::new()
         }
     }
-    // IPv6: /proc/net/if_inet6, 32 hex digits per address.
-    if let Ok(t) = std::fs::read_to_string("/proc/net/if_inet6") {
-        for l in t.lines() {
-            if let Some(hex) = l.split_whitespace().next()
-                && let Ok(v) = u128::from_str_radix(hex, 16)
-            {
-                let n = Net::host(std::net::IpAddr::V6(v.into()));
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The wall clock: the shell's one place that reads it.
@@ -196,9 +208,15 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
     // Rule ids: built-in pack plus the rules directory the file names (or the default).
     let mut defs = builtin::rules()?;
-    let dir = config::parse(&path.display().to_string(), &text, &codes, &[])
-        .map(|c| c.rules_dir)
-        .unwrap_or_else(|_| Config::default().rules_dir);
+    let dir = config::parse(
+        &path.display().to_string(),
+        &text,
+        &codes,
+        &[],
+        &SystemZones,
+    )
+    .map(|c| c.rules_dir)
+    .unwrap_or_else(|_| Config::default().rules_dir);
     if Path::new(&dir).is_dir() {
         for p in rule_files_in(Path::new(&dir))? {
             if let Ok(t) = std::fs::read_to_string(&p)
@@ -209,7 +227,13 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
         }
     }
     let ids: Vec<&str> = defs.iter().map(|r| r.id.as_str()).collect();
-    let result = config::parse(&path.display().to_string(), &text, &codes, &ids);
+    let result = config::parse(
+        &path.display().to_string(),
+        &text,
+        &codes,
+        &ids,
+        &SystemZones,
+    );
     let diags = result.as_ref().err().cloned().unwrap_or_default();
     if a.json {
         let v: Vec<serde_json::Value> = diags

@@ -260,8 +260,14 @@ fn certs(dir: &Path) -> Certs {
 fn config(text: &str) -> Config {
     let reasons = rampart_core::explain::builtin();
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
-    rampart_core::config::parse("test.toml", text, &codes, ANY_RULE)
-        .unwrap_or_else(|e| panic!("{e:?}"))
+    rampart_core::config::parse(
+        "test.toml",
+        text,
+        &codes,
+        ANY_RULE,
+        &rampart::settings::SystemZones,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn ban(target: &str, reason: &str, len: Option<i64>) -> Event {
@@ -279,6 +285,7 @@ fn ban(target: &str, reason: &str, len: Option<i64>) -> Event {
         origin: BanOrigin::Detector,
         decided: 0,
         read_at: Instant::now(),
+        offender: std::net::IpAddr::from([198, 51, 100, 7]),
     }))
 }
 
@@ -730,14 +737,23 @@ fn status(h: &Host) -> Value {
 }
 
 /// Addresses of the deny set inside the lab's server namespace.
-fn denied(h: &Host) -> std::collections::HashSet<std::net::IpAddr> {
+/// The kernel's deny set (adjacent bans of equal expiry are one range).
+struct Denied(Vec<rampart_nft::IpRange>);
+
+impl Denied {
+    fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        self.0.iter().any(|r| r.contains(*ip))
+    }
+}
+
+fn denied(h: &Host) -> Denied {
     h.lab.srv.run(|| {
         use rampart_nft::Firewall;
         let set = rampart_nft::NftFirewall::new()
             .unwrap()
             .list(&rampart_nft::SetList::Deny)
             .unwrap();
-        set.iter().map(|e| e.range.start()).collect()
+        Denied(set.iter().map(|e| e.range).collect())
     })
 }
 

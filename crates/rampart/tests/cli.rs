@@ -404,3 +404,188 @@ fn help_is_complete() {
         assert!(s.contains(needle), "--help lacks {needle}: {s}");
     }
 }
+
+/// A log whose user names carry an ANSI colour sequence, BEL and CR
+/// (issue 8: they reached the terminal raw).
+fn hostile_user_log(dir: &Path) -> PathBuf {
+    let p = dir.join("hostile.log");
+    let mut f = std::fs::File::create(&p).unwrap();
+    for (i, user) in ["\x1b[31mroot\x1b[0m", "bell\x07", "over\rwrite"]
+        .iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        writeln!(
+            f,
+            "Nov 27 08:00:{:02} web1 sshd[1{i}]: Failed password for {user} from 198.51.100.7 port 4000{i} ssh2",
+            i + 1
+        )
+        .unwrap();
+    }
+    p
+}
+
+fn assert_no_raw_controls(what: &str, out: &str) {
+    for c in ['\x1b', '\x07', '\r'] {
+        assert!(
+            !out.contains(c),
+            "{what}: raw {c:?} reached the terminal:\n{out:?}"
+        );
+    }
+}
+
+#[test]
+fn scan_text_escapes_control_characters_json_keeps_them() {
+    let d = tmpdir("controls-scan");
+    let log = hostile_user_log(&d);
+    let o = run(&["scan", "--evidence", "6", log.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert_no_raw_controls("scan", &out);
+    assert!(out.contains("for \\x1b[31mroot\\x1b[0m from"), "{out}");
+    assert!(out.contains("bell\\x07"), "{out}");
+    assert!(out.contains("over\\rwrite"), "{out}");
+    // JSON is data, already safe: the exact characters, JSON-escaped
+    let o = run(&["scan", "--json", log.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let evidence = v["bans"][0]["evidence"].to_string();
+    assert!(evidence.contains("\\u001b[31mroot"), "{evidence}");
+    let first = v["bans"][0]["evidence"][0].as_str().unwrap();
+    assert!(first.contains("\x1b[31mroot"), "{first:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn rules_test_escapes_control_characters() {
+    let line = "Nov 27 08:00:01 web1 sshd[1]: Failed password for \x1b[31mx\x07y\rz from 198.51.100.7 port 4000 ssh2";
+    let o = run(&["rules", "test", line]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert_no_raw_controls("rules test", &out);
+    assert!(out.contains("user=\\x1b[31mx\\x07y\\rz"), "{out}");
+}
+
+/// Five failures 20 minutes apart in real time, written in Berlin local
+/// time across a DST change (`stamps`), scanned with `log_timezone`.
+fn scan_across_dst(
+    tag: &str,
+    zone: &str,
+    stamps: &[&str],
+    tz_env: Option<&str>,
+) -> serde_json::Value {
+    let d = tmpdir(tag);
+    let cfg = d.join("rampart.toml");
+    std::fs::write(
+        &cfg,
+        format!("log_timezone = \"{zone}\"\n[reasons.sshd]\nthreshold = 5\nwindow = \"30m\"\n"),
+    )
+    .unwrap();
+    let log = d.join("auth.log");
+    let mut f = std::fs::File::create(&log).unwrap();
+    for (i, t) in stamps.iter().enumerate() {
+        writeln!(
+            f,
+            "{t} web1 sshd[10{i}]: Failed password for root from 198.51.100.7 port 4000{i} ssh2"
+        )
+        .unwrap();
+    }
+    let mut c = bin();
+    c.env("RAMPART_CONFIG", &cfg);
+    if let Some(tz) = tz_env {
+        c.env("TZ", tz);
+    }
+    let o = c
+        .args(["scan", "--json", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&d);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn ban_span(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["first_seen"].as_str().unwrap().to_string(),
+                b["last_seen"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn log_timezone_reads_a_log_across_the_spring_dst_change() {
+    // 2026-03-29 in Berlin: 02:00 CET jumps to 03:00 CEST. Real times
+    // 00:50Z..01:10Z: five failures in 20 minutes.
+    let stamps = [
+        "2026-03-29T01:50:00",
+        "2026-03-29T01:55:00",
+        "2026-03-29T03:00:00",
+        "2026-03-29T03:05:00",
+        "2026-03-29T03:10:00",
+    ];
+    let v = scan_across_dst("dst-spring", "Europe/Berlin", &stamps, None);
+    assert_eq!(
+        ban_span(&v),
+        vec![("2026-03-29T00:50:00Z".into(), "2026-03-29T01:10:00Z".into())]
+    );
+    // a fixed offset gets one side wrong by an hour: no ban
+    let v = scan_across_dst("dst-spring-fixed", "+01:00", &stamps, None);
+    assert_eq!(ban_span(&v), vec![]);
+}
+
+#[test]
+fn log_timezone_reads_the_repeated_autumn_hour_in_order() {
+    // 2026-10-25 in Berlin: 03:00 CEST goes back to 02:00 CET; 02:50 and
+    // 02:55 are the first pass (summer time), 02:00-02:10 the second.
+    let stamps = [
+        "2026-10-25T02:50:00",
+        "2026-10-25T02:55:00",
+        "2026-10-25T02:00:00",
+        "2026-10-25T02:05:00",
+        "2026-10-25T02:10:00",
+    ];
+    let want = vec![("2026-10-25T00:50:00Z".into(), "2026-10-25T01:10:00Z".into())];
+    let v = scan_across_dst("dst-autumn", "Europe/Berlin", &stamps, None);
+    assert_eq!(ban_span(&v), want);
+    // "local": the system's zone, here from TZ
+    let v = scan_across_dst("dst-autumn-local", "local", &stamps, Some("Europe/Berlin"));
+    assert_eq!(ban_span(&v), want);
+    // a fixed offset reads the second pass an hour early (the evidence
+    // then runs backwards)
+    let v = scan_across_dst("dst-autumn-fixed", "+02:00", &stamps, None);
+    assert_ne!(ban_span(&v), want);
+}
+
+#[test]
+fn config_check_names_bad_zones_and_durations_with_the_accepted_forms() {
+    let d = tmpdir("zone-errors");
+    let cfg = d.join("rampart.toml");
+    std::fs::write(
+        &cfg,
+        "log_timezone = \"Europe/Berln\"\n[reasons.sshd]\nwindow = \"7dyas\"\nban = \"1h30m\"\n[ban]\nmax_ban = \"2w\"\n",
+    )
+    .unwrap();
+    let o = run(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let f = cfg.display();
+    assert!(
+        out.contains(&format!(
+            "{f}:1: log_timezone: bad value \"Europe/Berln\": unknown time zone; did you mean `Europe/Berlin`?"
+        )) && out.contains("\"local\" (the system's zone)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{f}:3: reasons.sshd.window: bad value \"7dyas\""))
+            && out.contains("1h30m"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 2, "1h30m and 2w are fine: {out}");
+    let _ = std::fs::remove_dir_all(&d);
+}

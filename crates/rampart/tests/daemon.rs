@@ -1268,3 +1268,96 @@ fn the_daemon_refreshes_blocklists_on_their_schedule() {
     let err = std::fs::read_to_string(&errlog).unwrap();
     assert!(err.contains("blocklist web: failed"), "{err}");
 }
+
+#[test]
+fn a_second_daemon_on_one_state_directory_is_refused() {
+    if !can_run("a_second_daemon_on_one_state_directory_is_refused") {
+        return;
+    }
+    let h = Host::new("twice", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    append(&log, "");
+    for trial in 0..5 {
+        // both started at the same moment: exactly one runs
+        let spawn = |n: usize| {
+            h.cmd()
+                .args(["run".as_ref(), "--watch".as_ref(), log.as_os_str()])
+                .stderr(std::fs::File::create(dir.join(format!("err{n}"))).unwrap())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(0), spawn(1));
+        let (mut a, mut b) = (Daemon(a), Daemon(b));
+        std::thread::sleep(Duration::from_millis(1500));
+        let running = [
+            a.try_wait().unwrap().is_none(),
+            b.try_wait().unwrap().is_none(),
+        ];
+        assert_eq!(
+            running.iter().filter(|r| **r).count(),
+            1,
+            "trial {trial}: {running:?}"
+        );
+        let loser = if running[0] { 1 } else { 0 };
+        let err = std::fs::read_to_string(dir.join(format!("err{loser}"))).unwrap();
+        assert!(err.contains("another rampart daemon is running"), "{err}");
+        stop(&mut a);
+        stop(&mut b);
+    }
+}
+
+#[test]
+fn bans_never_cover_own_addresses_even_ones_added_while_running() {
+    if !can_run("bans_never_cover_own_addresses_even_ones_added_while_running") {
+        return;
+    }
+    let h = Host::new("ownaddr", "");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // an IPv6 attacker inside the server's own /64: the ban is narrowed
+    append(&log, &fail_lines("2001:db8::99", 6, 100));
+    let t0 = Instant::now();
+    let narrowed = "2001:db8::80/121";
+    let mut v = h.why("2001:db8::99");
+    while v["blocked"] != true && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        v = h.why("2001:db8::99");
+    }
+    assert_eq!(v["blocked"], true, "{v}");
+    assert_eq!(v["entries"][0]["target"], narrowed, "{v}");
+    assert!(
+        h.lab.tcp("2001:db8::2", common::SRV6, 8080),
+        "the rest of the /64 is not banned"
+    );
+    assert_eq!(
+        h.why("2001:db8::1")["blocked"],
+        false,
+        "the server's own address"
+    );
+    // an address added to the host now is protected at once
+    h.lab
+        .srv
+        .exec(&["ip", "addr", "add", "203.0.113.77/32", "dev", "lo"]);
+    std::thread::sleep(Duration::from_millis(500));
+    append(&log, &fail_lines("203.0.113.77", 8, 200));
+    append(&log, &fail_lines("203.0.113.78", 5, 300));
+    let t0 = Instant::now();
+    while h.why("203.0.113.78")["blocked"] != true && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        h.why("203.0.113.78")["blocked"],
+        true,
+        "its neighbour is banned"
+    );
+    assert_eq!(
+        h.why("203.0.113.77")["blocked"],
+        false,
+        "a new own address is never banned"
+    );
+    stop(&mut child);
+}

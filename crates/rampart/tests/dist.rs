@@ -45,7 +45,14 @@ fn its_commented_settings_are_exactly_the_defaults_and_cover_every_section() {
         .map(|r| r.code)
         .collect();
     let codes: Vec<&str> = reasons.iter().map(String::as_str).collect();
-    let parsed = config::parse(&path, &uncommented, &codes, ANY_RULE).unwrap();
+    let parsed = config::parse(
+        &path,
+        &uncommented,
+        &codes,
+        ANY_RULE,
+        &rampart::settings::SystemZones,
+    )
+    .unwrap();
     assert_eq!(
         parsed,
         Config::default(),

@@ -706,7 +706,13 @@ mod tests {
     use super::*;
 
     fn p(text: &str) -> Result<Config, Vec<Diagnostic>> {
-        parse("rampart.toml", text, &["sshd"], &[])
+        parse(
+            "rampart.toml",
+            text,
+            &["sshd"],
+            &[],
+            &crate::config::FixedZonesOnly,
+        )
     }
 
     #[test]

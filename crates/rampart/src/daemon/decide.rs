@@ -14,7 +14,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// A detector ban.
-pub fn from_decision(det: &Detector, d: &BanDecision, now: Timestamp, read_at: Instant) -> Ban {
+pub fn from_decision(
+    det: &Detector,
+    d: &BanDecision,
+    offender: std::net::IpAddr,
+    now: Timestamp,
+    read_at: Instant,
+) -> Ban {
     let group = &det.tracker().groups()[usize::from(d.group)];
     Ban {
         target: d.target,
@@ -28,6 +34,7 @@ pub fn from_decision(det: &Detector, d: &BanDecision, now: Timestamp, read_at: I
         origin: BanOrigin::Detector,
         decided: now,
         read_at,
+        offender,
     }
 }
 
@@ -48,6 +55,7 @@ pub struct KernelHit {
 
 /// A kernel-side ban, with the reason's configured length (no escalation).
 pub fn from_kernel(det: &Detector, hit: KernelHit, origin: BanOrigin, now: Timestamp) -> Ban {
+    let offender = hit.target.addr;
     let len = det
         .tracker()
         .groups()
@@ -67,6 +75,7 @@ pub fn from_kernel(det: &Detector, hit: KernelHit, origin: BanOrigin, now: Times
         origin,
         decided: now,
         read_at: Instant::now(),
+        offender,
     }
 }
 
@@ -161,4 +170,36 @@ impl Netblocks {
         self.banned.retain(|n| !n.contains(ip));
         self.seen.retain(|n, _| !n.contains(ip));
     }
+}
+
+/// Keeps bans off protected addresses (the host's own, loopback, allowed,
+/// ignored): a ban whose target (an IPv6 /64, a netblock) covers one is
+/// narrowed to the widest prefix of the offender's address that does not
+/// (`narrow_to_exclude`), and said so; one that cannot be narrowed (the
+/// offender itself is protected) is dropped.
+pub fn keep_off_protected(bans: &mut Vec<Ban>, protected: &[Net]) {
+    bans.retain_mut(|b| {
+        match rampart_core::addr::narrow_to_exclude(b.target, b.offender, protected) {
+            None => {
+                tracing::warn!(
+                    "not banning {}: it would cover a protected address",
+                    b.target
+                );
+                false
+            }
+            Some(n) if n != b.target => {
+                tracing::info!(
+                    "ban of {} narrowed to {n}: the wider one covers a protected address",
+                    b.target
+                );
+                b.summary = format!(
+                    "{} (narrowed from {} to keep a protected address out)",
+                    b.summary, b.target
+                );
+                b.target = n;
+                true
+            }
+            Some(_) => true,
+        }
+    });
 }

@@ -55,12 +55,16 @@ pub struct Owner {
     limits: LimitReports,
     netblocks: Netblocks,
     ct_banned: HashSet<Net>,
-    /// Loopback, own and configured-ignore networks.
+    /// The host's own addresses (followed while running).
+    own: Vec<Net>,
+    /// Own and configured-ignore networks.
     base_protected: Vec<Net>,
     reader: Store,
     data_version: Option<i64>,
     /// `base_protected` plus the store's allow/ignore entries.
     protected: Vec<Net>,
+    /// The logs' time zone, its reference moved to "now" for each batch.
+    tctx: TimeContext,
     pending: Vec<Ban>,
     positions: BTreeMap<String, String>,
     last_commit: Instant,
@@ -87,8 +91,9 @@ impl Owner {
         enforcer: SyncSender<EnforceCmd>,
     ) -> Owner {
         let (scans, limits) = kernel_trackers(&config);
+        let own = crate::settings::own_addresses();
         let mut base_protected = config.ignore.clone();
-        base_protected.extend(crate::settings::own_addresses());
+        base_protected.extend(own.iter().copied());
         let attacks_wanted = bus.wants(&Event::Attack(Attack {
             rule: String::new(),
             reason: String::new(),
@@ -103,10 +108,12 @@ impl Owner {
             limits,
             netblocks: Netblocks::default(),
             ct_banned: HashSet::new(),
+            own,
             base_protected,
             reader,
             data_version: None,
             protected: Vec::new(),
+            tctx: TimeContext::utc(0),
             pending: Vec::new(),
             positions: BTreeMap::new(),
             last_commit: Instant::now(),
@@ -117,13 +124,14 @@ impl Owner {
             refused: 0,
             attacks_wanted,
         };
+        o.tctx = o.time_context();
         o.refresh_protected();
         o
     }
 
     /// The time context for lines read now.
     pub fn time_context(&self) -> TimeContext {
-        TimeContext::new(self.config.log_utc_offset_secs, now())
+        TimeContext::in_zone(&self.config.log_zone, now())
     }
 
     /// A batch of complete lines from `source`.
@@ -135,7 +143,8 @@ impl Owner {
         read_at: Instant,
     ) {
         self.refresh_protected();
-        let tctx = self.time_context();
+        let mut tctx = std::mem::replace(&mut self.tctx, TimeContext::utc(0));
+        tctx.set_reference(now());
         if let Some(s) = self.sources.get_mut(source) {
             s.bytes += data.len() as u64;
         }
@@ -147,6 +156,7 @@ impl Owner {
             n += 1;
             self.line(line, &tctx, read_at);
         }
+        self.tctx = tctx;
         if let Some(s) = self.sources.get_mut(source) {
             s.lines += n;
         }
@@ -159,6 +169,7 @@ impl Owner {
         let Some((ev, outcome)) = self.det.process(line, tctx, tctx.reference) else {
             return;
         };
+        let ip = ev.ip;
         if self.attacks_wanted {
             let a = Attack {
                 rule: ev.rule_name.to_string(),
@@ -171,7 +182,7 @@ impl Owner {
         }
         if let Outcome::Banned(ds) = outcome {
             for d in &ds {
-                let b = decide::from_decision(&self.det, d, tctx.reference, read_at);
+                let b = decide::from_decision(&self.det, d, ip, tctx.reference, read_at);
                 self.pending.push(b);
             }
         }
@@ -271,6 +282,7 @@ impl Owner {
         let now = now();
         if !bans.is_empty() {
             decide::escalate_from_store(&self.reader, &self.det, &mut bans, now);
+            decide::keep_off_protected(&mut bans, &self.protected);
             self.netblocks
                 .add(&self.det, &self.config, &self.protected, &mut bans, now);
             self.bans += bans.len() as u64;
@@ -323,6 +335,26 @@ impl Owner {
         self.limits.set_protected(nets);
     }
 
+    /// The host's addresses changed: protected from now on.
+    pub fn own_addresses(&mut self, own: Vec<Net>) {
+        tracing::info!(
+            "own addresses now: {}",
+            own.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.own = own;
+        self.rebase();
+    }
+
+    fn rebase(&mut self) {
+        self.base_protected = self.config.ignore.clone();
+        self.base_protected.extend(self.own.iter().copied());
+        self.data_version = None;
+        self.refresh_protected();
+    }
+
     /// Forgets what was counted against `ip` (it was unblocked).
     pub fn forget(&mut self, ip: IpAddr) -> usize {
         self.scans.forget(ip);
@@ -339,9 +371,9 @@ impl Owner {
         let old_scans = std::mem::replace(&mut self.scans, scans);
         self.scans.adopt(old_scans);
         self.limits = limits;
+        self.tctx = TimeContext::in_zone(&config.log_zone, now());
         self.config = config;
-        self.data_version = None;
-        self.refresh_protected();
+        self.rebase();
     }
 }
 

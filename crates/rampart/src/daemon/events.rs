@@ -58,6 +58,8 @@ pub enum Input {
     Notice(SourceNotice),
     /// The enforcer's report on the bans it was given.
     Enforced(Vec<Enforced>),
+    /// The host's own addresses changed (all of them, as they are now).
+    OwnAddresses(Vec<Net>),
 }
 
 /// Signals the daemon acts on.
@@ -118,6 +120,9 @@ pub struct Ban {
     pub decided: Timestamp,
     /// When the line that triggered it was read (latency measurements).
     pub read_at: Instant,
+    /// The address whose event triggered it (inside `target`, which may
+    /// be its /64 or a netblock).
+    pub offender: IpAddr,
 }
 
 /// The enforcer's word on one ban.

@@ -82,6 +82,10 @@ pub struct Daemon {
 /// `rampart run`.
 pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     init_logging(a.log_format == "json");
+    // one daemon per state directory, and a directory no other user can
+    // have prepared for us
+    let state = rampart_store::StateDir::open(&global.state_dir)?;
+    let _lock = state.lock_exclusive()?;
     let loaded = settings::load(global, &a.sources)?;
     let mut det = loaded.detector()?;
     let mut ctx = Ctx::open(global, a.dry_run)?;
@@ -101,8 +105,7 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     ctx.mirror = Some(mirror);
     ctx.store.set_busy_timeout(Duration::from_millis(20))?;
     let saved = saved_positions(&reader);
-    let tctx =
-        rampart_core::time::TimeContext::new(loaded.config.log_utc_offset_secs, settings::now());
+    let tctx = rampart_core::time::TimeContext::in_zone(&loaded.config.log_zone, settings::now());
     let files = follow(&plan, &saved, &mut det, &tctx)?;
     // the positions a first start begins at, committed before anything is
     // read: a crash right after the start loses nothing written meanwhile
@@ -143,6 +146,10 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let watching = infos.iter().map(|s| s.name.clone()).collect();
     start_sources(&state_dir, files, journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, &loaded.config, &feed)?;
+    match sources::addrs::AddrSource::open() {
+        Ok(a) => sources::spawn(Box::new(a), feed.clone())?,
+        Err(e) => tracing::warn!("the host's address changes are not followed: {e}"),
+    }
     if !a.dry_run {
         refresh::spawn(global, feed.clone())?;
     }
@@ -417,6 +424,7 @@ impl Daemon {
             }
             Input::Notice(n) => self.notice(n),
             Input::Enforced(r) => self.owner.enforced(r),
+            Input::OwnAddresses(own) => self.owner.own_addresses(own),
         }
         Flow::Go
     }

@@ -190,6 +190,7 @@ pub fn spawn_run(h: &Host, log: &std::path::Path, errlog: &std::path::Path) -> D
 pub fn stop(child: &mut std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(5) {

@@ -11,6 +11,7 @@
 //! Adding a source: a module here implementing [`Source`], started from
 //! `daemon::start_sources`; a new kind of data gets an [`Input`] variant.
 
+pub mod addrs;
 pub mod conntrack;
 pub mod control;
 pub mod files;

@@ -361,6 +361,7 @@ mod tests {
             origin,
             decided: 0,
             read_at: std::time::Instant::now(),
+            offender: std::net::IpAddr::from([198, 51, 100, 7]),
         }
     }
 
@@ -402,10 +403,7 @@ mod tests {
             (b.length.as_str(), b.unblock.as_str()),
             ("1h", "rampart unblock 198.51.100.7")
         );
-        assert_eq!(
-            b.evidence[0],
-            "sshd[1]: Failed password for ro\\x1b[31mot"
-        );
+        assert_eq!(b.evidence[0], "sshd[1]: Failed password for ro\\x1b[31mot");
         let b = cx
             .build(AlertKind::PermBan, &net, &Lookup::default())
             .ban

@@ -166,6 +166,7 @@ mod tests {
             origin: BanOrigin::Detector,
             decided: 0,
             read_at: std::time::Instant::now(),
+            offender: std::net::IpAddr::from([198, 51, 100, 7]),
         }))
     }
 
