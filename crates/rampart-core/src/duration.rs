@@ -16,9 +16,12 @@
 //! - anything else — a misspelt unit (`7dyas`), a unit-less word, an empty
 //!   string — is refused with the accepted forms in the message.
 //!
-//! `7days` is *accepted*: it is an unambiguous spelling of seven days, not
-//! a typo. Fractions of a second are dropped (`1500ms` is 1 s); whether 0
-//! is acceptable is the caller's decision.
+//! A unit word glued to its number (`7days`, `15mins`) is refused as the
+//! typo it usually is, with the accepted forms (`7d`, `7 days`). Compact
+//! text beyond what a calendar span holds (`99999999d`) is still read as
+//! seconds, for the caller to refuse as too long with its own limit.
+//! Fractions of a second are dropped (`1500ms` is 1 s); whether 0 is
+//! acceptable is the caller's decision.
 
 use jiff::fmt::friendly::SpanParser;
 use jiff::{SpanRelativeTo, Unit};
@@ -75,9 +78,27 @@ pub fn parse(s: &str) -> Result<u64, DurationError> {
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         return t.parse().map_err(|_| error(s, Problem::TooLarge));
     }
-    let span = SpanParser::new()
-        .parse_span(t)
-        .map_err(|_| error(s, Problem::Unreadable))?;
+    if glued_word(t) {
+        // `7days`, `15mins`: a typo of `7d` as often as not; say what works
+        return Err(error(s, Problem::Unreadable));
+    }
+    let span = match SpanParser::new().parse_span(t) {
+        Ok(span) => span,
+        // beyond what a calendar span holds (`99999999d`): still a number of
+        // seconds the caller can judge (and refuse as too long)
+        Err(_) => {
+            return compact(t).ok_or_else(|| {
+                error(
+                    s,
+                    if compact_shape(t) {
+                        Problem::TooLarge
+                    } else {
+                        Problem::Unreadable
+                    },
+                )
+            });
+        }
+    };
     if span.get_years() != 0 || span.get_months() != 0 {
         return Err(error(s, Problem::Calendar));
     }
@@ -92,6 +113,58 @@ pub fn parse(s: &str) -> Result<u64, DurationError> {
     }
     // Whole seconds: the fraction of a second is dropped on purpose.
     Ok(secs.floor() as u64)
+}
+
+/// Whether a unit word longer than a letter is glued to its number
+/// (`7days`, `2hours`), except the sub-second `ms`, `us`, `ns`.
+fn glued_word(t: &str) -> bool {
+    let b = t.as_bytes();
+    (1..b.len()).any(|i| {
+        b[i - 1].is_ascii_digit() && b[i].is_ascii_alphabetic() && {
+            let word: String = t[i..]
+                .chars()
+                .take_while(char::is_ascii_alphabetic)
+                .collect();
+            word.len() > 1
+                && !matches!(word.as_str(), "ms" | "us" | "ns")
+                && !word.starts_with("mo") // months and years: refused below, as such
+                && !word.starts_with('y')
+        }
+    })
+}
+
+/// `1h30m`-style text: numbers each followed by one of s, m, h, d, w.
+fn compact_shape(t: &str) -> bool {
+    let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    !t.is_empty()
+        && t.ends_with(['s', 'm', 'h', 'd', 'w'])
+        && t.chars().all(|c| c.is_ascii_digit() || "smhdw".contains(c))
+        && t.chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// The seconds of `1h30m`-style text, when they fit in a `u64`.
+fn compact(t: &str) -> Option<u64> {
+    if !compact_shape(t) {
+        return None;
+    }
+    let mut total: u128 = 0;
+    let mut n: u128 = 0;
+    for c in t.chars().filter(|c| !c.is_whitespace()) {
+        if let Some(d) = c.to_digit(10) {
+            n = n.checked_mul(10)?.checked_add(u128::from(d))?;
+            continue;
+        }
+        let unit: u128 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => 7 * 86400,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        n = 0;
+    }
+    u64::try_from(total).ok()
 }
 
 /// Parses a ban length: a duration, or `permanent` (also `perm`) as `None`.
@@ -120,7 +193,6 @@ mod tests {
             ("1 hour, 30 minutes", 5400),
             ("2h", 7200),
             ("7d", 7 * 86400),
-            ("7days", 7 * 86400),
             ("1w", 7 * 86400),
             ("2 weeks", 14 * 86400),
             ("1.5h", 5400),
@@ -136,9 +208,22 @@ mod tests {
     }
 
     #[test]
+    fn numbers_beyond_a_calendar_span_are_seconds_for_the_caller_to_judge() {
+        assert_eq!(parse("99999999d"), Ok(99_999_999 * 86400));
+        assert!(
+            parse("99999999999999999999d")
+                .unwrap_err()
+                .to_string()
+                .contains("too large")
+        );
+    }
+
+    #[test]
     fn typos_are_refused_with_the_accepted_forms() {
         for s in [
             "7dyas",
+            "7days",
+            "15mins",
             "5x",
             "",
             "h",
@@ -179,6 +264,6 @@ mod tests {
                 .contains("negative")
         );
         assert!(parse("99999999999999999999999").is_err());
-        assert!(parse("99999999999w").is_err());
+        assert_eq!(parse("99999999999w"), Ok(99_999_999_999 * 7 * 86400));
     }
 }
