@@ -5,9 +5,11 @@
 
 use crate::addr::Net;
 use crate::config::{Config, Tuning};
+use crate::distinct::DistinctPorts;
 use crate::engine::{CompileError, Engine, JsonOptions, Miss, Scratch};
 use crate::explain::{self, Reason};
 use crate::fxhash::FxHashMap;
+use crate::rule::Distinct;
 use crate::rule::RuleDef;
 use crate::time::{TimeContext, Timestamp};
 use crate::tracker::{
@@ -62,6 +64,9 @@ pub struct Stats {
     pub dropped_full: u64,
     /// Bans decided.
     pub bans: u64,
+    /// Events not counted again: repeats of an attempt their session
+    /// already counted, hits on a port their source already hit.
+    pub repeats: u64,
 }
 
 /// An error building the detector.
@@ -90,6 +95,17 @@ pub enum BuildError {
     },
 }
 
+/// Counts why a recognised line gave no event.
+fn count_miss(s: &mut Stats, miss: Miss) {
+    match miss {
+        Miss::NoMatch | Miss::SessionOnly(..) => {}
+        Miss::Ignored(_) => s.ignored += 1,
+        Miss::NoSession => s.no_session += 1,
+        Miss::BadAddress => s.bad_address += 1,
+        Miss::TrustedProxy => s.trusted_proxy += 1,
+    }
+}
+
 /// Matching and counting, configured.
 #[derive(Debug)]
 pub struct Detector {
@@ -97,6 +113,9 @@ pub struct Detector {
     tracker: Tracker,
     reasons: Vec<Reason>,
     rule_group: Vec<Option<GroupId>>,
+    /// Per rule: it counts distinct ports (`distinct = "port"`).
+    rule_distinct: Vec<bool>,
+    distinct: DistinctPorts,
     reason_group: FxHashMap<String, GroupId>,
     json: JsonOptions,
     scratch: Scratch,
@@ -201,6 +220,10 @@ impl Detector {
             named_groups.insert(name, id);
             rule_group.push(Some(id));
         }
+        let rule_distinct = defs
+            .iter()
+            .map(|d| d.distinct == Some(Distinct::Port))
+            .collect();
         let mut engine = Engine::new(defs, config.trusted_proxies.clone())?;
         engine.trust_private_proxies = config.trust_private_proxies;
         engine.max_line_bytes = 64 * 1024;
@@ -226,6 +249,8 @@ impl Detector {
             tracker,
             reasons,
             rule_group,
+            rule_distinct,
+            distinct: DistinctPorts::new(config.max_tracked),
             reason_group,
             json: JsonOptions {
                 max_severity: config.ids_max_severity,
@@ -293,35 +318,48 @@ impl Detector {
         ctx: &TimeContext,
         fallback_time: Timestamp,
     ) -> Option<(Event<'a>, Outcome)> {
+        self.process_line(None, line, ctx, fallback_time)
+    }
+
+    /// Processes one line of a source declared to be `program`'s output
+    /// (`[[sources.file]] program = "dropbear"`): lines without a syslog
+    /// header are read as that program's messages (see
+    /// [`Engine::match_as`]). JSON lines are not decoded.
+    pub fn process_as<'a>(
+        &'a mut self,
+        program: &'a [u8],
+        line: &'a [u8],
+        ctx: &TimeContext,
+        fallback_time: Timestamp,
+    ) -> Option<(Event<'a>, Outcome)> {
+        self.process_line(Some(program), line, ctx, fallback_time)
+    }
+
+    fn process_line<'a>(
+        &'a mut self,
+        program: Option<&'a [u8]>,
+        line: &'a [u8],
+        ctx: &TimeContext,
+        fallback_time: Timestamp,
+    ) -> Option<(Event<'a>, Outcome)> {
         self.stats.lines += 1;
         if line.len() > self.engine.max_line_bytes {
             self.stats.oversized += 1;
             return None;
         }
-        let hit =
-            match self
+        let matched = match program {
+            Some(p) => self.engine.match_as(p, line, ctx, &mut self.scratch),
+            None => self
                 .engine
-                .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf)
-            {
-                Ok(h) => h,
-                Err(Miss::NoMatch | Miss::SessionOnly(..)) => return None,
-                Err(Miss::Ignored(_)) => {
-                    self.stats.ignored += 1;
-                    return None;
-                }
-                Err(Miss::NoSession) => {
-                    self.stats.no_session += 1;
-                    return None;
-                }
-                Err(Miss::BadAddress) => {
-                    self.stats.bad_address += 1;
-                    return None;
-                }
-                Err(Miss::TrustedProxy) => {
-                    self.stats.trusted_proxy += 1;
-                    return None;
-                }
-            };
+                .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf),
+        };
+        let hit = match matched {
+            Ok(h) => h,
+            Err(miss) => {
+                count_miss(&mut self.stats, miss);
+                return None;
+            }
+        };
         self.stats.events += 1;
         let group = self.rule_group[hit.rule as usize]
             .or_else(|| self.reason_group.get(hit.reason).copied())
@@ -338,6 +376,16 @@ impl Detector {
             time: hit.time,
             rule_id: hit.rule_id,
         };
+        let seen_port = self.rule_distinct[hit.rule as usize]
+            && hit.port.is_some_and(|p| {
+                let window = self.tracker.groups()[usize::from(group)].window_secs;
+                let src = self.tracker.key_of(hit.ip);
+                !self.distinct.first_hit(group, src, p, time, window)
+            });
+        if hit.repeat || seen_port {
+            self.stats.repeats += 1;
+            return Some((ev, Outcome::Repeat));
+        }
         let outcome = self.tracker.observe(&Observation {
             group,
             ip: hit.ip,
@@ -361,6 +409,7 @@ impl Detector {
     /// one replaces (configuration reload: counters are not lost).
     pub fn adopt_state(&mut self, old: Detector) {
         self.stats = old.stats.clone();
+        self.distinct = old.distinct;
         self.tracker.adopt(old.tracker);
     }
 
@@ -373,11 +422,14 @@ impl Detector {
 
     /// Forgets what was counted against an address.
     pub fn forget(&mut self, ip: IpAddr) -> usize {
+        self.distinct.forget(ip);
         self.tracker.forget(ip)
     }
 
     /// Forgets idle counting state (call periodically with the current time).
     pub fn evict_idle(&mut self, now: Timestamp) {
+        let longest = self.tracker.groups().iter().map(|g| g.window_secs).max();
+        self.distinct.evict(now, longest.unwrap_or(3600));
         self.tracker.evict_idle(now);
     }
 }

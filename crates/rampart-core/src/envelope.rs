@@ -286,6 +286,40 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
     }
 }
 
+/// Parses a line from a source declared to be `program`'s output
+/// (`[[sources.file]] program = "dropbear"`, `rampart scan --program`).
+///
+/// BusyBox/OpenWrt `logread`, a container's stdout and some journal
+/// exports write a daemon's messages without a syslog header, possibly
+/// behind a timestamp: `Bad password attempt for 'root' from
+/// 192.0.2.1:40000`, `[4242] Nov 27 08:15:00 Exit before auth ...`
+/// (dropbear's own stderr format, whose `[pid]` is taken as the pid). Such
+/// a line is read as `program`'s message; the program is the declaration's,
+/// never guessed from the text. A line that carries a syslog header naming
+/// `program` is read as usual.
+pub fn parse_as<'a>(line: &'a [u8], program: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
+    let env = parse(line, ctx);
+    if env.program == Some(program) {
+        return env;
+    }
+    let mut message = env.after_time;
+    if env.after_time.len() < line.len() && message.first() == Some(&b':') {
+        message = &message[skip_spaces(message, 1)..];
+    }
+    let pid = message.strip_prefix(b"[").and_then(|m| {
+        let end = m.iter().position(|&c| c == b']')?;
+        (end > 0 && end < 12 && m[..end].iter().all(u8::is_ascii_digit)).then(|| &m[..end])
+    });
+    Envelope {
+        time: env.time,
+        program: Some(program),
+        host: None,
+        pid,
+        message,
+        after_time: message,
+    }
+}
+
 fn syslog<'a>(
     time: LineTime<'a>,
     host: Option<&'a [u8]>,
@@ -465,6 +499,59 @@ mod tests {
             e("Fri Nov 27 08:15:00 2026 [pid 3] [u] FAIL LOGIN: Client \"198.51.100.7\"");
         assert_eq!(p, None);
         assert!(m.starts_with("[pid 3]"));
+    }
+
+    #[test]
+    fn declared_program() {
+        let ctx = TimeContext::utc(REF);
+        let env = parse_as(
+            b"Bad password attempt for 'root' from 198.51.100.7:40000",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!(env.program, Some(&b"dropbear"[..]));
+        assert_eq!(
+            env.message,
+            b"Bad password attempt for 'root' from 198.51.100.7:40000"
+        );
+        assert_eq!(env.time, LineTime::None);
+        let env = parse_as(
+            b"2026-11-27T08:15:00Z [4242] Nov 27 08:15:00 Exit before auth",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!(
+            env.time.get(&ctx).map(format_rfc3339).as_deref(),
+            Some("2026-11-27T08:15:00Z")
+        );
+        assert_eq!(env.pid, Some(&b"4242"[..]));
+        assert_eq!(env.message, b"[4242] Nov 27 08:15:00 Exit before auth");
+        // text that looks like a syslog tag is still the declared program's
+        let env = parse_as(
+            b"error: PAM: Authentication failure for x from 198.51.100.7",
+            b"sshd",
+            &ctx,
+        );
+        assert_eq!(env.program, Some(&b"sshd"[..]));
+        assert_eq!(
+            env.message,
+            b"error: PAM: Authentication failure for x from 198.51.100.7"
+        );
+        // a header naming the program is read as usual
+        let env = parse_as(
+            b"Nov 27 08:15:00 r1 dropbear[7]: Exit before auth",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!((env.host, env.pid), (Some(&b"r1"[..]), Some(&b"7"[..])));
+        assert_eq!(env.message, b"Exit before auth");
+        // OpenWrt logread: the facility.level word stands where the host does
+        let env = parse_as(
+            b"Fri Nov 27 08:15:00 2026 authpriv.warn dropbear[7]: Exit before auth",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!(env.message, b"Exit before auth");
     }
 
     #[test]

@@ -42,13 +42,17 @@ type Got = (
 
 fn run(
     engine: &Engine,
-    line: &str,
+    (program, line): (Option<&str>, &str),
     ctx: &TimeContext,
     json: &JsonOptions,
     scratch: &mut Scratch,
 ) -> Result<Got, String> {
     let mut buf = Vec::new();
-    match engine.match_any(line.as_bytes(), ctx, json, scratch, &mut buf) {
+    let got = match program {
+        Some(p) => engine.match_as(p.as_bytes(), line.as_bytes(), ctx, scratch),
+        None => engine.match_any(line.as_bytes(), ctx, json, scratch, &mut buf),
+    };
+    match got {
         Ok(h) => Ok((
             engine.rules()[h.rule as usize].def.id.clone(),
             h.ip.to_string(),
@@ -141,10 +145,11 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             out.push(fail("", "the rule has no [[rule.nomatch]] vectors".into()));
         }
         for v in &d.must_match {
+            let prog = v.program.as_deref();
             for b in &v.before {
-                let _ = run(&engine, b, &ctx, &json, &mut scratch);
+                let _ = run(&engine, (prog, b), &ctx, &json, &mut scratch);
             }
-            match run(&engine, &v.line, &ctx, &json, &mut scratch) {
+            match run(&engine, (prog, &v.line), &ctx, &json, &mut scratch) {
                 Err(m) => out.push(fail(&v.line, format!("must match, but no rule did ({m})"))),
                 Ok((id, ip, user, count, rule_id, reason, port)) => {
                     let want_ip = parse_addr(&v.ip)
@@ -181,14 +186,15 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             }
         }
         for v in &d.must_not_match {
+            let prog = v.program.as_deref();
             for b in &v.before {
-                let _ = run(&shipped, b, &ctx, &json, &mut shipped_scratch);
-                let _ = run(&engine, b, &ctx, &json, &mut scratch);
+                let _ = run(&shipped, (prog, b), &ctx, &json, &mut shipped_scratch);
+                let _ = run(&engine, (prog, b), &ctx, &json, &mut scratch);
             }
-            let got = match run(&shipped, &v.line, &ctx, &json, &mut shipped_scratch) {
+            let got = match run(&shipped, (prog, &v.line), &ctx, &json, &mut shipped_scratch) {
                 Ok(g) => Some(g),
                 // a disabled rule must not take its own nomatch lines either
-                Err(_) if !d.enabled => run(&engine, &v.line, &ctx, &json, &mut scratch)
+                Err(_) if !d.enabled => run(&engine, (prog, &v.line), &ctx, &json, &mut scratch)
                     .ok()
                     .filter(|g| g.0 == d.id),
                 Err(_) => None,
