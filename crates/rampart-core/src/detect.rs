@@ -100,7 +100,7 @@ fn count_miss(s: &mut Stats, miss: Miss) {
     match miss {
         Miss::NoMatch | Miss::SessionOnly(..) => {}
         Miss::Ignored(_) => s.ignored += 1,
-        Miss::NoSession => s.no_session += 1,
+        Miss::NoSession | Miss::Contradicts => s.no_session += 1,
         Miss::BadAddress => s.bad_address += 1,
         Miss::TrustedProxy => s.trusted_proxy += 1,
     }

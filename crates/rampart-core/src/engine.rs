@@ -168,6 +168,10 @@ pub enum Miss {
     SessionOnly(RuleIdx, IpAddr),
     /// The rule takes its address from the session, and none was recorded.
     NoSession,
+    /// A `once_per_session` line names another address than the attempts
+    /// its process already counted: the line contradicts its own session
+    /// (sshd serves one client per process) and is not believed.
+    Contradicts,
 }
 
 /// How JSON lines are read.
@@ -434,21 +438,23 @@ fn track_session(
     def: &RuleDef,
     ip: IpAddr,
     count: u32,
-) -> bool {
-    let repeat = def.once_per_session
-        && sessions
-            .get(key)
-            .is_some_and(|s| s.ip == Some(ip) && s.counted > 0);
+    time: Option<Timestamp>,
+) -> Result<bool, Miss> {
+    let counted = sessions.get(key, time).filter(|s| s.counted > 0);
+    if def.once_per_session && counted.is_some_and(|s| s.ip != Some(ip)) {
+        return Err(Miss::Contradicts);
+    }
+    let repeat = def.once_per_session && counted.is_some();
     if def.ends_session {
         // the process's connection is over: later lines of a reused pid
         // must not inherit this address
         sessions.remove(key);
     } else if def.session || repeat {
-        sessions.record(key, ip);
+        sessions.record(key, ip, time);
     } else {
-        sessions.count(key, ip, count);
+        sessions.count(key, ip, count, time);
     }
-    repeat
+    Ok(repeat)
 }
 
 impl Engine {
@@ -722,15 +728,22 @@ impl Engine {
         if def.ignore {
             return Err(Miss::Ignored(rule_idx));
         }
+        let time = env.time.get(ctx).or_else(|| {
+            let t = m.get(slots.time)?;
+            parse_leading(t, ctx).map(|(t, _)| t)
+        });
         let key = env.pid.map(|pid| session::key(env.host, env.program, pid));
-        let known = key.and_then(|k| scratch.sessions.get(k));
+        let known = key.and_then(|k| scratch.sessions.get(k, time));
         let ip = blamed(def, &slots, &m, known)?;
         let count = m
             .get(slots.count)
             .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u32>().ok())
             .unwrap_or(1)
             .clamp(1, 10_000);
-        let repeat = key.is_some_and(|k| track_session(&mut scratch.sessions, k, def, ip, count));
+        let repeat = match key {
+            Some(k) => track_session(&mut scratch.sessions, k, def, ip, count, time)?,
+            None => false,
+        };
         if def.session {
             return Err(Miss::SessionOnly(rule_idx, ip));
         }
@@ -738,10 +751,6 @@ impl Engine {
         let port = m
             .get(slots.port)
             .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
-        let time = env.time.get(ctx).or_else(|| {
-            let t = m.get(slots.time)?;
-            parse_leading(t, ctx).map(|(t, _)| t)
-        });
         let reason = m
             .get(slots.svc)
             .and_then(|svc| {

@@ -36,7 +36,14 @@ pub struct Session {
     pub ip: Option<IpAddr>,
     /// Attempts counted for this address in this session.
     pub counted: u32,
+    /// The time of the session's last line, when lines carry times.
+    pub last: Option<i64>,
 }
+
+/// A session whose process wrote nothing for this long is over (sshd's
+/// LoginGraceTime is 2 minutes): a later line with the same pid belongs to
+/// a new process.
+pub const SESSION_IDLE_SECS: i64 = 600;
 
 /// The last session seen per (host, program, pid).
 #[derive(Debug)]
@@ -57,30 +64,36 @@ impl SessionCache {
         (key as usize) & (SESSION_SLOTS - 1)
     }
 
-    /// The session of a process, if remembered.
-    pub fn get(&self, key: u64) -> Option<Session> {
+    /// The session of a process at `time`, if remembered and not idle for
+    /// longer than [`SESSION_IDLE_SECS`].
+    pub fn get(&self, key: u64, time: Option<i64>) -> Option<Session> {
         let (k, s) = self.slots[Self::slot(key)];
-        (k == key && s.ip.is_some()).then_some(s)
+        let idle = matches!((s.last, time), (Some(l), Some(t)) if t.saturating_sub(l) > SESSION_IDLE_SECS);
+        (k == key && s.ip.is_some() && !idle).then_some(s)
     }
 
-    /// Records the client's address. Another address under the same key is
-    /// a new connection (a reused pid): its count starts again.
-    pub fn record(&mut self, key: u64, ip: IpAddr) {
+    /// Records the client's address at `time`. Another address under the
+    /// same key, or an idle session, is a new connection (a reused pid):
+    /// its count starts again.
+    pub fn record(&mut self, key: u64, ip: IpAddr, time: Option<i64>) {
+        let same = self.get(key, time).is_some_and(|s| s.ip == Some(ip));
         let s = &mut self.slots[Self::slot(key)];
-        if s.0 != key || s.1.ip != Some(ip) {
+        if !same {
             *s = (
                 key,
                 Session {
                     ip: Some(ip),
                     counted: 0,
+                    last: time,
                 },
             );
         }
+        s.1.last = time.or(s.1.last);
     }
 
-    /// Records `n` attempts counted against the session's address.
-    pub fn count(&mut self, key: u64, ip: IpAddr, n: u32) {
-        self.record(key, ip);
+    /// Records `n` attempts counted against the session's address at `time`.
+    pub fn count(&mut self, key: u64, ip: IpAddr, n: u32, time: Option<i64>) {
+        self.record(key, ip, time);
         let s = &mut self.slots[Self::slot(key)].1;
         s.counted = s.counted.saturating_add(n);
     }
@@ -118,29 +131,24 @@ mod tests {
         let k = key(Some(b"h"), Some(b"sshd"), b"7");
         let a: IpAddr = "198.51.100.7".parse().unwrap();
         let b: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(c.get(k), None);
-        c.count(k, a, 2);
-        assert_eq!(
-            c.get(k),
-            Some(Session {
-                ip: Some(a),
-                counted: 2
-            })
-        );
-        c.record(k, a);
-        assert_eq!(c.get(k).map(|s| s.counted), Some(2));
+        let t = Some(1000);
+        assert_eq!(c.get(k, t), None);
+        c.count(k, a, 2, t);
+        assert_eq!(c.get(k, t).map(|s| (s.ip, s.counted)), Some((Some(a), 2)));
+        c.record(k, a, Some(1100));
+        assert_eq!(c.get(k, Some(1100)).map(|s| s.counted), Some(2));
+        // idle for longer than a login can take: a new process
+        let late = Some(1100 + SESSION_IDLE_SECS + 1);
+        assert_eq!(c.get(k, late), None);
+        c.record(k, a, late);
+        assert_eq!(c.get(k, None).map(|s| s.counted), Some(0));
         // a reused pid with another client starts from zero
-        c.record(k, b);
-        assert_eq!(
-            c.get(k),
-            Some(Session {
-                ip: Some(b),
-                counted: 0
-            })
-        );
+        c.count(k, a, 1, None);
+        c.record(k, b, None);
+        assert_eq!(c.get(k, None).map(|s| (s.ip, s.counted)), Some((Some(b), 0)));
         c.remove(k);
-        assert_eq!(c.get(k), None);
+        assert_eq!(c.get(k, None), None);
         // another process is another session
-        assert_eq!(c.get(key(Some(b"h"), Some(b"sshd"), b"8")), None);
+        assert_eq!(c.get(key(Some(b"h"), Some(b"sshd"), b"8"), None), None);
     }
 }

@@ -114,7 +114,7 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
         Engine::new(defs.to_vec(), cfg.trusted_proxies.clone()).map_err(|e| e.to_string())?;
     let engine = Engine::new(all, cfg.trusted_proxies).map_err(|e| e.to_string())?;
     engine.compile_all().map_err(|e| e.to_string())?;
-    let mut shipped_scratch = shipped.scratch();
+    let mut shipped_scratch;
     let json = JsonOptions {
         max_severity: cfg.ids_max_severity,
         own: Vec::new(),
@@ -127,7 +127,7 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
                 .iter()
                 .any(|r| r.id == got && r.shortcut_for.as_deref() == Some(want))
     };
-    let mut scratch = engine.scratch();
+    let mut scratch;
     let mut out = Vec::new();
     for d in defs {
         let fail = |line: &str, problem: String| Failure {
@@ -145,6 +145,8 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             out.push(fail("", "the rule has no [[rule.nomatch]] vectors".into()));
         }
         for v in &d.must_match {
+            // each vector is its own log: no session carries over
+            scratch = engine.scratch();
             let prog = v.program.as_deref();
             for b in &v.before {
                 let _ = run(&engine, (prog, b), &ctx, &json, &mut scratch);
@@ -186,6 +188,8 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             }
         }
         for v in &d.must_not_match {
+            scratch = engine.scratch();
+            shipped_scratch = shipped.scratch();
             let prog = v.program.as_deref();
             for b in &v.before {
                 let _ = run(&shipped, (prog, b), &ctx, &json, &mut shipped_scratch);
