@@ -15,6 +15,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("panels.toml", include_str!("../rules/panels.toml")),
     ("web.toml", include_str!("../rules/web.toml")),
     ("network.toml", include_str!("../rules/network.toml")),
+    ("databases.toml", include_str!("../rules/databases.toml")),
+    ("webapps.toml", include_str!("../rules/webapps.toml")),
+    ("voip.toml", include_str!("../rules/voip.toml")),
 ];
 
 /// All built-in rules, in file order.

@@ -671,6 +671,7 @@ impl Engine {
         let program = match kind {
             Decoded::Eve => Some(jsonline::EVE_PROGRAM),
             Decoded::Access => None,
+            Decoded::Nextcloud => Some(jsonline::NEXTCLOUD_PROGRAM),
             Decoded::Ignore => return Err(Miss::NoMatch),
         };
         let buf: &'a [u8] = buf;
@@ -732,7 +733,10 @@ impl Engine {
             let t = m.get(slots.time)?;
             parse_leading(t, ctx).map(|(t, _)| t)
         });
-        let key = env.pid.map(|pid| session::key(env.host, env.program, pid));
+        // A service's own log file has no program tag: its sessions are
+        // keyed by the rule's service, so two services' pids never meet.
+        let program = env.program.or(Some(def.service.as_bytes()));
+        let key = env.pid.map(|pid| session::key(env.host, program, pid));
         let known = key.and_then(|k| scratch.sessions.get(k, time));
         let ip = blamed(def, &slots, &m, known)?;
         let count = m

@@ -142,6 +142,16 @@ fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
         pid = Some(&b[i + 1..j]);
         i = j + 1;
         had_pid = true;
+        // "wordpress(www.example.com)[4242]:": an instance, then the pid
+        if open == b'('
+            && b.get(i) == Some(&b'[')
+            && let Some(n) = b[i + 1..].iter().take(12).position(|&c| c == b']')
+            && n > 0
+            && b[i + 1..i + 1 + n].iter().all(u8::is_ascii_digit)
+        {
+            pid = Some(&b[i + 1..i + 1 + n]);
+            i += n + 2;
+        }
     }
     match b.get(i) {
         Some(b':') => {
@@ -259,9 +269,11 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         {
             return syslog(time, None, name, pid, &rest[off..], rest);
         }
-        // "Nov 27 08:15:00 host prog[pid]: ..."
+        // "Nov 27 08:15:00 host prog[pid]: ..." (a host never starts with
+        // '[': "UTC [4242] LOG: ..." is PostgreSQL's own log)
         if let Some(sp) = sp
             && sp > 0
+            && rest[0] != b'['
             && sp < 256
         {
             let host = &rest[..sp];
@@ -280,10 +292,24 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         time,
         program: None,
         host: None,
-        pid: None,
+        pid: leading_pid(m),
         message: m,
         after_time: m,
     }
+}
+
+/// The writer's pid when a service's own log line puts it first, after
+/// the timestamp: `[4242] ` (PostgreSQL's `%m [%p]`, exim's `+pid`), also
+/// behind a time-zone word (`UTC [4242] `).
+fn leading_pid(m: &[u8]) -> Option<&[u8]> {
+    let zone = m
+        .iter()
+        .take(6)
+        .position(|&c| c == b' ')
+        .filter(|&n| n >= 2 && m[..n].iter().all(u8::is_ascii_uppercase));
+    let rest = m.get(zone.map_or(0, |n| n + 1)..)?.strip_prefix(b"[")?;
+    let end = rest.iter().take(11).position(|&c| c == b']')?;
+    (end > 0 && rest[..end].iter().all(u8::is_ascii_digit)).then(|| &rest[..end])
 }
 
 /// Parses a line from a source declared to be `program`'s output
@@ -473,6 +499,13 @@ mod tests {
         assert_eq!((h.as_deref(), p.as_deref()), (Some("mx"), Some("sm-mta")));
         let (_, _, p, _) = e("Nov 27 08:15:00 auth-worker(default): Info: x");
         assert_eq!(p.as_deref(), Some("auth-worker"));
+        let (_, h, p, m) =
+            e("Nov 27 08:15:00 web1 wordpress(www.example.com)[2301]: Authentication failure");
+        assert_eq!(
+            (h.as_deref(), p.as_deref()),
+            (Some("web1"), Some("wordpress"))
+        );
+        assert_eq!(m, "Authentication failure");
         let (_, _, p, m) = e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 - [meta x="a]b"] hi"#);
         assert_eq!(p.as_deref(), Some("sshd"));
         assert_eq!(m, "hi");
@@ -499,6 +532,16 @@ mod tests {
             e("Fri Nov 27 08:15:00 2026 [pid 3] [u] FAIL LOGIN: Client \"198.51.100.7\"");
         assert_eq!(p, None);
         assert!(m.starts_with("[pid 3]"));
+        let ctx = TimeContext::utc(REF);
+        let env = parse(
+            b"2026-11-27 08:15:00.123 UTC [4242] LOG:  connection received",
+            &ctx,
+        );
+        assert_eq!((env.program, env.pid), (None, Some(&b"4242"[..])));
+        let env = parse(b"2026-11-27 08:15:00 [77] 1abc-00 <= a@example.net", &ctx);
+        assert_eq!(env.pid, Some(&b"77"[..]));
+        let env = parse(b"2026-11-27 08:15:00 [pid 3] x", &ctx);
+        assert_eq!(env.pid, None);
     }
 
     #[test]

@@ -68,7 +68,8 @@ impl SessionCache {
     /// longer than [`SESSION_IDLE_SECS`].
     pub fn get(&self, key: u64, time: Option<i64>) -> Option<Session> {
         let (k, s) = self.slots[Self::slot(key)];
-        let idle = matches!((s.last, time), (Some(l), Some(t)) if t.saturating_sub(l) > SESSION_IDLE_SECS);
+        let idle =
+            matches!((s.last, time), (Some(l), Some(t)) if t.saturating_sub(l) > SESSION_IDLE_SECS);
         (k == key && s.ip.is_some() && !idle).then_some(s)
     }
 
@@ -145,7 +146,10 @@ mod tests {
         // a reused pid with another client starts from zero
         c.count(k, a, 1, None);
         c.record(k, b, None);
-        assert_eq!(c.get(k, None).map(|s| (s.ip, s.counted)), Some((Some(b), 0)));
+        assert_eq!(
+            c.get(k, None).map(|s| (s.ip, s.counted)),
+            Some((Some(b), 0))
+        );
         c.remove(k);
         assert_eq!(c.get(k, None), None);
         // another process is another session
