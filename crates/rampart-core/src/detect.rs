@@ -433,3 +433,120 @@ impl Detector {
         self.tracker.evict_idle(now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> Detector {
+        let rules = crate::builtin::rules().unwrap();
+        Detector::new(rules, &Config::default(), explain::builtin(), Vec::new()).unwrap()
+    }
+
+    /// What each line led to: (event?, counted?, banned?).
+    fn feed(d: &mut Detector, program: Option<&str>, lines: &[&str]) -> Vec<(bool, bool)> {
+        let ctx = TimeContext::utc(1_795_780_800);
+        lines
+            .iter()
+            .map(|l| {
+                let r = match program {
+                    Some(p) => d.process_as(p.as_bytes(), l.as_bytes(), &ctx, 0),
+                    None => d.process(l.as_bytes(), &ctx, 0),
+                };
+                match r {
+                    None => (false, false),
+                    Some((_, o)) => (true, !matches!(o, Outcome::Repeat)),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_ssh_attempt_counts_once_per_session() {
+        let mut d = detector();
+        let got = feed(
+            &mut d,
+            None,
+            &[
+                "Nov 27 08:15:00 h sshd[7]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7  user=root",
+                "Nov 27 08:15:01 h sshd[7]: Failed password for root from 198.51.100.7 port 4000 ssh2",
+                "Nov 27 08:15:02 h sshd[7]: Connection closed by authenticating user root 198.51.100.7 port 4000 [preauth]",
+                "Nov 27 08:15:02 h sshd[7]: PAM 1 more authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7  user=root",
+                // the disconnect alone is one attempt of its own session
+                "Nov 27 08:15:03 h sshd[8]: Disconnected from authenticating user root 198.51.100.7 port 4001 [preauth]",
+                // another address under a pid that already counted: not believed
+                "Nov 27 08:15:04 h sshd[7]: Disconnected from authenticating user root 203.0.113.9 port 4002 [preauth]",
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                (false, false),
+                (true, true),
+                (true, false),
+                (false, false),
+                (true, true),
+                (false, false)
+            ]
+        );
+        assert_eq!(d.stats.repeats, 1);
+    }
+
+    #[test]
+    fn injected_user_name_counts_against_the_session_address() {
+        let mut d = detector();
+        let mut lines = Vec::new();
+        for pid in 0..5 {
+            lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.66"));
+            lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: Failed password for invalid user x from 192.0.2.1 port 1 ssh2: from 203.0.113.66 port 4{pid} ssh2"));
+        }
+        let ctx = TimeContext::utc(1_795_780_800);
+        let mut banned = Vec::new();
+        for l in &lines {
+            if let Some((ev, o)) = d.process(l.as_bytes(), &ctx, 0) {
+                assert_eq!(ev.ip.to_string(), "203.0.113.66", "{l}");
+                if let Outcome::Banned(b) = o {
+                    banned.extend(b.iter().map(|b| b.target.to_string()));
+                }
+            }
+        }
+        assert_eq!(banned, vec!["203.0.113.66"]);
+    }
+
+    #[test]
+    fn firewall_lines_count_distinct_ports() {
+        let mut d = detector();
+        let line = |port: u16| {
+            format!(
+                "Nov 27 08:15:00 h kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=198.51.100.40 DST=203.0.113.10 LEN=44 TOS=0x00 PREC=0x00 TTL=239 ID=1 PROTO=TCP SPT=43211 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0"
+            )
+        };
+        let ctx = TimeContext::utc(1_795_780_800);
+        // one port retried 50 times: no scan
+        for _ in 0..50 {
+            let l = line(22);
+            let r = d.process(l.as_bytes(), &ctx, 0);
+            assert!(!matches!(r, Some((_, Outcome::Banned(_)))));
+        }
+        // ten distinct ports: a scan (portscan: 10 in 5 minutes)
+        let banned = (1..=9u16)
+            .filter_map(|p| {
+                let l = line(1000 + p);
+                match d.process(l.as_bytes(), &ctx, 0) {
+                    Some((_, Outcome::Banned(b))) => Some(b[0].target.to_string()),
+                    _ => None,
+                }
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(banned, vec!["198.51.100.40"]);
+    }
+
+    #[test]
+    fn headerless_lines_only_for_a_declared_program() {
+        let mut d = detector();
+        let line = "Bad password attempt for 'root' from 198.51.100.7:40000";
+        assert_eq!(feed(&mut d, None, &[line]), vec![(false, false)]);
+        assert_eq!(feed(&mut d, Some("dropbear"), &[line]), vec![(true, true)]);
+        assert_eq!(feed(&mut d, Some("nginx"), &[line]), vec![(false, false)]);
+    }
+}
