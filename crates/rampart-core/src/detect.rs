@@ -497,7 +497,8 @@ mod tests {
         let mut d = detector();
         let mut lines = Vec::new();
         for pid in 0..5 {
-            lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.66"));
+            // sshd names the invalid user first, its address last (unambiguous)
+            lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: Invalid user x from 192.0.2.1 port 1 ssh2: from 203.0.113.66 port 4{pid}"));
             lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: Failed password for invalid user x from 192.0.2.1 port 1 ssh2: from 203.0.113.66 port 4{pid} ssh2"));
         }
         let ctx = TimeContext::utc(1_795_780_800);

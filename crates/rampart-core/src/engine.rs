@@ -440,19 +440,26 @@ fn track_session(
     count: u32,
     time: Option<Timestamp>,
 ) -> Result<bool, Miss> {
-    let counted = sessions.get(key, time).filter(|s| s.counted > 0);
-    if def.once_per_session && counted.is_some_and(|s| s.ip != Some(ip)) {
+    let s = sessions.entry(key, time);
+    let repeat = def.once_per_session && s.counted > 0;
+    if repeat && s.ip != Some(ip) {
         return Err(Miss::Contradicts);
     }
-    let repeat = def.once_per_session && counted.is_some();
+    if s.ip != Some(ip) {
+        // a new client under this key (a reused pid): its count starts again
+        *s = Session {
+            ip: Some(ip),
+            counted: 0,
+            last: None,
+        };
+    }
+    s.last = time.or(s.last);
     if def.ends_session {
         // the process's connection is over: later lines of a reused pid
         // must not inherit this address
-        sessions.remove(key);
-    } else if def.session || repeat {
-        sessions.record(key, ip, time);
-    } else {
-        sessions.count(key, ip, count, time);
+        *s = Session::default();
+    } else if !def.session && !repeat {
+        s.counted = s.counted.saturating_add(count);
     }
     Ok(repeat)
 }
@@ -737,7 +744,11 @@ impl Engine {
         // keyed by the rule's service, so two services' pids never meet.
         let program = env.program.or(Some(def.service.as_bytes()));
         let key = env.pid.map(|pid| session::key(env.host, program, pid));
-        let known = key.and_then(|k| scratch.sessions.get(k, time));
+        let known = if def.ip_from_session {
+            key.and_then(|k| scratch.sessions.get(k, time))
+        } else {
+            None
+        };
         let ip = blamed(def, &slots, &m, known)?;
         let count = m
             .get(slots.count)

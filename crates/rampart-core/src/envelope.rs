@@ -142,15 +142,8 @@ fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
         pid = Some(&b[i + 1..j]);
         i = j + 1;
         had_pid = true;
-        // "wordpress(www.example.com)[4242]:": an instance, then the pid
-        if open == b'('
-            && b.get(i) == Some(&b'[')
-            && let Some(n) = b[i + 1..].iter().take(12).position(|&c| c == b']')
-            && n > 0
-            && b[i + 1..i + 1 + n].iter().all(u8::is_ascii_digit)
-        {
-            pid = Some(&b[i + 1..i + 1 + n]);
-            i += n + 2;
+        if open == b'(' && b.get(i) == Some(&b'[') {
+            return instance_tag(b, name, i);
         }
     }
     match b.get(i) {
@@ -165,6 +158,27 @@ fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
         Some(b' ') if had_pid => Some((name, i + 1, pid)),
         _ => None,
     }
+}
+
+/// `name(instance)[pid]: ` (WP fail2ban's `wordpress(www.example.com)[4242]:`):
+/// `i` is at the `[`. Rare, so out of the hot path.
+#[cold]
+#[inline(never)]
+fn instance_tag<'a>(b: &'a [u8], name: &'a [u8], i: usize) -> Option<Tag<'a>> {
+    let n = b[i + 1..].iter().take(12).position(|&c| c == b']')?;
+    if n == 0 || !b[i + 1..i + 1 + n].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let pid = &b[i + 1..i + 1 + n];
+    let mut off = i + n + 2;
+    if b.get(off) != Some(&b':') {
+        return None;
+    }
+    off += 1;
+    if b.get(off) == Some(&b' ') {
+        off += 1;
+    }
+    Some((name, off, Some(pid)))
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -301,6 +315,7 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
 /// The writer's pid when a service's own log line puts it first, after
 /// the timestamp: `[4242] ` (PostgreSQL's `%m [%p]`, exim's `+pid`), also
 /// behind a time-zone word (`UTC [4242] `).
+#[inline(never)]
 fn leading_pid(m: &[u8]) -> Option<&[u8]> {
     let zone = m
         .iter()

@@ -99,6 +99,18 @@ impl SessionCache {
         s.counted = s.counted.saturating_add(n);
     }
 
+    /// The session of a process at `time` for updating: a slot holding
+    /// another process, or an idle session, is cleared first. One lookup
+    /// for the hot path (every event of a syslog line with a pid).
+    pub fn entry(&mut self, key: u64, time: Option<i64>) -> &mut Session {
+        let s = &mut self.slots[Self::slot(key)];
+        let idle = matches!((s.1.last, time), (Some(l), Some(t)) if t.saturating_sub(l) > SESSION_IDLE_SECS);
+        if s.0 != key || idle {
+            *s = (key, Session::default());
+        }
+        &mut s.1
+    }
+
     /// Forgets a process's session (its connection is over).
     pub fn remove(&mut self, key: u64) {
         let s = &mut self.slots[Self::slot(key)];
