@@ -22,7 +22,7 @@ pub const FILES: &[(&str, &str)] = &[
 
 /// All built-in rules, in file order, with their test vectors.
 pub fn rules() -> Result<Vec<RuleDef>, RuleFileError> {
-    parse_all(|text| std::borrow::Cow::Borrowed(text))
+    parse_all(std::borrow::Cow::Borrowed)
 }
 
 /// All built-in rules without their test vectors: what matching needs.
