@@ -42,6 +42,26 @@ pub fn parse_addr(raw: &str) -> Option<IpAddr> {
     None
 }
 
+/// Parses an address that the service always writes followed by `:PORT`,
+/// with IPv6 not bracketed: Apache 2.4's error log writes
+/// `[client 2001:db8::1:51234]` and `[client ::1:37752]`. The last
+/// `:DIGITS` group is the port. Text without such a group (no port after
+/// all) is read as a whole; bracketed forms read as in [`parse_addr`].
+pub fn parse_addr_port(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim();
+    if s.starts_with('[') {
+        return parse_addr(s);
+    }
+    match s.rsplit_once(':') {
+        Some((host, port))
+            if !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            parse_plain(host).or_else(|| parse_plain(s))
+        }
+        _ => parse_plain(s),
+    }
+}
+
 fn parse_plain(s: &str) -> Option<IpAddr> {
     if s.contains('%') {
         // zone-scoped (fe80::1%eth0): link-local, never a remote attacker
@@ -262,6 +282,25 @@ mod tests {
         assert_eq!(p("example.com"), None);
         assert_eq!(p(""), None);
         assert_eq!(p("999.1.1.1"), None);
+    }
+
+    #[test]
+    fn apache_24_client_with_port() {
+        let pp = |s: &str| parse_addr_port(s).map(|i| i.to_string());
+        assert_eq!(pp("2001:db8::1:51234").as_deref(), Some("2001:db8::1"));
+        assert_eq!(pp("2001:db8::1:4242").as_deref(), Some("2001:db8::1"));
+        assert_eq!(pp("::1:37752").as_deref(), Some("::1"));
+        assert_eq!(pp("2001:db8:::443").as_deref(), Some("2001:db8::"));
+        assert_eq!(pp("198.51.100.7:53412").as_deref(), Some("198.51.100.7"));
+        assert_eq!(pp("[2001:db8::7]:53412").as_deref(), Some("2001:db8::7"));
+        // no port after all: the whole text
+        assert_eq!(pp("198.51.100.7").as_deref(), Some("198.51.100.7"));
+        assert_eq!(
+            pp("2001:db8::80da:af6b:8b2c").as_deref(),
+            Some("2001:db8::80da:af6b:8b2c")
+        );
+        assert_eq!(pp("2001:db8:"), None);
+        assert_eq!(pp("x:80"), None);
     }
 
     #[test]

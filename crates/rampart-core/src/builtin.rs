@@ -15,6 +15,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("panels.toml", include_str!("../rules/panels.toml")),
     ("web.toml", include_str!("../rules/web.toml")),
     ("network.toml", include_str!("../rules/network.toml")),
+    ("databases.toml", include_str!("../rules/databases.toml")),
+    ("webapps.toml", include_str!("../rules/webapps.toml")),
+    ("voip.toml", include_str!("../rules/voip.toml")),
 ];
 
 /// The rule pack's version: this crate's version and a digest (FNV-1a,
@@ -38,11 +41,45 @@ pub fn rule_count() -> usize {
         .sum()
 }
 
-/// All built-in rules, in file order.
+/// All built-in rules, in file order, with their test vectors.
 pub fn rules() -> Result<Vec<RuleDef>, RuleFileError> {
+    parse_all(std::borrow::Cow::Borrowed)
+}
+
+/// All built-in rules without their test vectors: what matching needs.
+/// The vectors are most of the pack's text; leaving them out before
+/// parsing halves the start-up of `scan` and `run`.
+pub fn rules_without_vectors() -> Result<Vec<RuleDef>, RuleFileError> {
+    parse_all(|text| std::borrow::Cow::Owned(strip_vectors(text)))
+}
+
+/// The text of a rule file without its `[[rule.match]]` and
+/// `[[rule.nomatch]]` tables. In TOML a table runs until the next header,
+/// and a rule's vectors follow its keys, so everything from a vector header
+/// to the next `[[rule]]` header is the vector's.
+fn strip_vectors(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() / 2);
+    let mut in_vector = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with("[[rule.match]]") || t.starts_with("[[rule.nomatch]]") {
+            in_vector = true;
+        } else if t.starts_with("[[rule]]") {
+            in_vector = false;
+        }
+        if !in_vector {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn parse_all(
+    text_of: impl Fn(&'static str) -> std::borrow::Cow<'static, str>,
+) -> Result<Vec<RuleDef>, RuleFileError> {
     let mut out = Vec::new();
     for (name, text) in FILES {
-        let mut defs = parse_rule_file(&format!("builtin:{name}"), text)?;
+        let mut defs = parse_rule_file(&format!("builtin:{name}"), &text_of(text))?;
         for d in &mut defs {
             d.builtin = true;
         }
@@ -84,6 +121,44 @@ mod tests {
                 .filter(|n| n.to_ascii_lowercase().contains("inject"))
                 .count();
             assert!(n >= 3, "{name}: only {n} injection vectors");
+        }
+    }
+
+    #[test]
+    fn stripping_vectors_keeps_every_rule_intact() {
+        let full = super::rules().unwrap();
+        let bare = super::rules_without_vectors().unwrap();
+        assert_eq!(full.len(), bare.len());
+        for (f, b) in full.iter().zip(&bare) {
+            assert_eq!(
+                (&f.id, &f.regex, f.enabled, &f.programs),
+                (&b.id, &b.regex, b.enabled, &b.programs)
+            );
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    (
+                        &f.literals,
+                        f.threshold,
+                        &f.group,
+                        f.session,
+                        f.once_per_session,
+                        f.distinct
+                    )
+                ),
+                format!(
+                    "{:?}",
+                    (
+                        &b.literals,
+                        b.threshold,
+                        &b.group,
+                        b.session,
+                        b.once_per_session,
+                        b.distinct
+                    )
+                )
+            );
+            assert!(b.must_match.is_empty() && b.must_not_match.is_empty());
         }
     }
 

@@ -119,9 +119,22 @@ pub struct Config {
 pub struct SourcesConfig {
     /// Log files or globs (default: the standard logs that exist).
     pub files: Vec<String>,
+    /// `[[sources.file]]` entries: files or globs with per-file settings.
+    pub file: Vec<SourceFile>,
     /// Follow the journal: `Some(true)`/`Some(false)`; `None`: only when no
     /// syslog file exists.
     pub journal: Option<bool>,
+}
+
+/// One `[[sources.file]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The file or glob.
+    pub path: String,
+    /// The program whose output the file is (`"dropbear"`): lines without
+    /// a syslog header are read as that program's messages
+    /// (`Detector::process_as`). `None`: lines are read as usual.
+    pub program: Option<String>,
 }
 
 /// `[portscan]`: CSF's PS_LIMIT / PS_INTERVAL / PS_DIVERSITY.
@@ -288,7 +301,8 @@ const FIREWALL: &[&str] = &[
 const COUNTRY: &[&str] = &["database", "deny", "allow", "allow_ports"];
 const PORTSCAN: &[&str] = &["enabled", "limit", "interval", "diversity", "nflog_group"];
 const LIMITS: &[&str] = &["conn", "portflood", "synflood", "ct_limit", "ct_interval"];
-const SOURCES: &[&str] = &["files", "journal"];
+const SOURCES: &[&str] = &["files", "file", "journal"];
+const SOURCE_FILE: &[&str] = &["path", "program"];
 const TOP: &[&str] = &[
     "log_timezone",
     "rules_dir",
@@ -959,6 +973,7 @@ pub fn parse(
                     let full = join("sources", k2s);
                     match k2s {
                         "files" => c.sources.files = cx.strings(&full, v2),
+                        "file" => c.sources.file = source_files(&mut cx, &full, v2),
                         "journal" => c.sources.journal = cx.boolean(&full, v2),
                         _ => cx.unknown(k2.span().start, "sources", k2s, SOURCES),
                     }
@@ -974,6 +989,61 @@ pub fn parse(
     } else {
         Err(cx.diags)
     }
+}
+
+/// `[[sources.file]]`: a list of tables with `path` (required) and
+/// `program` (a syslog-tag-like name).
+fn source_files(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Vec<SourceFile> {
+    let DeValue::Array(a) = v.get_ref() else {
+        let shown = cx.shown(v);
+        cx.err(
+            v.span().start,
+            key,
+            format!("bad value {shown}: expected [[{key}]] tables with path = \"...\""),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in a.iter() {
+        let Some(t) = cx.table(key, item) else {
+            continue;
+        };
+        let mut f = SourceFile::default();
+        for (k, val) in t.iter() {
+            let ks = k.get_ref().as_ref();
+            let full = join(key, ks);
+            match ks {
+                "path" => f.path = cx.string(&full, val).unwrap_or_default().to_string(),
+                "program" => {
+                    let Some(p) = cx.string(&full, val) else {
+                        continue;
+                    };
+                    let ok = !p.is_empty()
+                        && p.len() <= 64
+                        && p.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b));
+                    if ok {
+                        f.program = Some(p.to_string());
+                    } else {
+                        let shown = cx.shown(val);
+                        cx.err(val.span().start, &full, format!("bad value {shown}: expected a program name as syslog tags it, like \"dropbear\" or \"sshd\""));
+                    }
+                }
+                _ => cx.unknown(k.span().start, key, ks, SOURCE_FILE),
+            }
+        }
+        if f.path.is_empty() {
+            cx.err(
+                item.span().start,
+                &join(key, "path"),
+                "missing: each [[sources.file]] needs path = \"/var/log/FILE\"".into(),
+            );
+            continue;
+        }
+        out.push(f);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1095,6 +1165,38 @@ threshold = 5
             "{}",
             e[1]
         );
+    }
+
+    #[test]
+    fn source_files_with_programs() {
+        let c = p("[sources]\nfiles = [\"/var/log/auth.log\"]\n[[sources.file]]\npath = \"/var/log/messages\"\nprogram = \"dropbear\"\n[[sources.file]]\npath = \"/srv/app/*.log\"\n").unwrap();
+        assert_eq!(c.sources.files, vec!["/var/log/auth.log"]);
+        assert_eq!(
+            c.sources.file,
+            vec![
+                SourceFile {
+                    path: "/var/log/messages".into(),
+                    program: Some("dropbear".into())
+                },
+                SourceFile {
+                    path: "/srv/app/*.log".into(),
+                    program: None
+                }
+            ]
+        );
+        let e = p("[[sources.file]]\nprogram = \"drop bear\"\npth = \"x\"\n").unwrap_err();
+        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
+        let text = text.join("\n");
+        assert_eq!(e.len(), 3, "{text}");
+        assert!(
+            text.contains("rampart.toml:2: sources.file.program: bad value \"drop bear\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("rampart.toml:3: sources.file.pth: unknown key; did you mean `path`?"),
+            "{text}"
+        );
+        assert!(text.contains("sources.file.path: missing"), "{text}");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 
 use crate::addr::Net;
 use crate::config::{Config, Tuning};
+use crate::distinct::DistinctPorts;
 use crate::engine::{CompileError, Engine, JsonOptions, Miss, Scratch};
 use crate::explain::{self, Reason};
 use crate::fxhash::FxHashMap;
+use crate::rule::Distinct;
 use crate::rule::RuleDef;
 use crate::time::{TimeContext, Timestamp};
 use crate::tracker::{
@@ -62,6 +64,9 @@ pub struct Stats {
     pub dropped_full: u64,
     /// Bans decided.
     pub bans: u64,
+    /// Events not counted again: repeats of an attempt their session
+    /// already counted, hits on a port their source already hit.
+    pub repeats: u64,
 }
 
 /// An error building the detector.
@@ -90,6 +95,17 @@ pub enum BuildError {
     },
 }
 
+/// Counts why a recognised line gave no event.
+fn count_miss(s: &mut Stats, miss: Miss) {
+    match miss {
+        Miss::NoMatch | Miss::SessionOnly(..) => {}
+        Miss::Ignored(_) => s.ignored += 1,
+        Miss::NoSession | Miss::Contradicts => s.no_session += 1,
+        Miss::BadAddress => s.bad_address += 1,
+        Miss::TrustedProxy => s.trusted_proxy += 1,
+    }
+}
+
 /// Matching and counting, configured.
 #[derive(Debug)]
 pub struct Detector {
@@ -97,6 +113,9 @@ pub struct Detector {
     tracker: Tracker,
     reasons: Vec<Reason>,
     rule_group: Vec<Option<GroupId>>,
+    /// Per rule: it counts distinct ports (`distinct = "port"`).
+    rule_distinct: Vec<bool>,
+    distinct: DistinctPorts,
     reason_group: FxHashMap<String, GroupId>,
     json: JsonOptions,
     scratch: Scratch,
@@ -201,6 +220,10 @@ impl Detector {
             named_groups.insert(name, id);
             rule_group.push(Some(id));
         }
+        let rule_distinct = defs
+            .iter()
+            .map(|d| d.distinct == Some(Distinct::Port))
+            .collect();
         let mut engine = Engine::new(defs, config.trusted_proxies.clone())?;
         engine.trust_private_proxies = config.trust_private_proxies;
         engine.max_line_bytes = 64 * 1024;
@@ -226,6 +249,8 @@ impl Detector {
             tracker,
             reasons,
             rule_group,
+            rule_distinct,
+            distinct: DistinctPorts::new(config.max_tracked),
             reason_group,
             json: JsonOptions {
                 max_severity: config.ids_max_severity,
@@ -296,6 +321,30 @@ impl Detector {
         ctx: &TimeContext,
         fallback_time: Timestamp,
     ) -> Option<(Event<'a>, Outcome)> {
+        self.process_line(None, line, ctx, fallback_time)
+    }
+
+    /// Processes one line of a source declared to be `program`'s output
+    /// (`[[sources.file]] program = "dropbear"`): lines without a syslog
+    /// header are read as that program's messages (see
+    /// [`Engine::match_as`]). JSON lines are not decoded.
+    pub fn process_as<'a>(
+        &'a mut self,
+        program: &'a [u8],
+        line: &'a [u8],
+        ctx: &TimeContext,
+        fallback_time: Timestamp,
+    ) -> Option<(Event<'a>, Outcome)> {
+        self.process_line(Some(program), line, ctx, fallback_time)
+    }
+
+    fn process_line<'a>(
+        &'a mut self,
+        program: Option<&'a [u8]>,
+        line: &'a [u8],
+        ctx: &TimeContext,
+        fallback_time: Timestamp,
+    ) -> Option<(Event<'a>, Outcome)> {
         self.stats.lines += 1;
         if line.len() > self.engine.max_line_bytes {
             self.stats.oversized += 1;
@@ -308,30 +357,19 @@ impl Detector {
         } else {
             ctx
         };
-        let hit =
-            match self
+        let matched = match program {
+            Some(p) => self.engine.match_as(p, line, ctx, &mut self.scratch),
+            None => self
                 .engine
-                .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf)
-            {
-                Ok(h) => h,
-                Err(Miss::NoMatch | Miss::SessionOnly(..)) => return None,
-                Err(Miss::Ignored(_)) => {
-                    self.stats.ignored += 1;
-                    return None;
-                }
-                Err(Miss::NoSession) => {
-                    self.stats.no_session += 1;
-                    return None;
-                }
-                Err(Miss::BadAddress) => {
-                    self.stats.bad_address += 1;
-                    return None;
-                }
-                Err(Miss::TrustedProxy) => {
-                    self.stats.trusted_proxy += 1;
-                    return None;
-                }
-            };
+                .match_any(line, ctx, &self.json, &mut self.scratch, &mut self.buf),
+        };
+        let hit = match matched {
+            Ok(h) => h,
+            Err(miss) => {
+                count_miss(&mut self.stats, miss);
+                return None;
+            }
+        };
         self.stats.events += 1;
         let group = self.rule_group[hit.rule as usize]
             .or_else(|| self.reason_group.get(hit.reason).copied())
@@ -348,6 +386,16 @@ impl Detector {
             time: hit.time,
             rule_id: hit.rule_id,
         };
+        let seen_port = self.rule_distinct[hit.rule as usize]
+            && hit.port.is_some_and(|p| {
+                let window = self.tracker.groups()[usize::from(group)].window_secs;
+                let src = self.tracker.key_of(hit.ip);
+                !self.distinct.first_hit(group, src, p, time, window)
+            });
+        if hit.repeat || seen_port {
+            self.stats.repeats += 1;
+            return Some((ev, Outcome::Repeat));
+        }
         let outcome = self.tracker.observe(&Observation {
             group,
             ip: hit.ip,
@@ -371,6 +419,7 @@ impl Detector {
     /// one replaces (configuration reload: counters are not lost).
     pub fn adopt_state(&mut self, old: Detector) {
         self.stats = old.stats.clone();
+        self.distinct = old.distinct;
         self.tracker.adopt(old.tracker);
     }
 
@@ -383,11 +432,132 @@ impl Detector {
 
     /// Forgets what was counted against an address.
     pub fn forget(&mut self, ip: IpAddr) -> usize {
+        self.distinct.forget(ip);
         self.tracker.forget(ip)
     }
 
     /// Forgets idle counting state (call periodically with the current time).
     pub fn evict_idle(&mut self, now: Timestamp) {
+        let longest = self.tracker.groups().iter().map(|g| g.window_secs).max();
+        self.distinct.evict(now, longest.unwrap_or(3600));
         self.tracker.evict_idle(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> Detector {
+        let rules = crate::builtin::rules().unwrap();
+        Detector::new(rules, &Config::default(), explain::builtin(), Vec::new()).unwrap()
+    }
+
+    /// What each line led to: (event?, counted?, banned?).
+    fn feed(d: &mut Detector, program: Option<&str>, lines: &[&str]) -> Vec<(bool, bool)> {
+        let ctx = TimeContext::utc(1_795_780_800);
+        lines
+            .iter()
+            .map(|l| {
+                let r = match program {
+                    Some(p) => d.process_as(p.as_bytes(), l.as_bytes(), &ctx, 0),
+                    None => d.process(l.as_bytes(), &ctx, 0),
+                };
+                match r {
+                    None => (false, false),
+                    Some((_, o)) => (true, !matches!(o, Outcome::Repeat)),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_ssh_attempt_counts_once_per_session() {
+        let mut d = detector();
+        let got = feed(
+            &mut d,
+            None,
+            &[
+                "Nov 27 08:15:00 h sshd[7]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7  user=root",
+                "Nov 27 08:15:01 h sshd[7]: Failed password for root from 198.51.100.7 port 4000 ssh2",
+                "Nov 27 08:15:02 h sshd[7]: Connection closed by authenticating user root 198.51.100.7 port 4000 [preauth]",
+                "Nov 27 08:15:02 h sshd[7]: PAM 1 more authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7  user=root",
+                // the disconnect alone is one attempt of its own session
+                "Nov 27 08:15:03 h sshd[8]: Disconnected from authenticating user root 198.51.100.7 port 4001 [preauth]",
+                // another address under a pid that already counted: not believed
+                "Nov 27 08:15:04 h sshd[7]: Disconnected from authenticating user root 203.0.113.9 port 4002 [preauth]",
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                (false, false),
+                (true, true),
+                (true, false),
+                (false, false),
+                (true, true),
+                (false, false)
+            ]
+        );
+        assert_eq!(d.stats.repeats, 1);
+    }
+
+    #[test]
+    fn injected_user_name_counts_against_the_session_address() {
+        let mut d = detector();
+        let mut lines = Vec::new();
+        for pid in 0..5 {
+            // sshd names the invalid user first, its address last (unambiguous)
+            lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: Invalid user x from 192.0.2.1 port 1 ssh2: from 203.0.113.66 port 4{pid}"));
+            lines.push(format!("Nov 27 08:15:0{pid} h sshd[10{pid}]: Failed password for invalid user x from 192.0.2.1 port 1 ssh2: from 203.0.113.66 port 4{pid} ssh2"));
+        }
+        let ctx = TimeContext::utc(1_795_780_800);
+        let mut banned = Vec::new();
+        for l in &lines {
+            if let Some((ev, o)) = d.process(l.as_bytes(), &ctx, 0) {
+                assert_eq!(ev.ip.to_string(), "203.0.113.66", "{l}");
+                if let Outcome::Banned(b) = o {
+                    banned.extend(b.iter().map(|b| b.target.to_string()));
+                }
+            }
+        }
+        assert_eq!(banned, vec!["203.0.113.66"]);
+    }
+
+    #[test]
+    fn firewall_lines_count_distinct_ports() {
+        let mut d = detector();
+        let line = |port: u16| {
+            format!(
+                "Nov 27 08:15:00 h kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=198.51.100.40 DST=203.0.113.10 LEN=44 TOS=0x00 PREC=0x00 TTL=239 ID=1 PROTO=TCP SPT=43211 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0"
+            )
+        };
+        let ctx = TimeContext::utc(1_795_780_800);
+        // one port retried 50 times: no scan
+        for _ in 0..50 {
+            let l = line(22);
+            let r = d.process(l.as_bytes(), &ctx, 0);
+            assert!(!matches!(r, Some((_, Outcome::Banned(_)))));
+        }
+        // ten distinct ports: a scan (portscan: 10 in 5 minutes)
+        let banned = (1..=9u16)
+            .filter_map(|p| {
+                let l = line(1000 + p);
+                match d.process(l.as_bytes(), &ctx, 0) {
+                    Some((_, Outcome::Banned(b))) => Some(b[0].target.to_string()),
+                    _ => None,
+                }
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(banned, vec!["198.51.100.40"]);
+    }
+
+    #[test]
+    fn headerless_lines_only_for_a_declared_program() {
+        let mut d = detector();
+        let line = "Bad password attempt for 'root' from 198.51.100.7:40000";
+        assert_eq!(feed(&mut d, None, &[line]), vec![(false, false)]);
+        assert_eq!(feed(&mut d, Some("dropbear"), &[line]), vec![(true, true)]);
+        assert_eq!(feed(&mut d, Some("nginx"), &[line]), vec![(false, false)]);
     }
 }

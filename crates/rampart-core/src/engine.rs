@@ -14,11 +14,12 @@
 //! Everything is linear in the line length; lines above
 //! [`Engine::max_line_bytes`] are skipped and counted by the caller.
 
-use crate::addr::{Net, parse_addr};
+use crate::addr::{Net, parse_addr, parse_addr_port};
 use crate::envelope::{self, Envelope};
 use crate::fxhash::FxHashMap;
 use crate::jsonline::{self, Decoded};
 use crate::rule::{CAPTURE_NAMES, RuleDef};
+use crate::session::{self, Session, SessionCache};
 use crate::time::{TimeContext, Timestamp, parse_leading};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::{self, Regex};
@@ -95,6 +96,7 @@ struct Slot([Option<usize>; 4]);
 #[derive(Debug, Clone, Copy, Default)]
 struct Slots {
     ip: Slot,
+    ip_port: Slot,
     user: Slot,
     port: Slot,
     count: Slot,
@@ -146,6 +148,9 @@ pub struct Hit<'a> {
     pub rule_id: Option<&'a [u8]>,
     /// The line's time: from the envelope, else from a `time` capture.
     pub time: Option<Timestamp>,
+    /// The line repeats an attempt its session already counted
+    /// (`once_per_session`): an event, not to be counted again.
+    pub repeat: bool,
 }
 
 /// Why a recognised line produced no event.
@@ -163,58 +168,10 @@ pub enum Miss {
     SessionOnly(RuleIdx, IpAddr),
     /// The rule takes its address from the session, and none was recorded.
     NoSession,
-}
-
-/// Sessions remembered (per host, program and pid): a direct-mapped cache
-/// of this many slots. A collision forgets the older session, which can
-/// only turn a later address-less line into a miss, never blame the wrong
-/// address (the full key is compared). Fixed memory, no rehashing.
-const SESSION_SLOTS: usize = 16_384;
-
-/// The last address seen per (host, program, pid).
-#[derive(Debug)]
-struct SessionCache {
-    slots: Vec<(u64, Option<IpAddr>)>,
-}
-
-impl Default for SessionCache {
-    fn default() -> Self {
-        SessionCache {
-            slots: vec![(0, None); SESSION_SLOTS],
-        }
-    }
-}
-
-impl SessionCache {
-    fn slot(key: u64) -> usize {
-        (key as usize) & (SESSION_SLOTS - 1)
-    }
-    fn get(&self, key: u64) -> Option<IpAddr> {
-        let (k, ip) = self.slots[Self::slot(key)];
-        if k == key { ip } else { None }
-    }
-    fn insert(&mut self, key: u64, ip: IpAddr) {
-        self.slots[Self::slot(key)] = (key, Some(ip));
-    }
-    fn remove(&mut self, key: u64) {
-        let s = &mut self.slots[Self::slot(key)];
-        if s.0 == key {
-            s.1 = None;
-        }
-    }
-}
-
-fn session_key(host: Option<&[u8]>, program: Option<&[u8]>, pid: &[u8]) -> u64 {
-    use std::hash::Hasher;
-    let mut h = crate::fxhash::FxHasher::default();
-    h.write(host.unwrap_or(b""));
-    h.write_u8(0xff);
-    h.write(program.unwrap_or(b""));
-    h.write_u8(0xff);
-    h.write(pid);
-    let x = h.finish();
-    // fold the high bits in: the cache indexes by the low ones
-    x ^ (x >> 29) ^ (x >> 47)
+    /// A `once_per_session` line names another address than the attempts
+    /// its process already counted: the line contradicts its own session
+    /// (sshd serves one client per process) and is not believed.
+    Contradicts,
 }
 
 /// How JSON lines are read.
@@ -307,6 +264,7 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         .iter()
         .map(|r| Slots {
             ip: slot(r, 0, "ip"),
+            ip_port: slot(r, 0, "ipport"),
             user: slot(r, 0, "user"),
             port: slot(r, 0, "port"),
             count: slot(r, 0, "count"),
@@ -392,7 +350,7 @@ fn check_captures(def: &RuleDef) -> Result<Regex, CompileError> {
     let gi = re.group_info();
     let mut has_ip = false;
     for name in gi.pattern_names(regex_automata::PatternID::ZERO).flatten() {
-        if name == "ip" {
+        if name == "ip" || name == "ipport" {
             has_ip = true;
         }
         let base = name.strip_suffix(['2', '3', '4']).unwrap_or(name);
@@ -406,12 +364,6 @@ fn check_captures(def: &RuleDef) -> Result<Regex, CompileError> {
             });
         }
     }
-    if has_ip && def.ip_from_session {
-        return Err(CompileError::Captures {
-            rule: def.id.clone(),
-            message: "a rule with ip_from_session = true must not capture (?P<ip>...)".into(),
-        });
-    }
     if !has_ip && !def.ignore && !def.ip_from_session {
         return Err(CompileError::Captures {
             rule: def.id.clone(),
@@ -419,6 +371,97 @@ fn check_captures(def: &RuleDef) -> Result<Regex, CompileError> {
         });
     }
     Ok(re)
+}
+
+/// The captures of one match, over the text the rule saw.
+struct Matched<'a, 'c> {
+    msg: &'a [u8],
+    caps: &'c Captures,
+}
+
+impl<'a> Matched<'a, '_> {
+    /// The first alternate of a capture that took part in the match.
+    fn get(&self, s: Slot) -> Option<&'a [u8]> {
+        s.0.iter()
+            .flatten()
+            .find_map(|&i| self.caps.get_group(i))
+            .map(|sp| &self.msg[sp.range()])
+    }
+
+    /// Every alternate of a capture that took part, as text.
+    fn all(&self, s: Slot) -> impl Iterator<Item = &'a str> + '_ {
+        s.0.into_iter()
+            .flatten()
+            .filter_map(|i| self.caps.get_group(i))
+            .filter_map(|sp| std::str::from_utf8(&self.msg[sp.range()]).ok())
+    }
+}
+
+/// Whom a match blames: the `ip` capture (`ipport`: followed by a port,
+/// IPv6 unbracketed), or for `ip_from_session` rules the address the
+/// process's session recorded. Such a rule may capture the places an
+/// address could be when the line reads two ways (an injected user name):
+/// the session's address must then be one of them.
+fn blamed(
+    def: &RuleDef,
+    slots: &Slots,
+    m: &Matched<'_, '_>,
+    known: Option<Session>,
+) -> Result<IpAddr, Miss> {
+    if def.ip_from_session {
+        let ip = known.and_then(|s| s.ip).ok_or(Miss::NoSession)?;
+        let mut candidates = m
+            .all(slots.ip)
+            .filter_map(parse_addr)
+            .chain(m.all(slots.ip_port).filter_map(parse_addr_port))
+            .peekable();
+        if candidates.peek().is_some() && !candidates.any(|c| c == ip) {
+            return Err(Miss::NoSession);
+        }
+        return Ok(ip);
+    }
+    let parsed = match m.get(slots.ip) {
+        Some(t) => std::str::from_utf8(t).ok().and_then(parse_addr),
+        None => m
+            .get(slots.ip_port)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(parse_addr_port),
+    };
+    parsed.ok_or(Miss::BadAddress)
+}
+
+/// Keeps the process's session up to date after a match blaming `ip`;
+/// returns whether the line repeats an attempt the session already counted.
+fn track_session(
+    sessions: &mut SessionCache,
+    key: u64,
+    def: &RuleDef,
+    ip: IpAddr,
+    count: u32,
+    time: Option<Timestamp>,
+) -> Result<bool, Miss> {
+    let s = sessions.entry(key, time);
+    let repeat = def.once_per_session && s.counted > 0;
+    if repeat && s.ip != Some(ip) {
+        return Err(Miss::Contradicts);
+    }
+    if s.ip != Some(ip) {
+        // a new client under this key (a reused pid): its count starts again
+        *s = Session {
+            ip: Some(ip),
+            counted: 0,
+            last: None,
+        };
+    }
+    s.last = time.or(s.last);
+    if def.ends_session {
+        // the process's connection is over: later lines of a reused pid
+        // must not inherit this address
+        *s = Session::default();
+    } else if !def.session && !repeat {
+        s.counted = s.counted.saturating_add(count);
+    }
+    Ok(repeat)
 }
 
 impl Engine {
@@ -600,6 +643,21 @@ impl Engine {
         self.match_envelope(envelope::parse(line, ctx), ctx, scratch)
     }
 
+    /// Matches a line from a source declared to be `program`'s output
+    /// (dropbear or sshd under BusyBox/OpenWrt `logread`, a container's
+    /// stdout): such lines often have no syslog header, so the program is
+    /// taken from the declaration, never guessed from the text. A line that
+    /// does carry a header naming the same program is read as usual.
+    pub fn match_as<'a>(
+        &'a self,
+        program: &'a [u8],
+        line: &'a [u8],
+        ctx: &TimeContext,
+        scratch: &mut Scratch,
+    ) -> Result<Hit<'a>, Miss> {
+        self.match_envelope(envelope::parse_as(line, program, ctx), ctx, scratch)
+    }
+
     /// Matches any line: JSON lines (Suricata alerts, JSON access logs) are
     /// decoded into `buf` first, everything else goes to [`Engine::match_line`].
     pub fn match_any<'a>(
@@ -620,6 +678,7 @@ impl Engine {
         let program = match kind {
             Decoded::Eve => Some(jsonline::EVE_PROGRAM),
             Decoded::Access => None,
+            Decoded::Nextcloud => Some(jsonline::NEXTCLOUD_PROGRAM),
             Decoded::Ignore => return Err(Miss::NoMatch),
         };
         let buf: &'a [u8] = buf;
@@ -672,67 +731,43 @@ impl Engine {
         let slots = scope.slots[pid];
         let rule_idx = scope.rules[pid];
         let rule = &self.rules[rule_idx as usize];
-        let caps: &Captures = &*caps;
-        let get = |s: Slot| -> Option<&'a [u8]> {
-            s.0.iter()
-                .flatten()
-                .find_map(|&i| caps.get_group(i))
-                .map(|sp| &msg[sp.range()])
-        };
+        let m = Matched { msg, caps: &*caps };
         let def = &rule.def;
         if def.ignore {
             return Err(Miss::Ignored(rule_idx));
         }
-        let session_key = env.pid.map(|pid| session_key(env.host, env.program, pid));
-        let ip = if def.ip_from_session {
-            let key = session_key.ok_or(Miss::NoSession)?;
-            scratch.sessions.get(key).ok_or(Miss::NoSession)?
+        let time = env.time.get(ctx).or_else(|| {
+            let t = m.get(slots.time)?;
+            parse_leading(t, ctx).map(|(t, _)| t)
+        });
+        // A service's own log file has no program tag: its sessions are
+        // keyed by the rule's service, so two services' pids never meet.
+        let program = env.program.or(Some(def.service.as_bytes()));
+        let key = env.pid.map(|pid| session::key(env.host, program, pid));
+        let known = if def.ip_from_session {
+            key.and_then(|k| scratch.sessions.get(k, time))
         } else {
-            let ip_text = get(slots.ip).ok_or(Miss::BadAddress)?;
-            std::str::from_utf8(ip_text)
-                .ok()
-                .and_then(parse_addr)
-                .ok_or(Miss::BadAddress)?
+            None
         };
-        if let Some(key) = session_key {
-            if def.ends_session {
-                // the process's connection is over: later lines of a
-                // reused pid must not inherit this address
-                scratch.sessions.remove(key);
-            } else {
-                scratch.sessions.insert(key, ip);
-            }
-        }
-        if def.session {
-            return Err(Miss::SessionOnly(rule_idx, ip));
-        }
-        // Behind a proxy the connecting address is the proxy's: believe the
-        // forwarded client (when the rule captures one), never blame the proxy.
-        // Private addresses count as proxies only for rules that read a
-        // forwarded header; elsewhere a private address is just a client.
-        let configured = self.trusted_proxies.iter().any(|n| n.contains(ip));
-        let ip = if configured {
-            let fwd = get(slots.forwarded).ok_or(Miss::TrustedProxy)?;
-            self.client_behind_proxies(fwd).ok_or(Miss::TrustedProxy)?
-        } else if self.trust_private_proxies && crate::addr::is_private(ip) {
-            // a private address with a forwarded client is a local proxy;
-            // without one it is simply a client on a private network
-            get(slots.forwarded)
-                .and_then(|f| self.client_behind_proxies(f))
-                .unwrap_or(ip)
-        } else {
-            ip
-        };
-        let count = get(slots.count)
+        let ip = blamed(def, &slots, &m, known)?;
+        let count = m
+            .get(slots.count)
             .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u32>().ok())
             .unwrap_or(1)
             .clamp(1, 10_000);
-        let port = get(slots.port).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
-        let time = env.time.get(ctx).or_else(|| {
-            let t = get(slots.time)?;
-            parse_leading(t, ctx).map(|(t, _)| t)
-        });
-        let reason = get(slots.svc)
+        let repeat = match key {
+            Some(k) => track_session(&mut scratch.sessions, k, def, ip, count, time)?,
+            None => false,
+        };
+        if def.session {
+            return Err(Miss::SessionOnly(rule_idx, ip));
+        }
+        let ip = self.behind_proxy(ip, m.get(slots.forwarded))?;
+        let port = m
+            .get(slots.port)
+            .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
+        let reason = m
+            .get(slots.svc)
             .and_then(|svc| {
                 rule.reason_map
                     .iter()
@@ -744,12 +779,32 @@ impl Engine {
             rule: rule_idx,
             reason,
             ip,
-            user: get(slots.user).filter(|u| !u.is_empty()),
+            user: m.get(slots.user).filter(|u| !u.is_empty()),
             port,
             count,
-            rule_id: get(slots.rule_id),
+            rule_id: m.get(slots.rule_id),
             time,
+            repeat,
         })
+    }
+
+    /// Behind a proxy the connecting address is the proxy's: believe the
+    /// forwarded client (when the rule captures one), never blame the proxy.
+    /// Private addresses count as proxies only for rules that read a
+    /// forwarded header; elsewhere a private address is just a client.
+    fn behind_proxy(&self, ip: IpAddr, forwarded: Option<&[u8]>) -> Result<IpAddr, Miss> {
+        if self.trusted_proxies.iter().any(|n| n.contains(ip)) {
+            let fwd = forwarded.ok_or(Miss::TrustedProxy)?;
+            return self.client_behind_proxies(fwd).ok_or(Miss::TrustedProxy);
+        }
+        if self.trust_private_proxies && crate::addr::is_private(ip) {
+            // a private address with a forwarded client is a local proxy;
+            // without one it is simply a client on a private network
+            return Ok(forwarded
+                .and_then(|f| self.client_behind_proxies(f))
+                .unwrap_or(ip));
+        }
+        Ok(ip)
     }
 
     /// The client behind a chain of proxies: the rightmost address in an

@@ -142,6 +142,9 @@ fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
         pid = Some(&b[i + 1..j]);
         i = j + 1;
         had_pid = true;
+        if open == b'(' && b.get(i) == Some(&b'[') {
+            return instance_tag(b, name, i);
+        }
     }
     match b.get(i) {
         Some(b':') => {
@@ -155,6 +158,27 @@ fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
         Some(b' ') if had_pid => Some((name, i + 1, pid)),
         _ => None,
     }
+}
+
+/// `name(instance)[pid]: ` (WP fail2ban's `wordpress(www.example.com)[4242]:`):
+/// `i` is at the `[`. Rare, so out of the hot path.
+#[cold]
+#[inline(never)]
+fn instance_tag<'a>(b: &'a [u8], name: &'a [u8], i: usize) -> Option<Tag<'a>> {
+    let n = b[i + 1..].iter().take(12).position(|&c| c == b']')?;
+    if n == 0 || !b[i + 1..i + 1 + n].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let pid = &b[i + 1..i + 1 + n];
+    let mut off = i + n + 2;
+    if b.get(off) != Some(&b':') {
+        return None;
+    }
+    off += 1;
+    if b.get(off) == Some(&b' ') {
+        off += 1;
+    }
+    Some((name, off, Some(pid)))
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -259,9 +283,11 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         {
             return syslog(time, None, name, pid, &rest[off..], rest);
         }
-        // "Nov 27 08:15:00 host prog[pid]: ..."
+        // "Nov 27 08:15:00 host prog[pid]: ..." (a host never starts with
+        // '[': "UTC [4242] LOG: ..." is PostgreSQL's own log)
         if let Some(sp) = sp
             && sp > 0
+            && rest[0] != b'['
             && sp < 256
         {
             let host = &rest[..sp];
@@ -280,9 +306,58 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
         time,
         program: None,
         host: None,
-        pid: None,
+        pid: leading_pid(m),
         message: m,
         after_time: m,
+    }
+}
+
+/// The writer's pid when a service's own log line puts it first, after
+/// the timestamp: `[4242] ` (PostgreSQL's `%m [%p]`, exim's `+pid`), also
+/// behind a time-zone word (`UTC [4242] `).
+#[inline(never)]
+fn leading_pid(m: &[u8]) -> Option<&[u8]> {
+    let zone = m
+        .iter()
+        .take(6)
+        .position(|&c| c == b' ')
+        .filter(|&n| n >= 2 && m[..n].iter().all(u8::is_ascii_uppercase));
+    let rest = m.get(zone.map_or(0, |n| n + 1)..)?.strip_prefix(b"[")?;
+    let end = rest.iter().take(11).position(|&c| c == b']')?;
+    (end > 0 && rest[..end].iter().all(u8::is_ascii_digit)).then(|| &rest[..end])
+}
+
+/// Parses a line from a source declared to be `program`'s output
+/// (`[[sources.file]] program = "dropbear"`, `rampart scan --program`).
+///
+/// BusyBox/OpenWrt `logread`, a container's stdout and some journal
+/// exports write a daemon's messages without a syslog header, possibly
+/// behind a timestamp: `Bad password attempt for 'root' from
+/// 192.0.2.1:40000`, `[4242] Nov 27 08:15:00 Exit before auth ...`
+/// (dropbear's own stderr format, whose `[pid]` is taken as the pid). Such
+/// a line is read as `program`'s message; the program is the declaration's,
+/// never guessed from the text. A line that carries a syslog header naming
+/// `program` is read as usual.
+pub fn parse_as<'a>(line: &'a [u8], program: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
+    let env = parse(line, ctx);
+    if env.program == Some(program) {
+        return env;
+    }
+    let mut message = env.after_time;
+    if env.after_time.len() < line.len() && message.first() == Some(&b':') {
+        message = &message[skip_spaces(message, 1)..];
+    }
+    let pid = message.strip_prefix(b"[").and_then(|m| {
+        let end = m.iter().position(|&c| c == b']')?;
+        (end > 0 && end < 12 && m[..end].iter().all(u8::is_ascii_digit)).then(|| &m[..end])
+    });
+    Envelope {
+        time: env.time,
+        program: Some(program),
+        host: None,
+        pid,
+        message,
+        after_time: message,
     }
 }
 
@@ -439,6 +514,13 @@ mod tests {
         assert_eq!((h.as_deref(), p.as_deref()), (Some("mx"), Some("sm-mta")));
         let (_, _, p, _) = e("Nov 27 08:15:00 auth-worker(default): Info: x");
         assert_eq!(p.as_deref(), Some("auth-worker"));
+        let (_, h, p, m) =
+            e("Nov 27 08:15:00 web1 wordpress(www.example.com)[2301]: Authentication failure");
+        assert_eq!(
+            (h.as_deref(), p.as_deref()),
+            (Some("web1"), Some("wordpress"))
+        );
+        assert_eq!(m, "Authentication failure");
         let (_, _, p, m) = e(r#"<34>1 2026-11-27T08:15:00Z web1 sshd 123 - [meta x="a]b"] hi"#);
         assert_eq!(p.as_deref(), Some("sshd"));
         assert_eq!(m, "hi");
@@ -465,6 +547,69 @@ mod tests {
             e("Fri Nov 27 08:15:00 2026 [pid 3] [u] FAIL LOGIN: Client \"198.51.100.7\"");
         assert_eq!(p, None);
         assert!(m.starts_with("[pid 3]"));
+        let ctx = TimeContext::utc(REF);
+        let env = parse(
+            b"2026-11-27 08:15:00.123 UTC [4242] LOG:  connection received",
+            &ctx,
+        );
+        assert_eq!((env.program, env.pid), (None, Some(&b"4242"[..])));
+        let env = parse(b"2026-11-27 08:15:00 [77] 1abc-00 <= a@example.net", &ctx);
+        assert_eq!(env.pid, Some(&b"77"[..]));
+        let env = parse(b"2026-11-27 08:15:00 [pid 3] x", &ctx);
+        assert_eq!(env.pid, None);
+    }
+
+    #[test]
+    fn declared_program() {
+        let ctx = TimeContext::utc(REF);
+        let env = parse_as(
+            b"Bad password attempt for 'root' from 198.51.100.7:40000",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!(env.program, Some(&b"dropbear"[..]));
+        assert_eq!(
+            env.message,
+            b"Bad password attempt for 'root' from 198.51.100.7:40000"
+        );
+        assert_eq!(env.time, LineTime::None);
+        let env = parse_as(
+            b"2026-11-27T08:15:00Z [4242] Nov 27 08:15:00 Exit before auth",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!(
+            env.time.get(&ctx).map(format_rfc3339).as_deref(),
+            Some("2026-11-27T08:15:00Z")
+        );
+        assert_eq!(env.pid, Some(&b"4242"[..]));
+        assert_eq!(env.message, b"[4242] Nov 27 08:15:00 Exit before auth");
+        // text that looks like a syslog tag is still the declared program's
+        let env = parse_as(
+            b"error: PAM: Authentication failure for x from 198.51.100.7",
+            b"sshd",
+            &ctx,
+        );
+        assert_eq!(env.program, Some(&b"sshd"[..]));
+        assert_eq!(
+            env.message,
+            b"error: PAM: Authentication failure for x from 198.51.100.7"
+        );
+        // a header naming the program is read as usual
+        let env = parse_as(
+            b"Nov 27 08:15:00 r1 dropbear[7]: Exit before auth",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!((env.host, env.pid), (Some(&b"r1"[..]), Some(&b"7"[..])));
+        assert_eq!(env.message, b"Exit before auth");
+        // OpenWrt logread: the facility.level word stands where the host does
+        let env = parse_as(
+            b"Fri Nov 27 08:15:00 2026 authpriv.warn dropbear[7]: Exit before auth",
+            b"dropbear",
+            &ctx,
+        );
+        assert_eq!(env.message, b"Exit before auth");
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::net::IpAddr;
 
 /// The pseudo-program Suricata alerts are matched under.
 pub const EVE_PROGRAM: &[u8] = b"<eve>";
+/// The pseudo-program Nextcloud log entries are matched under.
+pub const NEXTCLOUD_PROGRAM: &[u8] = b"<nextcloud>";
 
 /// A decoded JSON line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub enum Decoded {
     Eve,
     /// An access-log entry: match as a plain line.
     Access,
+    /// A Nextcloud log entry: match under [`NEXTCLOUD_PROGRAM`].
+    Nextcloud,
     /// An event Rampart does not act on (other event types, low severity).
     Ignore,
 }
@@ -77,7 +81,26 @@ pub fn decode(
         }
         return Some(eve_alert(&v, max_severity, own, out));
     }
+    if v.get("reqId").is_some() && v.get("remoteAddr").is_some() {
+        return Some(nextcloud(&v, out));
+    }
     access(&v, out).map(|t| (Decoded::Access, t))
+}
+
+/// A Nextcloud log entry as `remote=ADDR app=APP message=MESSAGE`: the
+/// address from `remoteAddr` (Nextcloud's view of the client), the
+/// attacker-influenced message last.
+fn nextcloud(v: &Value, out: &mut Vec<u8>) -> (Decoded, Option<String>) {
+    let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+    let line = format!(
+        "remote={} app={} message={}",
+        clean(field("remoteAddr")).replace(' ', ""),
+        clean(field("app")).replace(' ', ""),
+        clean(field("message"))
+    );
+    out.extend_from_slice(line.as_bytes());
+    let time = v.get("time").and_then(Value::as_str).map(str::to_string);
+    (Decoded::Nextcloud, time)
 }
 
 fn eve_alert(
@@ -298,6 +321,16 @@ mod tests {
         assert_eq!(
             s,
             r#"198.51.100.7 - - [2026-11-27T08:15:00+00:00] "GET /../../etc/passwd HTTP/1.1" 404 - "-" "x%22 200 %22y" "-""#
+        );
+    }
+
+    #[test]
+    fn nextcloud_entry() {
+        let (k, s) = d(r#"{"reqId":"a","level":2,"time":"2026-11-27T08:15:00+00:00","remoteAddr":"198.51.100.7","user":"--","app":"core","message":"Login failed: 'x\" app=core' (Remote IP: '198.51.100.7')"}"#).unwrap();
+        assert_eq!(k, Decoded::Nextcloud);
+        assert_eq!(
+            s,
+            "remote=198.51.100.7 app=core message=Login failed: 'x%22 app=core' (Remote IP: '198.51.100.7')"
         );
     }
 

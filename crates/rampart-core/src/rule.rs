@@ -79,6 +79,18 @@ pub struct RuleDef {
     /// address after using it (a later process reusing the pid starts clean).
     #[serde(default)]
     pub ends_session: bool,
+    /// The line reports an attempt that other lines of the same session
+    /// (host, program and `[pid]`) also report (PAM's summary, the
+    /// disconnect after failed logins, "maximum authentication attempts
+    /// exceeded"): it counts only when nothing was counted for that session
+    /// and address yet; otherwise it is an event that is not counted again.
+    #[serde(default)]
+    pub once_per_session: bool,
+    /// What is counted: each line (default), or `"port"`: only lines naming
+    /// a destination port the address has not hit yet within the window, so
+    /// the threshold is a number of distinct ports (port scans seen in
+    /// firewall logs, where a blocked client retrying one port is no scan).
+    pub distinct: Option<Distinct>,
     /// Overrides the reason's threshold.
     pub threshold: Option<u32>,
     /// Overrides the reason's window (`90s`, `15m`, `1h`, or seconds).
@@ -113,6 +125,14 @@ fn yes() -> bool {
     true
 }
 
+/// What a rule counts distinctly.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Distinct {
+    /// Destination ports (the `port` capture).
+    Port,
+}
+
 /// A duration as written in TOML: seconds, or a string like `15m` or `permanent`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -130,6 +150,9 @@ pub struct MatchVector {
     /// Lines fed first (for rules that take the address from the session).
     #[serde(default)]
     pub before: Vec<String>,
+    /// The lines come from a source declared to be this program's output
+    /// (lines without a syslog header; see `Engine::match_as`).
+    pub program: Option<String>,
     /// The raw log line.
     pub line: String,
     /// The address it blames (normalised form); for `session` rules the
@@ -158,6 +181,8 @@ pub struct NoMatchVector {
     /// Lines fed first.
     #[serde(default)]
     pub before: Vec<String>,
+    /// The lines come from a source declared to be this program's output.
+    pub program: Option<String>,
     /// The raw log line.
     pub line: String,
     /// Why it must not match.
@@ -225,6 +250,7 @@ impl DurationValue {
 /// The names a rule's regex may capture.
 pub const CAPTURE_NAMES: &[&str] = &[
     "ip",
+    "ipport",
     "user",
     "port",
     "count",

@@ -154,6 +154,10 @@ pub enum Outcome {
     AlreadyBanned(Net),
     /// Too many keys tracked: not counted.
     Full,
+    /// Recognised but not counted again: the line repeats an attempt its
+    /// session already counted, or hits a port its source already hit
+    /// (rules counting distinct ports). Decided by the detector.
+    Repeat,
     /// One or more bans.
     Banned(Vec<BanDecision>),
 }

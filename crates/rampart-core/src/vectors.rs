@@ -42,13 +42,17 @@ type Got = (
 
 fn run(
     engine: &Engine,
-    line: &str,
+    (program, line): (Option<&str>, &str),
     ctx: &TimeContext,
     json: &JsonOptions,
     scratch: &mut Scratch,
 ) -> Result<Got, String> {
     let mut buf = Vec::new();
-    match engine.match_any(line.as_bytes(), ctx, json, scratch, &mut buf) {
+    let got = match program {
+        Some(p) => engine.match_as(p.as_bytes(), line.as_bytes(), ctx, scratch),
+        None => engine.match_any(line.as_bytes(), ctx, json, scratch, &mut buf),
+    };
+    match got {
         Ok(h) => Ok((
             engine.rules()[h.rule as usize].def.id.clone(),
             h.ip.to_string(),
@@ -110,7 +114,7 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
         Engine::new(defs.to_vec(), cfg.trusted_proxies.clone()).map_err(|e| e.to_string())?;
     let engine = Engine::new(all, cfg.trusted_proxies).map_err(|e| e.to_string())?;
     engine.compile_all().map_err(|e| e.to_string())?;
-    let mut shipped_scratch = shipped.scratch();
+    let mut shipped_scratch;
     let json = JsonOptions {
         max_severity: cfg.ids_max_severity,
         own: Vec::new(),
@@ -123,7 +127,7 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
                 .iter()
                 .any(|r| r.id == got && r.shortcut_for.as_deref() == Some(want))
     };
-    let mut scratch = engine.scratch();
+    let mut scratch;
     let mut out = Vec::new();
     for d in defs {
         let fail = |line: &str, problem: String| Failure {
@@ -141,10 +145,13 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             out.push(fail("", "the rule has no [[rule.nomatch]] vectors".into()));
         }
         for v in &d.must_match {
+            // each vector is its own log: no session carries over
+            scratch = engine.scratch();
+            let prog = v.program.as_deref();
             for b in &v.before {
-                let _ = run(&engine, b, &ctx, &json, &mut scratch);
+                let _ = run(&engine, (prog, b), &ctx, &json, &mut scratch);
             }
-            match run(&engine, &v.line, &ctx, &json, &mut scratch) {
+            match run(&engine, (prog, &v.line), &ctx, &json, &mut scratch) {
                 Err(m) => out.push(fail(&v.line, format!("must match, but no rule did ({m})"))),
                 Ok((id, ip, user, count, rule_id, reason, port)) => {
                     let want_ip = parse_addr(&v.ip)
@@ -181,14 +188,17 @@ pub fn check(defs: &[RuleDef], now: Timestamp) -> Result<Vec<Failure>, String> {
             }
         }
         for v in &d.must_not_match {
+            scratch = engine.scratch();
+            shipped_scratch = shipped.scratch();
+            let prog = v.program.as_deref();
             for b in &v.before {
-                let _ = run(&shipped, b, &ctx, &json, &mut shipped_scratch);
-                let _ = run(&engine, b, &ctx, &json, &mut scratch);
+                let _ = run(&shipped, (prog, b), &ctx, &json, &mut shipped_scratch);
+                let _ = run(&engine, (prog, b), &ctx, &json, &mut scratch);
             }
-            let got = match run(&shipped, &v.line, &ctx, &json, &mut shipped_scratch) {
+            let got = match run(&shipped, (prog, &v.line), &ctx, &json, &mut shipped_scratch) {
                 Ok(g) => Some(g),
                 // a disabled rule must not take its own nomatch lines either
-                Err(_) if !d.enabled => run(&engine, &v.line, &ctx, &json, &mut scratch)
+                Err(_) if !d.enabled => run(&engine, (prog, &v.line), &ctx, &json, &mut scratch)
                     .ok()
                     .filter(|g| g.0 == d.id),
                 Err(_) => None,

@@ -499,11 +499,29 @@ pub struct ScanArgs {
     /// Print NDJSON: one object per line that a rule recognises as an attack
     #[arg(long)]
     pub events: bool,
+    /// The inputs are this program's output (dropbear, sshd): lines
+    /// without a syslog header (BusyBox/OpenWrt logread, a container's
+    /// stdout) are read as its messages
+    #[arg(long, value_name = "NAME", value_parser = program_name)]
+    pub program: Option<String>,
     /// Evidence lines shown per ban in the human report
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub evidence: usize,
     #[command(flatten)]
     pub sources: RuleSources,
+}
+
+/// A program name as syslog tags it (`dropbear`, `sshd`, `postfix/smtpd`).
+fn program_name(s: &str) -> Result<String, String> {
+    let ok = s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("expected a program name as syslog tags it, like dropbear or sshd".into())
+    }
 }
 
 /// `rampart rules ...`.

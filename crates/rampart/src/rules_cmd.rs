@@ -76,7 +76,7 @@ pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
 
 /// `rampart rules test`.
 pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
-    let loaded = settings::load(global, &a.sources)?;
+    let loaded = settings::load_with_vectors(global, &a.sources)?;
     let mut lines: Vec<String> = a.lines.clone();
     if let Some(f) = &a.file {
         let mut text = String::new();

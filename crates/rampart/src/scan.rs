@@ -56,6 +56,10 @@ struct EventOut<'a> {
     time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_id: Option<&'a str>,
+    /// Not counted: it repeats an attempt its session already counted, or
+    /// a port its source already hit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    repeat: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -81,6 +85,8 @@ struct Scan<'a> {
     per_reason: BTreeMap<String, ReasonSummary>,
     evidence_max: usize,
     events_out: Option<Box<dyn Write + 'a>>,
+    /// `--program`: the inputs are this program's output.
+    program: Option<String>,
 }
 
 impl Scan<'_> {
@@ -121,7 +127,11 @@ impl Scan<'_> {
         fallback: &mut Timestamp,
     ) -> std::io::Result<()> {
         let (outcome, count, time) = {
-            let Some((ev, outcome)) = self.det.process(line, ctx, *fallback) else {
+            let processed = match self.program.as_deref() {
+                Some(p) => self.det.process_as(p.as_bytes(), line, ctx, *fallback),
+                None => self.det.process(line, ctx, *fallback),
+            };
+            let Some((ev, outcome)) = processed else {
                 return Ok(());
             };
             match self.per_reason.get_mut(ev.reason) {
@@ -132,7 +142,7 @@ impl Scan<'_> {
                 }
             }
             if let Some(w) = self.events_out.as_mut() {
-                write_event(w, source, n, &ev)?;
+                write_event(w, source, n, &ev, matches!(outcome, Outcome::Repeat))?;
             }
             (outcome, ev.count, ev.time)
         };
@@ -162,7 +172,13 @@ impl Scan<'_> {
     }
 }
 
-fn write_event(w: &mut dyn Write, source: &str, n: u64, ev: &Event<'_>) -> std::io::Result<()> {
+fn write_event(
+    w: &mut dyn Write,
+    source: &str,
+    n: u64,
+    ev: &Event<'_>,
+    repeat: bool,
+) -> std::io::Result<()> {
     let user = ev.user.map(String::from_utf8_lossy);
     let rule_id = ev.rule_id.map(String::from_utf8_lossy);
     let e = EventOut {
@@ -176,6 +192,7 @@ fn write_event(w: &mut dyn Write, source: &str, n: u64, ev: &Event<'_>) -> std::
         count: ev.count,
         time: ev.time.map(format_rfc3339),
         rule_id: rule_id.as_deref(),
+        repeat,
     };
     serde_json::to_writer(&mut *w, &e)?;
     w.write_all(b"\n")
@@ -223,6 +240,7 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
         per_reason: BTreeMap::new(),
         evidence_max: if a.json || a.events { 5 } else { a.evidence },
         events_out,
+        program: a.program.clone(),
     };
     let started = std::time::Instant::now();
     let mut summaries = Vec::new();

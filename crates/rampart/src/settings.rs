@@ -106,14 +106,12 @@ fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// Loads rule definitions: the built-in pack (unless `--no-builtin`), then
-/// `rules_dir` (if it exists), then each `--rules` path.
-pub fn load_rules(sources: &RuleSources, rules_dir: &str) -> Result<Vec<RuleDef>> {
-    let mut defs = if sources.no_builtin {
-        Vec::new()
-    } else {
-        builtin::rules().context("built-in rules")?
-    };
+/// `builtin` plus the rule files of `rules_dir` and `--rules`.
+fn with_rule_files(
+    mut defs: Vec<RuleDef>,
+    sources: &RuleSources,
+    rules_dir: &str,
+) -> Result<Vec<RuleDef>> {
     let mut paths = Vec::new();
     let dir = Path::new(rules_dir);
     if dir.is_dir() {
@@ -136,24 +134,41 @@ pub fn load_config_only(global: &Global) -> Result<Config> {
     load_config(global, config::ANY_RULE, &explain::builtin())
 }
 
-/// Loads configuration, rules and the explanation catalogue.
+/// Loads configuration, rules (the built-in pack without its test
+/// vectors) and the explanation catalogue.
 pub fn load(global: &Global, sources: &RuleSources) -> Result<Loaded> {
+    load_pack(global, sources, false)
+}
+
+/// As [`load`], with the built-in pack's test vectors (`rules test`).
+pub fn load_with_vectors(global: &Global, sources: &RuleSources) -> Result<Loaded> {
+    load_pack(global, sources, true)
+}
+
+fn load_pack(global: &Global, sources: &RuleSources, vectors: bool) -> Result<Loaded> {
     let reasons = explain::builtin();
+    // The built-in pack is parsed once (it is most of the start-up).
+    let builtin = match (sources.no_builtin, vectors) {
+        (true, _) => Vec::new(),
+        (false, true) => builtin::rules().context("built-in rules")?,
+        (false, false) => builtin::rules_without_vectors().context("built-in rules")?,
+    };
+    let load_rules = |dir: &str| with_rule_files(builtin.clone(), sources, dir);
     // Rule ids are needed to validate [rules."id"]; rules_dir comes from the config,
     // so validate against the built-in pack plus --rules first.
-    let pre = load_rules(sources, "")?;
+    let pre = load_rules("")?;
     let ids: Vec<&str> = pre.iter().map(|r| r.id.as_str()).collect();
     let mut config = load_config(global, &ids, &reasons);
     if let Err(e) = &config
         && e.downcast_ref::<ConfigErrors>().is_some()
     {
         // Retry with rules.d included, in case the unknown ids live there.
-        let dir_rules = load_rules(sources, &Config::default().rules_dir)?;
+        let dir_rules = load_rules(&Config::default().rules_dir)?;
         let ids: Vec<&str> = dir_rules.iter().map(|r| r.id.as_str()).collect();
         config = load_config(global, &ids, &reasons);
     }
     let config = config?;
-    let rules = load_rules(sources, &config.rules_dir)?;
+    let rules = load_rules(&config.rules_dir)?;
     Ok(Loaded {
         config,
         rules,

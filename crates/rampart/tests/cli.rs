@@ -589,3 +589,35 @@ fn config_check_names_bad_zones_and_durations_with_the_accepted_forms() {
     assert_eq!(out.lines().count(), 2, "1h30m and 2w are fine: {out}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn scan_program_reads_headerless_lines_as_that_program() {
+    let d = tmpdir("program");
+    let f = d.join("dropbear.log");
+    std::fs::write(
+        &f,
+        "Bad password attempt for 'root' from 198.51.100.7:40000\n\
+         [825] Nov 27 08:15:01 Bad PAM password attempt for 'x' from 192.0.2.1:1' from 203.0.113.9:52289\n",
+    )
+    .unwrap();
+    let path = f.to_str().unwrap();
+    // without a declaration the lines belong to no program: never believed
+    let o = run(&["scan", "--events", path]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(events(&o).is_empty(), "{}", stdout(&o));
+    let o = run(&["scan", "--events", "--program", "dropbear", path]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ips: Vec<String> = events(&o)
+        .iter()
+        .map(|e| e["ip"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ips, vec!["198.51.100.7", "203.0.113.9"]);
+    let o = run(&["scan", "--program", "drop bear", path]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
