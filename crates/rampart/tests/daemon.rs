@@ -1361,3 +1361,44 @@ fn bans_never_cover_own_addresses_even_ones_added_while_running() {
     );
     stop(&mut child);
 }
+
+#[test]
+fn a_source_declared_as_a_program_has_its_headerless_lines_read_as_that_programs() {
+    if !can_run("a_source_declared_as_a_program_has_its_headerless_lines_read_as_that_programs") {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("rampart-prog-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    let (db, plain) = (base.join("dropbear.log"), base.join("plain.log"));
+    append(&db, "");
+    append(&plain, "");
+    let h = Host::new(
+        "program",
+        &format!(
+            "[sources]\njournal = false\n[[sources.file]]\npath = \"{}\"\nprogram = \"dropbear\"\n[[sources.file]]\npath = \"{}\"\n",
+            db.display(),
+            plain.display()
+        ),
+    );
+    let errlog = base.join("run.err");
+    let mut child = spawn_daemon(&h, &["run".as_ref()], &errlog, 2);
+    let lines = |ip: &str| -> String {
+        (0..6)
+            .map(|i| format!("Bad password attempt for 'root' from {ip}:{}\n", 40000 + i))
+            .collect()
+    };
+    // the same headerless text in an undeclared file is never believed
+    append(&plain, &lines("198.51.100.7"));
+    append(&db, &lines("198.51.100.6"));
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "{}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    assert!(
+        h.lab.tcp("198.51.100.7", common::SRV4, 8080),
+        "not from an undeclared file"
+    );
+    stop(&mut child);
+    let _ = std::fs::remove_dir_all(base);
+}

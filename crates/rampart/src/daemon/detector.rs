@@ -39,6 +39,9 @@ pub struct SourceInfo {
     pub errors: u64,
     /// The last error or notice.
     pub last_notice: Option<String>,
+    /// The program whose output this source is declared to be: its lines
+    /// without a syslog header are read as that program's.
+    pub program: Option<String>,
 }
 
 /// Positions are committed at least this often while lines arrive
@@ -148,13 +151,15 @@ impl Owner {
         if let Some(s) = self.sources.get_mut(source) {
             s.bytes += data.len() as u64;
         }
+        let program = self.sources.get(source).and_then(|s| s.program.clone());
+        let program = program.as_deref().map(str::as_bytes);
         let mut n = 0;
         for line in data.split(|&b| b == b'\n') {
             if line.is_empty() {
                 continue;
             }
             n += 1;
-            self.line(line, &tctx, read_at);
+            self.line(program, line, &tctx, read_at);
         }
         self.tctx = tctx;
         if let Some(s) = self.sources.get_mut(source) {
@@ -165,8 +170,12 @@ impl Owner {
         }
     }
 
-    fn line(&mut self, line: &[u8], tctx: &TimeContext, read_at: Instant) {
-        let Some((ev, outcome)) = self.det.process(line, tctx, tctx.reference) else {
+    fn line(&mut self, program: Option<&[u8]>, line: &[u8], tctx: &TimeContext, read_at: Instant) {
+        let processed = match program {
+            Some(p) => self.det.process_as(p, line, tctx, tctx.reference),
+            None => self.det.process(line, tctx, tctx.reference),
+        };
+        let Some((ev, outcome)) = processed else {
             return;
         };
         let ip = ev.ip;

@@ -141,7 +141,11 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let mut infos: Vec<SourceInfo> = plan
         .files
         .iter()
-        .map(|p| info(&p.display().to_string()))
+        .zip(&plan.programs)
+        .map(|(p, prog)| SourceInfo {
+            program: prog.clone(),
+            ..info(&p.display().to_string())
+        })
         .collect();
     let watching = infos.iter().map(|s| s.name.clone()).collect();
     start_sources(&state_dir, files, journal, &mut infos, &feed)?;

@@ -13,6 +13,9 @@ pub struct Plan {
     /// Files and globs to follow (explicit files even before they exist;
     /// globs are re-expanded whenever their directories change).
     pub files: Vec<PathBuf>,
+    /// For each of `files`, the program whose output it is declared to be
+    /// (`[[sources.file]] program`), if any.
+    pub programs: Vec<Option<String>>,
     /// Standard logs (or `--watch`-less defaults) that do not exist.
     pub missing: Vec<String>,
     /// Globs that match nothing yet (followed when a file appears).
@@ -31,10 +34,13 @@ const SYSLOG_FILES: &[&str] = &[
 
 /// Works out the plan from the command line and the configuration.
 pub fn plan(a: &RunArgs, config: &Config) -> Plan {
+    let declared = &config.sources.file;
     let (patterns, explicit): (Vec<String>, bool) = if !a.watch.is_empty() {
         (a.watch.clone(), true)
-    } else if !config.sources.files.is_empty() {
-        (config.sources.files.clone(), true)
+    } else if !config.sources.files.is_empty() || !declared.is_empty() {
+        let mut all = config.sources.files.clone();
+        all.extend(declared.iter().map(|f| f.path.clone()));
+        (all, true)
     } else {
         let std = input::STANDARD_LOGS.iter().map(|s| s.to_string());
         (std.collect(), false)
@@ -52,6 +58,14 @@ pub fn plan(a: &RunArgs, config: &Config) -> Plan {
             p.missing.push(pat.clone());
         }
     }
+    let program_of = |p: &PathBuf| {
+        let text = p.to_string_lossy();
+        declared
+            .iter()
+            .find(|f| f.path == text)
+            .and_then(|f| f.program.clone())
+    };
+    p.programs = p.files.iter().map(program_of).collect();
     let syslog_file = SYSLOG_FILES.iter().any(|f| Path::new(f).is_file());
     p.journal = a.journal
         || config.sources.journal == Some(true)
