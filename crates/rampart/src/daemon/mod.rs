@@ -86,23 +86,52 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     // have prepared for us
     let state = rampart_store::StateDir::open(&global.state_dir)?;
     let _lock = state.lock_exclusive()?;
+    let Some(start) = prepare(global, a)? else {
+        eprintln!(
+            "rampart: nothing to watch: none of the standard log files exist and the journal is not available; use --watch PATH"
+        );
+        return Ok(exit::USAGE);
+    };
+    let files = start.plan.files.clone();
+    let (mut d, rx, stop) = launch(global, a, start)?;
+    // ready: starting positions durable, every source listening
+    for p in &files {
+        tracing::info!("watching {}", p.display());
+    }
+    notify::sd_notify("READY=1\nSTATUS=watching logs");
+    d.bus.publish(events::Event::Lifecycle("started".into()));
+    d.main_loop(&rx);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    d.finish();
+    Ok(exit::OK)
+}
+
+/// What the daemon starts from: configuration, rules, the kernel loaded
+/// from the store, the sources opened at their committed positions.
+struct Start {
+    loaded: settings::Loaded,
+    det: rampart_core::detect::Detector,
+    ctx: Ctx,
+    reader: rampart_store::Store,
+    plan: plan::Plan,
+    files: Option<FileSource>,
+    journal: Option<sources::journal::JournalSource>,
+}
+
+/// Loads everything; `None` when there is nothing to watch.
+fn prepare(global: &Global, a: &RunArgs) -> Result<Option<Start>> {
     let loaded = settings::load(global, &a.sources)?;
     let mut det = loaded.detector()?;
     let mut ctx = Ctx::open(global, a.dry_run)?;
     let report = fw::apply_all(&mut ctx).context("cannot load the firewall at start")?;
     tracing::info!("firewall loaded: {report}");
     let plan = plan::plan(a, &loaded.config);
-    if !plan.missing.is_empty() {
-        tracing::info!("not found (not followed): {}", plan.missing.join(", "));
-    }
-    if !plan.waiting.is_empty() {
-        let w = plan.waiting.join(", ");
-        tracing::info!("no file matches yet (followed as soon as one appears): {w}");
-    }
+    log_plan(&plan);
     let mut reader = open_store(&ctx, Duration::from_secs(5))?;
     let mirror = rampart_firewall::Mirror::load(&mut ctx.store, &mut ctx.kernel, settings::now())
         .context("cannot load the deny set")?;
     ctx.mirror = Some(mirror);
+    // from now on a locked database must not hold up the kernel
     ctx.store.set_busy_timeout(Duration::from_millis(20))?;
     let saved = saved_positions(&reader);
     let tctx = rampart_core::time::TimeContext::in_zone(&loaded.config.log_zone, settings::now());
@@ -114,42 +143,58 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             .record_pass(&[], &[f.starting()], settings::now())
             .context("cannot record the starting read positions")?;
     }
-    let journal = if plan.journal {
-        open_journal(a, &ctx, &saved)
-    } else {
-        None
-    };
+    let journal = plan
+        .journal
+        .then(|| open_journal(a, &ctx, &saved))
+        .flatten();
     if files.is_none() && journal.is_none() {
-        eprintln!(
-            "rampart: nothing to watch: none of the standard log files exist and the journal is not available; use --watch PATH"
-        );
-        return Ok(exit::USAGE);
+        return Ok(None);
     }
+    Ok(Some(Start {
+        loaded,
+        det,
+        ctx,
+        reader,
+        plan,
+        files,
+        journal,
+    }))
+}
+
+fn log_plan(plan: &plan::Plan) {
+    if !plan.missing.is_empty() {
+        tracing::info!("not found (not followed): {}", plan.missing.join(", "));
+    }
+    if !plan.waiting.is_empty() {
+        let w = plan.waiting.join(", ");
+        tracing::info!("no file matches yet (followed as soon as one appears): {w}");
+    }
+}
+
+/// Starts the threads: sinks, the enforcer, every source.
+fn launch(
+    global: &Global,
+    a: &RunArgs,
+    s: Start,
+) -> Result<(Daemon, Receiver<Input>, Arc<AtomicBool>)> {
+    let config = &s.loaded.config;
     let want_nflog =
-        !a.dry_run && (loaded.config.portscan.enabled || ctx.limits().is_ok_and(|l| !l.is_empty()));
+        !a.dry_run && (config.portscan.enabled || s.ctx.limits().is_ok_and(|l| !l.is_empty()));
     let (tx, rx) = sync_channel(INPUT_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = Feed::new(tx.clone(), Arc::clone(&stop));
-    let (bus, alerts) = start_sinks(&loaded.config)?;
+    let (bus, alerts) = start_sinks(config)?;
     let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
-    let state_dir = ctx.state_dir.clone();
-    let enforcer = Enforcer::new(ctx, Arc::clone(&bus), tx);
+    let state_dir = s.ctx.state_dir.clone();
+    let enforcer = Enforcer::new(s.ctx, Arc::clone(&bus), tx);
     std::thread::Builder::new()
         .name("enforcer".into())
         .spawn(move || enforcer.run(erx))?;
-    let mut infos: Vec<SourceInfo> = plan
-        .files
-        .iter()
-        .zip(&plan.programs)
-        .map(|(p, prog)| SourceInfo {
-            program: prog.clone(),
-            ..info(&p.display().to_string())
-        })
-        .collect();
-    let watching = infos.iter().map(|s| s.name.clone()).collect();
-    start_sources(&state_dir, files, journal, &mut infos, &feed)?;
-    start_kernel_sources(want_nflog, &loaded.config, &feed)?;
+    let mut infos = source_infos(&s.plan);
+    let watching = infos.iter().map(|i| i.name.clone()).collect();
+    start_sources(&state_dir, s.files, s.journal, &mut infos, &feed)?;
+    start_kernel_sources(want_nflog, config, &feed)?;
     match sources::addrs::AddrSource::open() {
         Ok(a) => sources::spawn(Box::new(a), feed.clone())?,
         Err(e) => tracing::warn!("the host's address changes are not followed: {e}"),
@@ -158,14 +203,14 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         refresh::spawn(global, feed.clone())?;
     }
     let owner = Owner::new(
-        det,
-        loaded.config.clone(),
-        reader,
+        s.det,
+        config.clone(),
+        s.reader,
         infos,
         Arc::clone(&bus),
         etx.clone(),
     );
-    let mut d = Daemon {
+    let d = Daemon {
         owner,
         bus,
         enforcer: etx,
@@ -179,16 +224,19 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
         rules: a.sources.clone(),
         alerts,
     };
-    // ready: starting positions durable, every source listening
-    for p in &plan.files {
-        tracing::info!("watching {}", p.display());
-    }
-    notify::sd_notify("READY=1\nSTATUS=watching logs");
-    d.bus.publish(events::Event::Lifecycle("started".into()));
-    d.main_loop(&rx);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    d.finish();
-    Ok(exit::OK)
+    Ok((d, rx, stop))
+}
+
+/// One entry per followed file or glob, with its declared program.
+fn source_infos(plan: &plan::Plan) -> Vec<SourceInfo> {
+    plan.files
+        .iter()
+        .zip(&plan.programs)
+        .map(|(p, prog)| SourceInfo {
+            program: prog.clone(),
+            ..info(&p.display().to_string())
+        })
+        .collect()
 }
 
 fn info(name: &str) -> SourceInfo {
