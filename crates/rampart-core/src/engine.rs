@@ -231,11 +231,50 @@ pub struct JsonOptions {
 pub struct Scratch {
     /// Per scope, per pattern: captures of the single-rule regex.
     caps: Vec<Vec<Captures>>,
+    /// Per scope: the search caches of the combined regex and of each
+    /// single-rule regex (owned here, so no search goes through the
+    /// regexes' shared cache pools).
+    caches: Vec<Option<ScopeCaches>>,
     /// The last address seen per (host, program, pid): for rules whose
     /// line does not repeat it (`ip_from_session`).
     sessions: SessionCache,
     /// The scopes of recently seen program tags.
     tags: TagCache,
+    /// The last BSD timestamp computed.
+    times: TimeCache,
+}
+
+/// The last BSD syslog stamp (`Nov 27 08:15:00`) and its time: events
+/// come in bursts within one second, and computing a year-less stamp
+/// (month name, year inference) costs more than matching the line.
+#[derive(Debug, Default)]
+struct TimeCache {
+    stamp: [u8; 15],
+    ctx: Option<TimeContext>,
+    time: Option<Timestamp>,
+}
+
+impl TimeCache {
+    fn get(&mut self, t: &envelope::LineTime<'_>, ctx: &TimeContext) -> Option<Timestamp> {
+        let envelope::LineTime::Bsd(b) = *t else {
+            return t.get(ctx);
+        };
+        if self.ctx.as_ref() == Some(ctx) && self.stamp == b {
+            return self.time;
+        }
+        let time = t.get(ctx);
+        if let Ok(stamp) = <[u8; 15]>::try_from(b) {
+            (self.stamp, self.ctx, self.time) = (stamp, Some(*ctx), time);
+        }
+        time
+    }
+}
+
+/// A scope's regex search caches.
+#[derive(Debug)]
+struct ScopeCaches {
+    combined: meta::Cache,
+    singles: Vec<meta::Cache>,
 }
 
 /// Program tags whose scope is remembered; a tag longer than this is
@@ -582,8 +621,10 @@ impl Engine {
     pub fn scratch(&self) -> Scratch {
         Scratch {
             caps: self.scopes.iter().map(|_| Vec::new()).collect(),
+            caches: self.scopes.iter().map(|_| None).collect(),
             sessions: SessionCache::default(),
             tags: TagCache::default(),
+            times: TimeCache::default(),
         }
     }
 
@@ -692,7 +733,11 @@ impl Engine {
         {
             return Err(Miss::NoMatch);
         }
-        let Some(m) = scope.regex.search(&Input::new(msg)) else {
+        let cache = scratch.caches[si].get_or_insert_with(|| ScopeCaches {
+            combined: scope.regex.create_cache(),
+            singles: scope.singles.iter().map(Regex::create_cache).collect(),
+        });
+        let Some(m) = scope.regex.search_with(&mut cache.combined, &Input::new(msg)) else {
             return Err(Miss::NoMatch);
         };
         let pid = m.pattern().as_usize();
@@ -703,7 +748,8 @@ impl Engine {
         let caps = &mut scope_caps[pid];
         // Captures from the matched rule's own regex, over the same haystack
         // from where the combined regex found the match.
-        scope.singles[pid].search_captures(
+        scope.singles[pid].search_captures_with(
+            &mut cache.singles[pid],
             &Input::new(msg).range(m.start()..).anchored(Anchored::Yes),
             caps,
         );
@@ -769,7 +815,7 @@ impl Engine {
             .unwrap_or(1)
             .clamp(1, 10_000);
         let port = get(slots.port).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
-        let time = env.time.get(ctx).or_else(|| {
+        let time = scratch.times.get(&env.time, ctx).or_else(|| {
             let t = get(slots.time)?;
             parse_leading(t, ctx).map(|(t, _)| t)
         });

@@ -91,15 +91,14 @@ pub(crate) struct KeyTable {
     slabs: Vec<Slab>,
 }
 
-fn key_bits(group: GroupId, net: &Net) -> (u128, u32) {
-    let (bits, v6) = match net.addr {
-        IpAddr::V4(a) => (u128::from(u32::from(a)), 0),
-        IpAddr::V6(a) => (u128::from(a), 1),
-    };
-    (
-        bits,
-        u32::from(group) << 16 | u32::from(net.prefix) << 1 | v6,
-    )
+/// Hashes a key: an IPv4 key as one 64-bit word (one SipHash block), an
+/// IPv6 key as its 128 bits and a tag.
+fn hash_key(hasher: &RandomState, group: GroupId, net: &Net) -> u64 {
+    let tag = u32::from(group) << 8 | u32::from(net.prefix);
+    match net.addr {
+        IpAddr::V4(a) => hasher.hash_one(u64::from(u32::from(a)) << 32 | u64::from(tag)),
+        IpAddr::V6(a) => hasher.hash_one((u128::from(a), tag)),
+    }
 }
 
 impl KeyTable {
@@ -119,8 +118,9 @@ impl KeyTable {
         }
     }
 
-    fn hash(&self, group: GroupId, net: &Net) -> u64 {
-        self.hasher.hash_one(key_bits(group, net))
+    /// The hash of a key, for [`KeyTable::find`] and [`KeyTable::insert`].
+    pub fn hash(&self, group: GroupId, net: &Net) -> u64 {
+        hash_key(&self.hasher, group, net)
     }
 
     pub fn len(&self) -> usize {
@@ -132,9 +132,8 @@ impl KeyTable {
         self.slabs.get(usize::from(group)).map_or(1, |s| s.width)
     }
 
-    /// The record of a key, by position.
-    pub fn find(&self, group: GroupId, net: &Net) -> Option<usize> {
-        let h = self.hash(group, net);
+    /// The record of a key (whose hash is `h`), by position.
+    pub fn find(&self, h: u64, group: GroupId, net: &Net) -> Option<usize> {
         let recs = &self.records;
         self.index
             .find(h, |&i| {
@@ -144,8 +143,9 @@ impl KeyTable {
             .map(|&i| i as usize)
     }
 
-    /// Adds a key (not present) with an empty ring; returns its position.
-    pub fn insert(&mut self, group: GroupId, net: Net, now: Rel) -> usize {
+    /// Adds a key (not present; its hash is `h`) with an empty ring;
+    /// returns its position.
+    pub fn insert(&mut self, h: u64, group: GroupId, net: Net, now: Rel) -> usize {
         let ring = self.slabs[usize::from(group)].alloc();
         let i = self.records.len();
         self.records.push(Record {
@@ -158,11 +158,10 @@ impl KeyTable {
             ring,
             evidence: evidence::NONE,
         });
-        let h = self.hash(group, &net);
         let (recs, hasher) = (&self.records, &self.hasher);
         self.index.insert_unique(h, i as u32, |&j| {
             let r = &recs[j as usize];
-            hasher.hash_one(key_bits(r.group, &r.net))
+            hash_key(hasher, r.group, &r.net)
         });
         i
     }
@@ -233,7 +232,7 @@ impl KeyTable {
         let (recs, hasher) = (&self.records, &self.hasher);
         self.index.reserve(n, |&j| {
             let r = &recs[j as usize];
-            hasher.hash_one(key_bits(r.group, &r.net))
+            hash_key(hasher, r.group, &r.net)
         });
     }
 }
@@ -255,18 +254,19 @@ mod tests {
             .collect();
         for (i, k) in keys.iter().enumerate() {
             let g = (i % 2) as GroupId;
-            assert_eq!(t.find(g, k), None);
-            t.insert(g, *k, 1);
+            let h = t.hash(g, k);
+            assert_eq!(t.find(h, g, k), None);
+            t.insert(h, g, *k, 1);
         }
         // remove every third; the rest are still found at their positions
         for (i, k) in keys.iter().enumerate().step_by(3) {
             let g = (i % 2) as GroupId;
-            let at = t.find(g, k).unwrap();
+            let at = t.find(t.hash(g, k), g, k).unwrap();
             assert_eq!(t.remove(at).net, *k);
         }
         for (i, k) in keys.iter().enumerate() {
             let g = (i % 2) as GroupId;
-            match t.find(g, k) {
+            match t.find(t.hash(g, k), g, k) {
                 Some(at) => {
                     assert!(i % 3 != 0);
                     assert_eq!((t.get(at).group, t.get(at).net), (g, *k));
@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn rings_keep_the_newest_times_and_blocks_are_reused() {
         let mut t = KeyTable::new([3]);
-        let a = t.insert(0, net("203.0.113.1"), 0);
+        let a = t.insert(t.hash(0, &net("203.0.113.1")), 0, net("203.0.113.1"), 0);
         for s in 1..=5 {
             t.push_time(a, s);
         }
@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(t.oldest(a), Some(3));
         let block = t.get(a).ring;
         t.remove(a);
-        let b = t.insert(0, net("203.0.113.2"), 0);
+        let b = t.insert(t.hash(0, &net("203.0.113.2")), 0, net("203.0.113.2"), 0);
         assert_eq!(t.get(b).ring, block);
         assert_eq!(t.oldest(b), None);
     }

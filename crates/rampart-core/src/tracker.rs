@@ -307,7 +307,7 @@ impl Tracker {
         let key = self.key_of(ip);
         (0..self.groups.len() as GroupId)
             .filter_map(|g| {
-                let r = self.table.get(self.table.find(g, &key)?);
+                let r = self.table.get(self.table.find(self.table.hash(g, &key), g, &key)?);
                 Some((g, usize::from(r.len), self.abs(r.last_seen)))
             })
             .collect()
@@ -324,7 +324,8 @@ impl Tracker {
         let (threshold, window) = (g.threshold.max(1), g.window_secs as i64);
         let key = self.key_of(o.ip);
         let now = self.rel(o.time);
-        let i = match self.table.find(o.group, &key) {
+        let h = self.table.hash(o.group, &key);
+        let i = match self.table.find(h, o.group, &key) {
             Some(i) => i,
             None => {
                 while self.table.len() >= self.max_keys {
@@ -332,7 +333,7 @@ impl Tracker {
                         return Outcome::Full;
                     }
                 }
-                self.table.insert(o.group, key, now)
+                self.table.insert(h, o.group, key, now)
             }
         };
         let r = self.table.get_mut(i);
@@ -459,7 +460,7 @@ impl Tracker {
         let account = String::from_utf8_lossy(user).into_owned();
         let now = self.rel(o.time);
         for n in nets {
-            let rec = self.table.find(o.group, &n);
+            let rec = self.table.find(self.table.hash(o.group, &n), o.group, &n);
             let already = bans.iter().any(|b| b.target == n)
                 || rec.is_some_and(|i| now < self.table.get(i).banned_until);
             if already {
@@ -515,7 +516,7 @@ impl Tracker {
         let key = self.key_of(ip);
         let mut n = 0;
         for g in 0..self.groups.len() as GroupId {
-            if let Some(i) = self.table.find(g, &key) {
+            if let Some(i) = self.table.find(self.table.hash(g, &key), g, &key) {
                 self.table.remove(i);
                 n += 1;
             }
@@ -550,12 +551,13 @@ impl Tracker {
             let Some(&Some(ng)) = map.get(usize::from(r.group)) else {
                 continue;
             };
-            if self.table.find(ng, &r.net).is_some() {
+            let h = self.table.hash(ng, &r.net);
+            if self.table.find(h, ng, &r.net).is_some() {
                 continue;
             }
             let times: Vec<i64> = old.table.times(oi).map(|t| old.abs(t)).collect();
             let last_seen = self.rel(old.abs(r.last_seen));
-            let i = self.table.insert(ng, r.net, last_seen);
+            let i = self.table.insert(h, ng, r.net, last_seen);
             let keep = self.table.width(ng).min(times.len());
             for t in &times[times.len() - keep..] {
                 let t = self.rel(*t);
