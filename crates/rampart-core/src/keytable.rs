@@ -82,6 +82,9 @@ impl Slab {
     }
 }
 
+/// Keys the table has room for before it first grows.
+const PRESIZE: usize = 1 << 16;
+
 /// The table.
 #[derive(Debug)]
 pub(crate) struct KeyTable {
@@ -105,8 +108,10 @@ impl KeyTable {
     /// A table whose groups keep rings of these widths (their thresholds).
     pub fn new(widths: impl IntoIterator<Item = usize>) -> KeyTable {
         KeyTable {
-            records: Vec::new(),
-            index: HashTable::new(),
+            // Room for the keys of a typical scan or attack without
+            // rehashing: the records' pages are only touched as they fill.
+            records: Vec::with_capacity(PRESIZE),
+            index: HashTable::with_capacity(PRESIZE),
             hasher: RandomState::new(),
             slabs: widths
                 .into_iter()

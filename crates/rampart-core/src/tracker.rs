@@ -184,6 +184,21 @@ fn evidence_text(line: &[u8]) -> String {
     }
 }
 
+/// A network as (IPv6?, address bits, mask), IPv4 in the low 32 bits.
+fn net_bits(n: &Net) -> (bool, u128, u128) {
+    let (v6, bits, width) = match n.addr {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a)), 32),
+        IpAddr::V6(a) => (true, u128::from(a), 128),
+    };
+    let host = width - u32::from(n.prefix.min(width as u8));
+    let mask = if host >= 128 {
+        0
+    } else {
+        ((u128::MAX >> (128 - width)) >> host) << host
+    };
+    (v6, bits & mask, mask)
+}
+
 /// Recent failures against one account: (time, source network).
 type AccountRing = VecDeque<(i64, Net)>;
 
@@ -197,7 +212,8 @@ pub struct Tracker {
     policy: BanPolicy,
     distributed: DistributedPolicy,
     ipv6_prefix: u8,
-    protected: Vec<Net>,
+    /// Protected networks as (IPv6?, network bits, mask): one comparison each.
+    protected_bits: Vec<(bool, u128, u128)>,
     table: KeyTable,
     evidence: EvidenceStore,
     /// Relative times count seconds from here (set by the first observation).
@@ -226,7 +242,7 @@ impl Tracker {
             policy,
             distributed,
             ipv6_prefix,
-            protected: Vec::new(),
+            protected_bits: Vec::new(),
             table,
             evidence: EvidenceStore::default(),
             epoch: None,
@@ -241,7 +257,7 @@ impl Tracker {
 
     /// Addresses never counted or banned (allow, ignore, the host's own).
     pub fn set_protected(&mut self, nets: Vec<Net>) {
-        self.protected = nets;
+        self.protected_bits = nets.iter().map(net_bits).collect();
     }
 
     /// Caps the number of tracked keys.
@@ -279,7 +295,13 @@ impl Tracker {
 
     /// Whether an address is protected from detector bans.
     pub fn is_protected(&self, ip: IpAddr) -> bool {
-        is_never_blockable(ip) || self.protected.iter().any(|n| n.contains(ip))
+        if is_never_blockable(ip) {
+            return true;
+        }
+        let (v6, bits, _) = net_bits(&Net::host(ip));
+        self.protected_bits
+            .iter()
+            .any(|&(pv6, net, mask)| pv6 == v6 && bits & mask == net)
     }
 
     /// The counting key of an address.
@@ -732,6 +754,20 @@ mod tests {
             assert_eq!(t.observe(&obs("::1", i)), Outcome::Protected);
         }
         assert_eq!(t.tracked(), 0);
+        t.set_protected(vec![
+            Net::parse("2001:db8:5::/48").unwrap(),
+            Net::parse("203.0.113.9").unwrap(),
+        ]);
+        for (ip, protected) in [
+            ("2001:db8:5:ffff::1", true),
+            ("2001:db8:6::1", false),
+            ("203.0.113.9", true),
+            ("::ffff:203.0.113.9", true),
+            ("203.0.113.8", false),
+            ("192.0.2.9", false),
+        ] {
+            assert_eq!(t.is_protected(ip.parse().unwrap()), protected, "{ip}");
+        }
     }
 
     #[test]
