@@ -632,11 +632,7 @@ impl Engine {
     /// from a program no rule reads goes to the plain-line rules with the
     /// text after its timestamp: some services' own files look like
     /// host-less syslog (`2026-11-27 08:15:00 1abc-00 SA: ...`).
-    fn scope_for<'a>(
-        &self,
-        env: &Envelope<'a>,
-        tags: &mut TagCache,
-    ) -> Option<(usize, &'a [u8])> {
+    fn scope_for<'a>(&self, env: &Envelope<'a>, tags: &mut TagCache) -> Option<(usize, &'a [u8])> {
         let Some(p) = env.program else {
             return self.line_scope.map(|s| (s, env.message));
         };
@@ -737,7 +733,10 @@ impl Engine {
             combined: scope.regex.create_cache(),
             singles: scope.singles.iter().map(Regex::create_cache).collect(),
         });
-        let Some(m) = scope.regex.search_with(&mut cache.combined, &Input::new(msg)) else {
+        let Some(m) = scope
+            .regex
+            .search_with(&mut cache.combined, &Input::new(msg))
+        else {
             return Err(Miss::NoMatch);
         };
         let pid = m.pattern().as_usize();
@@ -943,8 +942,14 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
         // "rshd" and "sshd" share a cache slot (same length, last byte, first byte >> 2)
         for _ in 0..3 {
             for (tag, hit) in [("sshd", true), ("rshd", false), ("sshd", true)] {
-                let l = format!("Nov 27 08:15:00 h {tag}[1]: Failed password for root from 198.51.100.7 port 22 ssh2");
-                assert_eq!(e.match_line(l.as_bytes(), &ctx, &mut s).is_ok(), hit, "{tag}");
+                let l = format!(
+                    "Nov 27 08:15:00 h {tag}[1]: Failed password for root from 198.51.100.7 port 22 ssh2"
+                );
+                assert_eq!(
+                    e.match_line(l.as_bytes(), &ctx, &mut s).is_ok(),
+                    hit,
+                    "{tag}"
+                );
             }
             let l = "Nov 27 08:15:00 h postfix/submission/smtpd[1]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: x";
             assert!(e.match_line(l.as_bytes(), &ctx, &mut s).is_ok());

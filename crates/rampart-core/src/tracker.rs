@@ -329,7 +329,9 @@ impl Tracker {
         let key = self.key_of(ip);
         (0..self.groups.len() as GroupId)
             .filter_map(|g| {
-                let r = self.table.get(self.table.find(self.table.hash(g, &key), g, &key)?);
+                let r = self
+                    .table
+                    .get(self.table.find(self.table.hash(g, &key), g, &key)?);
                 Some((g, usize::from(r.len), self.abs(r.last_seen)))
             })
             .collect()
@@ -488,7 +490,9 @@ impl Tracker {
             if already {
                 continue;
             }
-            let ev = vec![evidence_text(&o.line[..o.line.len().min(evidence::LINE_BYTES)])];
+            let ev = vec![evidence_text(
+                &o.line[..o.line.len().min(evidence::LINE_BYTES)],
+            )];
             let d = self.ban(n, o, count, first, ev, Some(account.clone()));
             let until = self.until_rel(d.until);
             if let Some(i) = rec {
