@@ -30,11 +30,23 @@ CONF=bench/data/f2b-sshd.toml
 } > "$CONF"
 T=bench/data/peer.times
 : > "$T"
-run_rampart() { /usr/bin/time -f "rampart %e %U %S %M" "$BIN" scan --json bench/data/auth.log > bench/data/peer-rampart.json 2>> "$T"; }
-run_f2b() { /usr/bin/time -f "f2b %e %U %S %M" "$F2B" dry-run -c "$CONF" bench/data/auth.log > bench/data/peer-f2b.txt 2>> "$T"; }
+# wall time in milliseconds from the clock (/usr/bin/time rounds to 10 ms), CPU and RSS from time(1)
+timed() { # name command...
+    local name=$1 t0 t1 out
+    shift
+    t0=$(date +%s%N)
+    out=$(/usr/bin/time -f "%U %S %M" "$@" 2>&1 >/dev/null | tail -1)
+    t1=$(date +%s%N)
+    echo "$name $(( (t1 - t0) / 1000000 ))e-3 $out" >> "$T"
+}
+run_rampart() { timed rampart "$BIN" scan --json bench/data/auth.log; }
+run_f2b() { timed f2b "$F2B" dry-run -c "$CONF" bench/data/auth.log; }
 for i in $(seq "$PAIRS"); do
     if (( i % 2 )); then run_rampart; run_f2b; else run_f2b; run_rampart; fi
 done
+# the results, checked once after the timed runs
+"$BIN" scan --json bench/data/auth.log > bench/data/peer-rampart.json
+"$F2B" dry-run -c "$CONF" bench/data/auth.log > bench/data/peer-f2b.txt 2>/dev/null
 grep -q '^  Would ban:  1826$' bench/data/peer-f2b.txt || { echo "fail2ban-rs did not find 1826 bans" >&2; exit 1; }
 python3 - "$T" bench/data/peer-rampart.json <<'PY'
 import json, statistics, sys

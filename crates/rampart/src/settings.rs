@@ -80,11 +80,21 @@ fn rule_files_in(path: &Path) -> Result<Vec<PathBuf>> {
 /// Loads rule definitions: the built-in pack (unless `--no-builtin`), then
 /// `rules_dir` (if it exists), then each `--rules` path.
 pub fn load_rules(sources: &RuleSources, rules_dir: &str) -> Result<Vec<RuleDef>> {
-    let mut defs = if sources.no_builtin {
+    let defs = if sources.no_builtin {
         Vec::new()
     } else {
         builtin::rules().context("built-in rules")?
     };
+    add_rule_files(defs, sources, rules_dir)
+}
+
+/// `defs` followed by the rules of `rules_dir` (if it exists) and of each
+/// `--rules` path.
+fn add_rule_files(
+    mut defs: Vec<RuleDef>,
+    sources: &RuleSources,
+    rules_dir: &str,
+) -> Result<Vec<RuleDef>> {
     let mut paths = Vec::new();
     let dir = Path::new(rules_dir);
     if dir.is_dir() {
@@ -112,7 +122,13 @@ pub fn load(global: &Global, sources: &RuleSources) -> Result<Loaded> {
     let reasons = explain::builtin();
     // Rule ids are needed to validate [rules."id"]; rules_dir comes from the config,
     // so validate against the built-in pack plus --rules first.
-    let pre = load_rules(sources, "")?;
+    // The built-in pack is parsed once (its TOML is most of the start-up).
+    let builtin = if sources.no_builtin {
+        Vec::new()
+    } else {
+        builtin::rules().context("built-in rules")?
+    };
+    let pre = add_rule_files(builtin.clone(), sources, "")?;
     let ids: Vec<&str> = pre.iter().map(|r| r.id.as_str()).collect();
     let mut config = load_config(global, &ids, &reasons);
     if let Err(e) = &config
@@ -124,7 +140,7 @@ pub fn load(global: &Global, sources: &RuleSources) -> Result<Loaded> {
         config = load_config(global, &ids, &reasons);
     }
     let config = config?;
-    let rules = load_rules(sources, &config.rules_dir)?;
+    let rules = add_rule_files(builtin, sources, &config.rules_dir)?;
     Ok(Loaded {
         config,
         rules,
