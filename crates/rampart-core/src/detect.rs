@@ -60,8 +60,14 @@ pub struct Stats {
     pub no_session: u64,
     /// Events against protected addresses (not counted).
     pub protected: u64,
-    /// Events dropped because the tracker was full.
+    /// Events dropped because the tracker may track nothing (`max_tracked = 0`).
     pub dropped_full: u64,
+    /// Tracked addresses forgotten to make room for new ones while the
+    /// tracker was full (`max_tracked`): each time, the one farthest from
+    /// its threshold among a random sample goes, so attackers close to a
+    /// ban, and every new attacker, are still counted and banned. Worth a
+    /// log line and a place in `status` when it grows.
+    pub evicted_full: u64,
     /// Bans decided.
     pub bans: u64,
     /// Events not counted again: repeats of an attempt their session
@@ -412,6 +418,7 @@ impl Detector {
             Outcome::Banned(b) => self.stats.bans += b.len() as u64,
             _ => {}
         }
+        self.stats.evicted_full = self.tracker.evictions();
         Some((ev, outcome))
     }
 

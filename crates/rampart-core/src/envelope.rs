@@ -116,26 +116,27 @@ fn parse_tag(b: &[u8]) -> Option<Tag<'_>> {
         };
         return Some((name, off, None));
     }
-    let mut i = 0;
-    while i < b.len() && i < 64 && is_tag_byte(b[i]) {
-        i += 1;
-    }
-    if i == 0 || !b[0].is_ascii_alphabetic() {
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) {
         return None;
     }
+    let head = &b[..b.len().min(64)];
+    let mut i = head
+        .iter()
+        .position(|&c| !is_tag_byte(c))
+        .unwrap_or(head.len());
     let name = &b[..i];
     let mut had_pid = false;
     let mut pid = None;
     if let Some(&open @ (b'[' | b'(')) = b.get(i) {
         let close = if open == b'[' { b']' } else { b')' };
-        let mut j = i + 1;
         // a pid, or for "name(word):" (dovecot's auth-worker(default):) a word
-        while j < b.len()
-            && j - i < 32
-            && (b[j].is_ascii_digit() || (open == b'(' && is_tag_byte(b[j])))
-        {
-            j += 1;
-        }
+        let body = &b[i + 1..b.len().min(i + 32)];
+        let n = if open == b'[' {
+            body.iter().position(|c| !c.is_ascii_digit())
+        } else {
+            body.iter().position(|&c| !is_tag_byte(c))
+        };
+        let j = i + 1 + n.unwrap_or(body.len());
         if j == i + 1 || b.get(j) != Some(&close) {
             return None;
         }

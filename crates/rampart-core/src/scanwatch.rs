@@ -23,11 +23,10 @@
 //! evicted; when none is idle, new sources are not tracked until room
 //! appears ([`PortScanTracker::refused`] counts them).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::addr::{Net, is_never_blockable};
-use crate::fxhash::FxHashMap;
 
 /// Reason code of port-scan bans (`data/reasons.toml`).
 pub const REASON_PORTSCAN: &str = "portscan";
@@ -118,7 +117,7 @@ struct Source {
 #[derive(Debug)]
 pub struct PortScanTracker {
     policy: ScanPolicy,
-    sources: FxHashMap<Net, Source>,
+    sources: HashMap<Net, Source>,
     protected: Vec<Net>,
     refused: u64,
     last_sweep: i64,
@@ -129,7 +128,7 @@ impl PortScanTracker {
     pub fn new(policy: ScanPolicy) -> Self {
         PortScanTracker {
             policy,
-            sources: FxHashMap::default(),
+            sources: HashMap::default(),
             protected: Vec::new(),
             refused: 0,
             last_sweep: i64::MIN,
@@ -299,7 +298,7 @@ pub fn check_conn_counts(
     ipv6_prefix: u8,
     protected: &[Net],
 ) -> Vec<ConnFlood> {
-    let mut per: FxHashMap<Net, usize> = FxHashMap::default();
+    let mut per: HashMap<Net, usize> = HashMap::default();
     for (ip, n) in counts {
         let ip = crate::addr::normalise(ip);
         if is_never_blockable(ip) || protected.iter().any(|p| p.contains(ip)) {
@@ -388,7 +387,7 @@ pub struct LimitReports {
     ipv6_prefix: u8,
     max_sources: usize,
     protected: Vec<Net>,
-    seen: FxHashMap<(LimitKind, Net), i64>,
+    seen: HashMap<(LimitKind, Net), i64>,
 }
 
 impl LimitReports {
@@ -399,7 +398,7 @@ impl LimitReports {
             ipv6_prefix,
             max_sources: max_sources.max(1),
             protected: Vec::new(),
-            seen: FxHashMap::default(),
+            seen: HashMap::default(),
         }
     }
 

@@ -291,27 +291,25 @@ pub fn month_known(b: &[u8]) -> bool {
 }
 
 fn month_from(b: &[u8]) -> Option<u32> {
-    if b.len() < 3 {
-        return None;
+    let [a, b, c, ..] = *b else { return None };
+    // the three letters, lower-cased, as one word: one integer match
+    let m = u32::from_le_bytes([a | 0x20, b | 0x20, c | 0x20, 0]);
+    const fn w(s: &[u8; 3]) -> u32 {
+        u32::from_le_bytes([s[0], s[1], s[2], 0])
     }
-    let m = [
-        b[0].to_ascii_lowercase(),
-        b[1].to_ascii_lowercase(),
-        b[2].to_ascii_lowercase(),
-    ];
-    Some(match &m {
-        b"jan" => 1,
-        b"feb" => 2,
-        b"mar" => 3,
-        b"apr" => 4,
-        b"may" => 5,
-        b"jun" => 6,
-        b"jul" => 7,
-        b"aug" => 8,
-        b"sep" => 9,
-        b"oct" => 10,
-        b"nov" => 11,
-        b"dec" => 12,
+    Some(match m {
+        x if x == w(b"jan") => 1,
+        x if x == w(b"feb") => 2,
+        x if x == w(b"mar") => 3,
+        x if x == w(b"apr") => 4,
+        x if x == w(b"may") => 5,
+        x if x == w(b"jun") => 6,
+        x if x == w(b"jul") => 7,
+        x if x == w(b"aug") => 8,
+        x if x == w(b"sep") => 9,
+        x if x == w(b"oct") => 10,
+        x if x == w(b"nov") => 11,
+        x if x == w(b"dec") => 12,
         _ => return None,
     })
 }

@@ -1,17 +1,23 @@
 //! Counting and deciding: sliding windows per (group, address), per-account
 //! counting for distributed attacks, and the ban policy with escalation.
 //!
-//! Memory is bounded: each key keeps a ring of at most `threshold`
-//! timestamps and a few evidence lines; idle keys are evicted by
-//! [`Tracker::evict_idle`], and no more than `max_keys` keys are tracked.
+//! Memory is bounded: each key is one fixed-size record with a ring of at
+//! most `threshold` timestamps ([`crate::keytable`]), its evidence lines
+//! are references into one bounded store shared by all keys
+//! ([`crate::evidence`]); idle keys are evicted by [`Tracker::evict_idle`],
+//! and no more than `max_keys` keys are tracked: when the table is full, a
+//! new key takes the place of one far from its threshold (counted in
+//! [`Tracker::evictions`]), so new attackers are still banned.
 //! IPv6 addresses are counted per network (`/64` by default), so an
 //! attacker rotating through its own /64 is still one key.
 //!
 //! The tracker never reads a clock: every observation carries its time.
 
 use crate::addr::{Net, is_never_blockable};
-use crate::fxhash::FxHashMap;
-use std::collections::VecDeque;
+use crate::evidence::{self, EvidenceStore};
+use crate::keytable::{FOREVER, KeyTable, NOT_BANNED, Rel};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
 /// A counting group's policy.
@@ -152,7 +158,8 @@ pub enum Outcome {
     Protected,
     /// Already banned: the ban's target, for updating its record.
     AlreadyBanned(Net),
-    /// Too many keys tracked: not counted.
+    /// Not counted: the tracker may track no key at all (`max_keys` 0).
+    /// A full tracker makes room instead ([`Tracker::evictions`]).
     Full,
     /// Recognised but not counted again: the line repeats an attempt its
     /// session already counted, or hits a port its source already hit
@@ -162,21 +169,14 @@ pub enum Outcome {
     Banned(Vec<BanDecision>),
 }
 
-#[derive(Debug)]
-struct Entry {
-    ring: VecDeque<i64>,
-    evidence: VecDeque<Box<[u8]>>,
-    last_seen: i64,
-    banned_until: Option<i64>,
-}
-
 /// Evidence lines kept per key.
 pub const EVIDENCE_LINES: usize = 5;
-const EVIDENCE_BYTES: usize = 1024;
 
-fn evidence(line: &[u8]) -> Box<[u8]> {
-    line[..line.len().min(EVIDENCE_BYTES)].into()
-}
+/// Candidates examined when the table is full and a key must make room.
+const EVICTION_SAMPLES: usize = 16;
+
+/// Keys examined per [`Tracker::evict_idle`] call.
+const EVICT_BATCH: usize = 1 << 16;
 
 /// Evidence as text: lossy UTF-8, NUL bytes replaced.
 fn evidence_text(line: &[u8]) -> String {
@@ -188,8 +188,26 @@ fn evidence_text(line: &[u8]) -> String {
     }
 }
 
+/// A network as (IPv6?, address bits, mask), IPv4 in the low 32 bits.
+fn net_bits(n: &Net) -> (bool, u128, u128) {
+    let (v6, bits, width) = match n.addr {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a)), 32),
+        IpAddr::V6(a) => (true, u128::from(a), 128),
+    };
+    let host = width - u32::from(n.prefix.min(width as u8));
+    let mask = if host >= 128 {
+        0
+    } else {
+        ((u128::MAX >> (128 - width)) >> host) << host
+    };
+    (v6, bits & mask, mask)
+}
+
 /// Recent failures against one account: (time, source network).
 type AccountRing = VecDeque<(i64, Net)>;
+
+/// Per group: account name → its recent failures.
+type Accounts = HashMap<Box<[u8]>, AccountRing, RandomState>;
 
 /// The owner of all counting state.
 #[derive(Debug)]
@@ -198,11 +216,19 @@ pub struct Tracker {
     policy: BanPolicy,
     distributed: DistributedPolicy,
     ipv6_prefix: u8,
-    protected: Vec<Net>,
-    keys: FxHashMap<(GroupId, Net), Entry>,
-    accounts: FxHashMap<(GroupId, Box<[u8]>), AccountRing>,
-    history: FxHashMap<Net, Vec<i64>>,
+    /// Protected networks as (IPv6?, network bits, mask): one comparison each.
+    protected_bits: Vec<(bool, u128, u128)>,
+    table: KeyTable,
+    evidence: EvidenceStore,
+    /// Relative times count seconds from here (set by the first observation).
+    epoch: Option<i64>,
+    accounts: Vec<Accounts>,
+    history: HashMap<Net, Vec<i64>, RandomState>,
     max_keys: usize,
+    evictions: u64,
+    /// Where the next [`Tracker::evict_idle`] call resumes.
+    sweep_at: usize,
+    rng: u64,
 }
 
 impl Tracker {
@@ -213,27 +239,42 @@ impl Tracker {
         distributed: DistributedPolicy,
         ipv6_prefix: u8,
     ) -> Tracker {
+        let table = KeyTable::new(groups.iter().map(|g| g.threshold.max(1) as usize));
+        let accounts = groups.iter().map(|_| Accounts::default()).collect();
         Tracker {
             groups,
             policy,
             distributed,
             ipv6_prefix,
-            protected: Vec::new(),
-            keys: FxHashMap::default(),
-            accounts: FxHashMap::default(),
-            history: FxHashMap::default(),
+            protected_bits: Vec::new(),
+            table,
+            evidence: EvidenceStore::default(),
+            epoch: None,
+            accounts,
+            history: HashMap::default(),
             max_keys: 4_000_000,
+            evictions: 0,
+            sweep_at: 0,
+            rng: RandomState::new().hash_one(0x5eed_u64) | 1,
         }
     }
 
     /// Addresses never counted or banned (allow, ignore, the host's own).
     pub fn set_protected(&mut self, nets: Vec<Net>) {
-        self.protected = nets;
+        self.protected_bits = nets.iter().map(net_bits).collect();
     }
 
     /// Caps the number of tracked keys.
     pub fn set_max_keys(&mut self, n: usize) {
         self.max_keys = n;
+    }
+
+    /// Bounds the memory kept for evidence lines (all keys together).
+    pub fn set_evidence_bytes(&mut self, n: usize) {
+        self.evidence = EvidenceStore::new(n);
+        for i in 0..self.table.len() {
+            self.table.get_mut(i).evidence = evidence::NONE;
+        }
     }
 
     /// The ban policy (escalation, permanent after N).
@@ -248,12 +289,23 @@ impl Tracker {
 
     /// Number of (group, address) keys currently tracked.
     pub fn tracked(&self) -> usize {
-        self.keys.len()
+        self.table.len()
+    }
+
+    /// Keys forgotten so far to make room for new ones (the table was full).
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// Whether an address is protected from detector bans.
     pub fn is_protected(&self, ip: IpAddr) -> bool {
-        is_never_blockable(ip) || self.protected.iter().any(|n| n.contains(ip))
+        if is_never_blockable(ip) {
+            return true;
+        }
+        let (v6, bits, _) = net_bits(&Net::host(ip));
+        self.protected_bits
+            .iter()
+            .any(|&(pv6, net, mask)| pv6 == v6 && bits & mask == net)
     }
 
     /// The counting key of an address.
@@ -265,17 +317,28 @@ impl Tracker {
         }
     }
 
+    /// A time as seconds from the epoch (clamped to ±68 years around the
+    /// first observation; 0 is kept for "not banned").
+    fn rel(&mut self, t: i64) -> Rel {
+        let epoch = *self.epoch.get_or_insert(t.saturating_sub(1 << 31));
+        t.saturating_sub(epoch).clamp(1, i64::from(FOREVER - 1)) as Rel
+    }
+
+    fn abs(&self, r: Rel) -> i64 {
+        self.epoch.unwrap_or(0) + i64::from(r)
+    }
+
     /// Events currently counted against an address, per group: `(group, count, last_seen)`.
     pub fn counts_for(&self, ip: IpAddr) -> Vec<(GroupId, usize, i64)> {
         let key = self.key_of(ip);
-        let mut v: Vec<_> = self
-            .keys
-            .iter()
-            .filter(|((_, n), _)| *n == key)
-            .map(|((g, _), e)| (*g, e.ring.len(), e.last_seen))
-            .collect();
-        v.sort_unstable();
-        v
+        (0..self.groups.len() as GroupId)
+            .filter_map(|g| {
+                let r = self
+                    .table
+                    .get(self.table.find(self.table.hash(g, &key), g, &key)?);
+                Some((g, usize::from(r.len), self.abs(r.last_seen)))
+            })
+            .collect()
     }
 
     /// Counts one observation and decides.
@@ -286,45 +349,49 @@ impl Tracker {
         let Some(g) = self.groups.get(usize::from(o.group)) else {
             return Outcome::Counted;
         };
-        let (threshold, window) = (g.threshold.max(1) as usize, g.window_secs as i64);
+        let (threshold, window) = (g.threshold.max(1), g.window_secs as i64);
         let key = self.key_of(o.ip);
-        if !self.keys.contains_key(&(o.group, key)) && self.keys.len() >= self.max_keys {
-            return Outcome::Full;
-        }
-        let e = self.keys.entry((o.group, key)).or_insert_with(|| Entry {
-            ring: VecDeque::with_capacity(threshold.min(16)),
-            evidence: VecDeque::with_capacity(EVIDENCE_LINES.min(threshold)),
-            last_seen: o.time,
-            banned_until: None,
-        });
-        e.last_seen = e.last_seen.max(o.time);
-        if let Some(until) = e.banned_until {
-            if o.time < until {
+        let now = self.rel(o.time);
+        let h = self.table.hash(o.group, &key);
+        let i = match self.table.find(h, o.group, &key) {
+            Some(i) => i,
+            None => {
+                while self.table.len() >= self.max_keys {
+                    if self.max_keys == 0 || !self.make_room(now) {
+                        return Outcome::Full;
+                    }
+                }
+                self.table.insert(h, o.group, key, now)
+            }
+        };
+        let r = self.table.get_mut(i);
+        r.last_seen = r.last_seen.max(now);
+        if r.banned_until != NOT_BANNED {
+            if now < r.banned_until {
                 return Outcome::AlreadyBanned(key);
             }
-            e.banned_until = None;
+            r.banned_until = NOT_BANNED;
         }
-        for _ in 0..o.count.min(threshold as u32) {
-            if e.ring.len() == threshold {
-                e.ring.pop_front();
-            }
-            e.ring.push_back(o.time);
+        let prev = r.evidence;
+        r.evidence = self.evidence.push(prev, o.line);
+        for _ in 0..o.count.min(threshold) {
+            self.table.push_time(i, now);
         }
-        if e.evidence.len() == EVIDENCE_LINES {
-            e.evidence.pop_front();
-        }
-        e.evidence.push_back(evidence(o.line));
         let mut bans = Vec::new();
-        let oldest = e.ring.front().copied().unwrap_or(o.time);
-        if e.ring.len() >= threshold && o.time - oldest <= window {
-            let first_seen = oldest;
-            let count = e.ring.len() as u64;
-            let ev: Vec<String> = e.evidence.drain(..).map(|l| evidence_text(&l)).collect();
-            e.ring.clear();
-            let d = self.ban(key, o, count, first_seen, ev, None);
-            if let Some(e) = self.keys.get_mut(&(o.group, key)) {
-                e.banned_until = Some(d.until.unwrap_or(i64::MAX));
-            }
+        let oldest = self.table.oldest(i).unwrap_or(now);
+        let r = *self.table.get(i);
+        if u32::from(r.len) >= threshold && o.time - self.abs(oldest) <= window {
+            let ev = self
+                .evidence
+                .chain(r.evidence, EVIDENCE_LINES)
+                .into_iter()
+                .map(evidence_text)
+                .collect();
+            let first_seen = self.abs(oldest);
+            let d = self.ban(key, o, u64::from(r.len), first_seen, ev, None);
+            let until = self.until_rel(d.until);
+            let r = self.table.get_mut(i);
+            (r.len, r.head, r.evidence, r.banned_until) = (0, 0, evidence::NONE, until);
             bans.push(d);
         }
         if self.distributed.enabled
@@ -339,6 +406,53 @@ impl Tracker {
         }
     }
 
+    fn until_rel(&mut self, until: Option<i64>) -> Rel {
+        until.map_or(FOREVER, |u| self.rel(u))
+    }
+
+    /// The table is full: forgets the key farthest from a ban among a few
+    /// sampled at random (idle or with the fewest events for its
+    /// threshold; keys under an active ban last). Sampling keeps this
+    /// O(1) under a flood of new addresses while the keys closest to their
+    /// threshold survive.
+    fn make_room(&mut self, now: Rel) -> bool {
+        let n = self.table.len();
+        if n == 0 {
+            return false;
+        }
+        let mut victim = None;
+        for _ in 0..EVICTION_SAMPLES.min(n) {
+            // xorshift64*
+            self.rng ^= self.rng >> 12;
+            self.rng ^= self.rng << 25;
+            self.rng ^= self.rng >> 27;
+            let i = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as usize % n;
+            let score = self.keep_score(i, now);
+            if victim.is_none_or(|(_, s)| score < s) {
+                victim = Some((i, score));
+            }
+        }
+        let Some((i, _)) = victim else { return false };
+        self.table.remove(i);
+        self.evictions += 1;
+        true
+    }
+
+    /// How much a key is worth keeping: under an active ban first, then
+    /// the share of its threshold reached within the window, then recency.
+    fn keep_score(&self, i: usize, now: Rel) -> (bool, u32, Rel) {
+        let r = self.table.get(i);
+        let g = &self.groups[usize::from(r.group)];
+        let banned = r.banned_until != NOT_BANNED && now < r.banned_until;
+        let live = i64::from(now) - i64::from(r.last_seen) <= g.window_secs as i64;
+        let share = if live {
+            u32::from(r.len) * 1024 / g.threshold.max(1)
+        } else {
+            0
+        };
+        (banned, share, r.last_seen)
+    }
+
     fn observe_account(
         &mut self,
         o: &Observation<'_>,
@@ -348,7 +462,13 @@ impl Tracker {
         bans: &mut Vec<BanDecision>,
     ) {
         let threshold = self.distributed.threshold.max(2) as usize;
-        let ring = self.accounts.entry((o.group, user.into())).or_default();
+        let Some(accounts) = self.accounts.get_mut(usize::from(o.group)) else {
+            return;
+        };
+        let ring = match accounts.get_mut(user) {
+            Some(r) => r,
+            None => accounts.entry(user.into()).or_default(),
+        };
         ring.push_back((o.time, key));
         while ring.len() > threshold || ring.front().is_some_and(|(t, _)| o.time - t > window) {
             ring.pop_front();
@@ -366,20 +486,21 @@ impl Tracker {
         let count = ring.len() as u64;
         ring.clear();
         let account = String::from_utf8_lossy(user).into_owned();
+        let now = self.rel(o.time);
         for n in nets {
+            let rec = self.table.find(self.table.hash(o.group, &n), o.group, &n);
             let already = bans.iter().any(|b| b.target == n)
-                || self
-                    .keys
-                    .get(&(o.group, n))
-                    .and_then(|e| e.banned_until)
-                    .is_some_and(|u| o.time < u);
+                || rec.is_some_and(|i| now < self.table.get(i).banned_until);
             if already {
                 continue;
             }
-            let ev = vec![evidence_text(evidence(o.line).as_ref())];
+            let ev = vec![evidence_text(
+                &o.line[..o.line.len().min(evidence::LINE_BYTES)],
+            )];
             let d = self.ban(n, o, count, first, ev, Some(account.clone()));
-            if let Some(e) = self.keys.get_mut(&(o.group, n)) {
-                e.banned_until = Some(d.until.unwrap_or(i64::MAX));
+            let until = self.until_rel(d.until);
+            if let Some(i) = rec {
+                self.table.get_mut(i).banned_until = until;
             }
             bans.push(d);
         }
@@ -423,15 +544,21 @@ impl Tracker {
     /// unblocked it); its ban history, which escalation uses, is kept.
     pub fn forget(&mut self, ip: IpAddr) -> usize {
         let key = self.key_of(ip);
-        let before = self.keys.len();
-        self.keys.retain(|(_, n), _| *n != key);
-        before - self.keys.len()
+        let mut n = 0;
+        for g in 0..self.groups.len() as GroupId {
+            if let Some(i) = self.table.find(self.table.hash(g, &key), g, &key) {
+                self.table.remove(i);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Takes over the counting state of the tracker this one replaces (a
-    /// configuration reload): keys move to the group of the same name;
-    /// groups that no longer exist are dropped.
-    pub fn adopt(&mut self, old: Tracker) {
+    /// configuration reload): keys move to the group of the same name
+    /// (their rings cut to the new threshold); groups that no longer exist
+    /// are dropped.
+    pub fn adopt(&mut self, mut old: Tracker) {
         let map: Vec<Option<GroupId>> = old
             .groups
             .iter()
@@ -442,35 +569,89 @@ impl Tracker {
                     .map(|i| i as GroupId)
             })
             .collect();
-        for ((g, net), e) in old.keys {
-            if let Some(Some(ng)) = map.get(usize::from(g)) {
-                self.keys.insert((*ng, net), e);
-            }
+        // a fresh tracker takes the old evidence as it is; otherwise the
+        // moved keys' lines are copied
+        let take_store = self.table.len() == 0;
+        if take_store {
+            std::mem::swap(&mut self.evidence, &mut old.evidence);
         }
-        for ((g, user), ring) in old.accounts {
-            if let Some(Some(ng)) = map.get(usize::from(g)) {
-                self.accounts.insert((*ng, user), ring);
+        self.table.reserve(old.table.len());
+        for oi in 0..old.table.len() {
+            let r = *old.table.get(oi);
+            let Some(&Some(ng)) = map.get(usize::from(r.group)) else {
+                continue;
+            };
+            let h = self.table.hash(ng, &r.net);
+            if self.table.find(h, ng, &r.net).is_some() {
+                continue;
+            }
+            let times: Vec<i64> = old.table.times(oi).map(|t| old.abs(t)).collect();
+            let last_seen = self.rel(old.abs(r.last_seen));
+            let i = self.table.insert(h, ng, r.net, last_seen);
+            let keep = self.table.width(ng).min(times.len());
+            for t in &times[times.len() - keep..] {
+                let t = self.rel(*t);
+                self.table.push_time(i, t);
+            }
+            let banned_until = match r.banned_until {
+                NOT_BANNED | FOREVER => r.banned_until,
+                u => self.rel(old.abs(u)),
+            };
+            let evidence = if take_store {
+                r.evidence
+            } else {
+                let lines = old.evidence.chain(r.evidence, EVIDENCE_LINES);
+                lines
+                    .into_iter()
+                    .fold(evidence::NONE, |prev, l| self.evidence.push(prev, l))
+            };
+            let rec = self.table.get_mut(i);
+            (rec.banned_until, rec.evidence) = (banned_until, evidence);
+        }
+        for (og, accounts) in old.accounts.into_iter().enumerate() {
+            if let Some(&Some(ng)) = map.get(og) {
+                self.accounts[usize::from(ng)].extend(accounts);
             }
         }
         self.history = old.history;
+        self.evictions += old.evictions;
     }
 
     /// Forgets keys idle for longer than their window (and not banned),
     /// account rings and ban history older than the history window.
+    ///
+    /// Keys are examined [`EVICT_BATCH`] at a time, each call resuming
+    /// where the last one stopped: a call costs a few milliseconds however
+    /// many keys are tracked, and a daemon calling this every second sweeps
+    /// ten million keys in under three minutes.
     pub fn evict_idle(&mut self, now: i64) {
-        let groups = &self.groups;
-        self.keys.retain(|(g, _), e| {
-            let window = groups
-                .get(usize::from(*g))
+        let now_rel = self.rel(now);
+        let mut i = self.sweep_at;
+        for _ in 0..EVICT_BATCH {
+            if i >= self.table.len() {
+                i = 0;
+                if self.table.len() == 0 {
+                    break;
+                }
+            }
+            let r = self.table.get(i);
+            let window = self
+                .groups
+                .get(usize::from(r.group))
                 .map_or(0, |g| g.window_secs as i64);
-            e.banned_until.is_some_and(|u| u > now) || now - e.last_seen <= window
-        });
-        self.accounts.retain(|(g, _), r| {
-            let window = groups
-                .get(usize::from(*g))
-                .map_or(0, |g| g.window_secs as i64);
-            r.back().is_some_and(|(t, _)| now - t <= window)
-        });
+            let banned = r.banned_until != NOT_BANNED && now_rel < r.banned_until;
+            if banned || now - self.abs(r.last_seen) <= window {
+                i += 1;
+            } else {
+                // the last key moves here: look at position i again
+                self.table.remove(i);
+            }
+        }
+        self.sweep_at = i;
+        for (g, accounts) in self.accounts.iter_mut().enumerate() {
+            let window = self.groups.get(g).map_or(0, |g| g.window_secs as i64);
+            accounts.retain(|_, r| r.back().is_some_and(|(t, _)| now - t <= window));
+        }
         let horizon = now - self.policy.history_secs as i64;
         self.history
             .retain(|_, h| h.last().is_some_and(|t| *t > horizon));
@@ -581,6 +762,20 @@ mod tests {
             assert_eq!(t.observe(&obs("::1", i)), Outcome::Protected);
         }
         assert_eq!(t.tracked(), 0);
+        t.set_protected(vec![
+            Net::parse("2001:db8:5::/48").unwrap(),
+            Net::parse("203.0.113.9").unwrap(),
+        ]);
+        for (ip, protected) in [
+            ("2001:db8:5:ffff::1", true),
+            ("2001:db8:6::1", false),
+            ("203.0.113.9", true),
+            ("::ffff:203.0.113.9", true),
+            ("203.0.113.8", false),
+            ("192.0.2.9", false),
+        ] {
+            assert_eq!(t.is_protected(ip.parse().unwrap()), protected, "{ip}");
+        }
     }
 
     #[test]
@@ -639,14 +834,43 @@ mod tests {
     }
 
     #[test]
-    fn eviction_bounds_memory() {
+    fn idle_keys_are_evicted() {
         let mut t = tracker();
-        t.set_max_keys(2);
         t.observe(&obs("198.51.100.1", 0));
         t.observe(&obs("198.51.100.2", 0));
-        assert_eq!(t.observe(&obs("198.51.100.3", 0)), Outcome::Full);
+        t.evict_idle(60);
+        assert_eq!(t.tracked(), 2);
         t.evict_idle(1000);
         assert_eq!(t.tracked(), 0);
         assert_eq!(t.observe(&obs("198.51.100.3", 1000)), Outcome::Counted);
+    }
+
+    #[test]
+    fn a_full_tracker_keeps_the_keys_closest_to_a_ban_and_still_bans() {
+        let mut t = tracker();
+        t.set_max_keys(8);
+        // one key two events from its threshold of three
+        t.observe(&obs("203.0.113.1", 0));
+        t.observe(&obs("203.0.113.1", 1));
+        // a flood of one-off addresses through a full table
+        for i in 0..1000 {
+            let ip = format!("198.51.{}.{}", i / 256, i % 256);
+            assert_eq!(t.observe(&obs(&ip, 2)), Outcome::Counted);
+        }
+        assert_eq!(t.tracked(), 8);
+        assert_eq!(t.evictions(), 1001 - 8);
+        // the near-threshold key survived and bans at once
+        let b = banned(t.observe(&obs("203.0.113.1", 3)));
+        assert_eq!((b[0].count, b[0].evidence.len()), (3, 3));
+        // a newcomer is still banned when it reaches the threshold
+        for s in 4..6 {
+            t.observe(&obs("192.0.2.200", s));
+        }
+        assert!(matches!(
+            t.observe(&obs("192.0.2.200", 6)),
+            Outcome::Banned(_)
+        ));
+        t.set_max_keys(0);
+        assert_eq!(t.observe(&obs("203.0.113.77", 7)), Outcome::Full);
     }
 }

@@ -14,30 +14,72 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
-/// One would-be ban in the report.
+/// One would-be ban in the report. Fields in alphabetical order: the
+/// order of the JSON report's keys.
 #[derive(Debug, Serialize)]
 struct BanRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+    /// The ban's length in seconds; null for permanent.
+    ban_secs: Option<i64>,
+    count: u64,
+    /// Earlier bans of the same target (escalation).
+    earlier_bans: u32,
+    evidence: Vec<String>,
+    #[serde(serialize_with = "rfc3339")]
+    first_seen: Timestamp,
     ip: String,
+    #[serde(serialize_with = "rfc3339")]
+    last_seen: Timestamp,
+    permanent: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<u16>,
     reason: String,
     rule: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_id: Option<String>,
     summary: String,
-    count: u64,
-    first_seen: String,
-    last_seen: String,
-    /// The ban's length in seconds; null for permanent.
-    ban_secs: Option<i64>,
-    permanent: bool,
-    /// Earlier bans of the same target (escalation).
-    earlier_bans: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ports: Vec<u16>,
-    evidence: Vec<String>,
-    #[serde(skip)]
-    last_ts: Timestamp,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_rfc3339(*t))
+}
+
+/// The `--json` report, serialised straight from the scan's own records.
+#[derive(Serialize)]
+struct Report<'a> {
+    bans: &'a [BanRecord],
+    explanations: BTreeMap<&'a str, Explanation<'a>>,
+    summary: ReportSummary<'a>,
+}
+
+#[derive(Serialize)]
+struct Explanation<'a> {
+    explanation: &'a str,
+    remedy: &'a str,
+    title: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReportSummary<'a> {
+    addresses: usize,
+    bans: usize,
+    by_reason: &'a BTreeMap<String, ReasonSummary>,
+    events: u64,
+    inputs: &'a [InputSummary],
+    lines: u64,
+    seconds: f64,
+    skipped: Skipped,
+}
+
+#[derive(Serialize)]
+struct Skipped {
+    oversized_lines: u64,
+    protected_addresses: u64,
+    tracker_evicted: u64,
+    tracker_full: u64,
+    trusted_proxy_without_client: u64,
+    unparsable_addresses: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,17 +106,17 @@ struct EventOut<'a> {
 
 #[derive(Debug, Default, Serialize)]
 struct ReasonSummary {
-    events: u64,
-    bans: u64,
     addresses: u64,
+    bans: u64,
+    events: u64,
 }
 
 #[derive(Debug, Serialize)]
 struct InputSummary {
-    source: String,
-    lines: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    lines: u64,
+    source: String,
 }
 
 struct Scan<'a> {
@@ -103,15 +145,14 @@ impl Scan<'_> {
             rule_id: d.rule_id.clone(),
             summary: self.det.summary(d),
             count: d.count,
-            first_seen: format_rfc3339(d.first_seen),
-            last_seen: format_rfc3339(d.last_seen),
+            first_seen: d.first_seen,
+            last_seen: d.last_seen,
             ban_secs: d.until.map(|u| u - d.last_seen),
             permanent: d.until.is_none(),
             earlier_bans: d.earlier_bans,
             account: d.account.clone(),
             ports: g.ports.clone(),
             evidence,
-            last_ts: d.last_seen,
         };
         self.per_reason.entry(rec.reason.clone()).or_default().bans += 1;
         self.bans.push(rec);
@@ -159,8 +200,7 @@ impl Scan<'_> {
                 if let Some(&i) = self.active.get(&target) {
                     let b = &mut self.bans[i];
                     b.count += u64::from(count);
-                    b.last_ts = b.last_ts.max(time.unwrap_or(*fallback));
-                    b.last_seen = format_rfc3339(b.last_ts);
+                    b.last_seen = b.last_seen.max(time.unwrap_or(*fallback));
                     if b.evidence.len() < self.evidence_max {
                         b.evidence.push(String::from_utf8_lossy(line).into_owned());
                     }
@@ -310,44 +350,8 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
             s.addresses = n;
         }
     }
-    let stats = &scan.det.stats;
     if a.json {
-        let distinct: std::collections::BTreeSet<&str> =
-            scan.bans.iter().map(|b| b.ip.as_str()).collect();
-        let explanations: serde_json::Map<String, serde_json::Value> = scan
-            .per_reason
-            .keys()
-            .filter_map(|code| scan.det.reason(code))
-            .map(|r| {
-                (
-                    r.code.clone(),
-                    serde_json::json!({"title": r.title, "explanation": r.explanation, "remedy": r.remedy}),
-                )
-            })
-            .collect();
-        let v = serde_json::json!({
-            "bans": scan.bans,
-            "explanations": explanations,
-            "summary": {
-                "lines": stats.lines,
-                "events": stats.events,
-                "bans": scan.bans.len(),
-                "addresses": distinct.len(),
-                "by_reason": scan.per_reason,
-                "skipped": {
-                    "oversized_lines": stats.oversized,
-                    "unparsable_addresses": stats.bad_address,
-                    "trusted_proxy_without_client": stats.trusted_proxy,
-                    "protected_addresses": stats.protected,
-                    "tracker_full": stats.dropped_full,
-                },
-                "inputs": summaries,
-                "seconds": elapsed,
-            }
-        });
-        let mut out = stdout.lock();
-        serde_json::to_writer_pretty(&mut out, &v)?;
-        writeln!(out)?;
+        write_json(&scan, &summaries, elapsed)?;
     } else if !a.events {
         print_report(&scan, &summaries, elapsed, a.evidence)?;
     }
@@ -358,6 +362,53 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// Writes the `--json` report to standard output, buffered, serialising
+/// the records in place (no intermediate JSON tree).
+fn write_json(scan: &Scan<'_>, inputs: &[InputSummary], elapsed: f64) -> Result<()> {
+    let stats = &scan.det.stats;
+    let distinct: std::collections::BTreeSet<&str> =
+        scan.bans.iter().map(|b| b.ip.as_str()).collect();
+    let explanations = scan
+        .per_reason
+        .keys()
+        .filter_map(|code| scan.det.reason(code))
+        .map(|r| {
+            let e = Explanation {
+                explanation: &r.explanation,
+                remedy: &r.remedy,
+                title: &r.title,
+            };
+            (r.code.as_str(), e)
+        })
+        .collect();
+    let report = Report {
+        bans: &scan.bans,
+        explanations,
+        summary: ReportSummary {
+            addresses: distinct.len(),
+            bans: scan.bans.len(),
+            by_reason: &scan.per_reason,
+            events: stats.events,
+            inputs,
+            lines: stats.lines,
+            seconds: elapsed,
+            skipped: Skipped {
+                oversized_lines: stats.oversized,
+                protected_addresses: stats.protected,
+                tracker_evicted: stats.evicted_full,
+                tracker_full: stats.dropped_full,
+                trusted_proxy_without_client: stats.trusted_proxy,
+                unparsable_addresses: stats.bad_address,
+            },
+        },
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, &report)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
 }
 
 fn human_secs(s: i64) -> String {
@@ -409,8 +460,8 @@ fn print_report(
             "    rule {}: {} events from {} to {}; {len}{esc}",
             escape_controls(&b.rule),
             b.count,
-            b.first_seen,
-            b.last_seen
+            format_rfc3339(b.first_seen),
+            format_rfc3339(b.last_seen)
         )?;
         for e in b.evidence.iter().take(evidence) {
             writeln!(out, "    | {}", escape_controls(e))?;
