@@ -1402,3 +1402,40 @@ fn a_source_declared_as_a_program_has_its_headerless_lines_read_as_that_programs
     stop(&mut child);
     let _ = std::fs::remove_dir_all(base);
 }
+
+#[test]
+fn a_full_tracker_says_so_and_keeps_banning() {
+    if !can_run("a_full_tracker_says_so_and_keeps_banning") {
+        return;
+    }
+    let h = Host::new("full", "[detect]\nmax_tracked = 1000\n");
+    let dir = h.state.parent().unwrap().to_path_buf();
+    let log = dir.join("auth.log");
+    let errlog = dir.join("run.err");
+    append(&log, "");
+    let mut child = spawn_run(&h, &log, &errlog);
+    // 3,000 one-off addresses fill the tracker three times over
+    let noise: String = (0..3000)
+        .map(|i| {
+            format!(
+                "web1 sshd[{}]: Failed password for root from 2001:db8:7:{i:x}::1 port 4000 ssh2\n",
+                100 + i
+            )
+        })
+        .collect();
+    append(&log, &noise);
+    append(&log, &fail_lines("198.51.100.6", 5, 1000));
+    assert!(
+        wait_blocked(&h, "198.51.100.6"),
+        "a new attacker is still banned"
+    );
+    let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
+    assert!(
+        st["daemon"]["evicted_full"].as_u64().unwrap_or(0) > 0,
+        "evictions are counted: {st}"
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // the once-a-second tick logs it
+    stop(&mut child);
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(err.contains("the tracker is full"), "{err}");
+}

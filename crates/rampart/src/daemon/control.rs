@@ -89,7 +89,8 @@ impl Daemon {
         json!({
             "ok": true, "pid": std::process::id(), "uptime_secs": self.started.elapsed().as_secs(),
             "lines": s.lines, "events": s.events, "bans": o.bans, "tracked": o.det.tracker().tracked(),
-            "dropped_full": s.dropped_full, "refused_by_kernel": o.refused,
+            "dropped_full": s.dropped_full, "evicted_full": s.evicted_full,
+            "max_tracked": o.config.max_tracked, "refused_by_kernel": o.refused,
             "watching": self.watching.clone(),
             "sources": o.sources,
             "journal": self.journal_status(),

@@ -79,6 +79,8 @@ pub struct Owner {
     pub bans: u64,
     /// Bans the kernel refused (and the enforcer retries).
     pub refused: u64,
+    /// Evictions already logged.
+    evicted_logged: u64,
     attacks_wanted: bool,
 }
 
@@ -125,6 +127,7 @@ impl Owner {
             enforcer,
             bans: 0,
             refused: 0,
+            evicted_logged: 0,
             attacks_wanted,
         };
         o.tctx = o.time_context();
@@ -320,10 +323,19 @@ impl Owner {
     }
 
     /// Periodic work: idle counters evicted, allow/ignore entries changed
-    /// by the CLI picked up.
+    /// by the CLI picked up, a full tracker said so.
     pub fn tick(&mut self) {
         let now = now();
         self.det.evict_idle(now);
+        let evicted = self.det.stats.evicted_full;
+        if evicted > self.evicted_logged {
+            tracing::warn!(
+                "the tracker is full ({} addresses): {} addresses evicted to make room so far (those farthest from a ban first); every new attacker is still counted — raise [detect] max_tracked if this keeps growing",
+                self.det.tracker().tracked(),
+                evicted
+            );
+            self.evicted_logged = evicted;
+        }
         self.scans.evict_idle(now);
         self.refresh_protected();
     }
