@@ -2,7 +2,7 @@
 //! `rampart-core`. The binary (`main.rs`) only parses the command line and
 //! dispatches here:
 //!
-//! - detection offline: [`scan`], [`rules_cmd`], [`settings`] (config check);
+//! - detection offline: [`commands::scan`], [`commands::rules`], [`settings`] (config check);
 //! - the firewall commands: [`commands`] (lists, why, apply, blocklists)
 //!   over `rampart-firewall`, with [`fw`] the shared context;
 //! - migration: [`import`] (`rampart import csf|fail2ban`);
@@ -16,8 +16,6 @@ pub mod daemon;
 pub mod fw;
 pub mod import;
 pub mod input;
-pub mod rules_cmd;
-pub mod scan;
 pub mod settings;
 
 /// Exit codes (sysexits-style where one fits).

@@ -2,8 +2,8 @@
 //! its result to an exit code.
 
 use clap::Parser;
-use rampart::commands::{blocklists, firewall, lists};
-use rampart::{cli, daemon, exit, fw, import, rules_cmd, scan, settings};
+use rampart::commands::{blocklists, firewall, lists, rules, scan};
+use rampart::{cli, daemon, exit, fw, import, settings};
 use rampart_store::Kind;
 use std::process::ExitCode;
 
@@ -26,8 +26,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let r = match cli.command {
         cli::Command::Scan(ref a) => scan::run(&cli.global, a),
-        cli::Command::Rules(cli::RulesCmd::List(ref a)) => rules_cmd::list(&cli.global, a),
-        cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules_cmd::test(&cli.global, a),
+        cli::Command::Rules(cli::RulesCmd::List(ref a)) => rules::list(&cli.global, a),
+        cli::Command::Rules(cli::RulesCmd::Test(ref a)) => rules::test(&cli.global, a),
         cli::Command::Config(cli::ConfigCmd::Check(ref a)) => settings::check(&cli.global, a),
         cli::Command::Run(ref a) => daemon::run(&cli.global, a),
         cli::Command::Reload => fw::reload(&cli.global),

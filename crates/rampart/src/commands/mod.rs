@@ -1,9 +1,23 @@
-//! The firewall commands, by what they act on: the lists of entries
-//! (`lists`), the firewall as a whole (`firewall`), blocklists
-//! (`blocklists`). Each parses its arguments into a
-//! [`rampart_firewall::Change`] and executes it through
-//! [`crate::fw::Ctx::execute`], so the daemon can execute the same change.
+//! The commands, grouped by what they act on:
+//!
+//! - detection: [`scan`] (offline analysis of logs) and [`rules`] (list and
+//!   test the rule pack); `config check` is in [`crate::settings`], where
+//!   configuration is loaded;
+//! - the lists of entries: [`lists`] (deny, allow, ignore, unblock, remove,
+//!   list, why);
+//! - the firewall as a whole: [`firewall`] (apply, confirm, flush, status,
+//!   show-rules);
+//! - blocklists and countries: [`blocklists`];
+//! - daemon control (`run`, `reload`): [`crate::daemon`] and [`crate::fw`];
+//! - migration: [`crate::import`].
+//!
+//! The list and firewall commands parse their arguments into a
+//! [`rampart_firewall::Change`] and execute it through
+//! [`crate::fw::Ctx::execute`] — through the running daemon when there is
+//! one, so it stays the one writer.
 
 pub mod blocklists;
 pub mod firewall;
 pub mod lists;
+pub mod rules;
+pub mod scan;
