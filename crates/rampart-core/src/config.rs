@@ -6,6 +6,10 @@
 //! value and what is accepted, with a "did you mean" for misspelt keys.
 //! Reading the file is the caller's job; this module only sees text.
 
+mod fleet;
+
+pub use fleet::{FleetConfig, SharePolicy};
+
 use crate::addr::Net;
 use crate::rule::parse_duration;
 use std::collections::BTreeMap;
@@ -102,6 +106,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What the daemon follows.
     pub sources: SourcesConfig,
+    /// Sharing bans across servers (`[fleet]`; `None`: off).
+    pub fleet: Option<FleetConfig>,
 }
 
 /// `[sources]`: what `rampart run` follows when no `--watch` is given.
@@ -256,6 +262,7 @@ impl Default for Config {
                 ct_interval_secs: 30,
                 ..LimitsConfig::default()
             },
+            fleet: None,
         }
     }
 }
@@ -291,6 +298,7 @@ const TOP: &[&str] = &[
     "portscan",
     "limits",
     "sources",
+    "fleet",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -880,6 +888,7 @@ pub fn parse(
                     }
                 }
             }
+            "fleet" => c.fleet = fleet::parse(&mut cx, v),
             _ => cx.unknown(start, "", key, TOP),
         }
     }
