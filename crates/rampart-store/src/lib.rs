@@ -34,6 +34,7 @@
 
 mod error;
 mod model;
+mod outbox;
 pub mod schema;
 mod store;
 mod target;
@@ -43,5 +44,6 @@ pub use model::{
     Active, AddAction, Added, Counts, EndReason, Entry, HistoryRecord, Kind, KindCounts,
     ListFilter, NewEntry, Origin, Permanence, Removal, Unblocked,
 };
+pub use outbox::Queued;
 pub use schema::SCHEMA_VERSION;
 pub use store::{Options, Store};
