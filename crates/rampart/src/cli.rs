@@ -164,6 +164,29 @@ With --confirm SECS the previous ruleset comes back by itself unless \
     /// Known-malicious address lists
     #[command(subcommand)]
     Blocklist(BlocklistCmd),
+    /// Share bans across servers through NATS JetStream ([fleet])
+    #[command(subcommand)]
+    Fleet(FleetCmd),
+}
+
+/// `rampart fleet ...`.
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Create this node's signing key (mode 0600) and print its public half
+    Keygen(KeygenArgs),
+    /// Connection state, lag, queue length and the last decision per node
+    Status(StatusArgs),
+}
+
+/// `fleet keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write it (default: [fleet] key, else /var/lib/rampart/fleet.key)
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Replace an existing key (peers must then trust the new public key)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `run`.

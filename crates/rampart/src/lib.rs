@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod ctl;
 pub mod daemon;
+pub mod fleet_cmd;
 pub mod fw;
 pub mod input;
 pub mod rules_cmd;

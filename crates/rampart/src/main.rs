@@ -2,7 +2,7 @@
 //! its result to an exit code.
 
 use clap::Parser;
-use rampart::{cli, daemon, exit, fw, rules_cmd, scan, settings};
+use rampart::{cli, daemon, exit, fleet_cmd, fw, rules_cmd, scan, settings};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         ),
         cli::Command::ShowRules(ref a) => fw::show_rules(&cli.global, a.json),
         cli::Command::Blocklist(ref c) => fw::blocklist(&cli.global, c),
+        cli::Command::Fleet(ref c) => fleet_cmd::run(&cli.global, c),
     };
     match r {
         Ok(code) => ExitCode::from(code),

@@ -5,7 +5,6 @@
 //! credentials exist is the daemon's business at start.
 
 use super::{Ctx, Val, join};
-use toml::de::DeValue;
 
 /// `[fleet]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,12 +30,17 @@ impl Daemon {
                     let by = req["by"].as_str().unwrap_or("cli").to_string();
                     let target = rampart_core::addr::Net::host(ip);
                     self.bus
-                        .publish(super::events::Event::Unblocked { target, by });
+                        .publish(super::events::Event::Unblocked {
+                            target,
+                            by,
+                            peer: None,
+                        });
                     json!({"ok": true, "forgotten": self.owner.forget(ip)})
                 }
                 None => json!({"ok": false, "error": "addr"}),
             },
             "reload" => self.reload(),
+            "fleet" => self.fleet_status(),
             other => json!({"ok": false, "error": format!("unknown command {other:?}")}),
         }
     }
@@ -73,6 +78,20 @@ impl Daemon {
             "enforcer": enforcer,
             "sinks": self.bus.report(),
             "notices": self.notices,
+        })
+    }
+
+    fn fleet_status(&self) -> Value {
+        let Some(shared) = &self.fleet else {
+            return json!({"ok": false, "error": "the fleet is not configured ([fleet] in rampart.toml)"});
+        };
+        let queue = self.bus.report().into_iter().find(|q| q.sink == "fleet");
+        json!({
+            "ok": true,
+            "fleet": shared.get(),
+            "refused_protected": self.owner.fleet_protected,
+            "already_in_force": self.owner.fleet_redundant,
+            "event_queue": queue,
         })
     }
 

@@ -3,7 +3,7 @@
 //! [`Ban`]s; escalation across restarts (the store remembers earlier
 //! bans) and CSF's NETBLOCK are applied to each pass's bans.
 
-use super::events::{Ban, BanOrigin};
+use super::events::{Ban, BanOrigin, FleetDecision};
 use rampart_core::addr::Net;
 use rampart_core::config::Config;
 use rampart_core::detect::Detector;
@@ -28,6 +28,24 @@ pub fn from_decision(det: &Detector, d: &BanDecision, now: Timestamp, read_at: I
         origin: BanOrigin::Detector,
         decided: now,
         read_at,
+    }
+}
+
+/// A peer's ban, as this node applies it: `why` shows "banned on NODE
+/// for REASON: SUMMARY"; the length is what is left of the peer's ban.
+pub fn from_fleet(d: FleetDecision, now: Timestamp) -> Ban {
+    Ban {
+        target: d.target,
+        summary: format!("banned on {} for {}: {}", d.node, d.reason, d.summary),
+        reason: d.reason,
+        rule: d.rule,
+        evidence: d.evidence,
+        len: d.expires.map(|e| (e - now).max(1)),
+        level: 0,
+        base_len: None,
+        origin: BanOrigin::Fleet { node: d.node },
+        decided: now,
+        read_at: Instant::now(),
     }
 }
 
@@ -126,7 +144,9 @@ impl Netblocks {
         }
         let horizon = now - config.ban_history_secs as i64;
         let mut new = Vec::new();
-        for b in bans.iter().filter(|b| b.origin != BanOrigin::Netblock) {
+        // this node's own bans only: a peer's count on its own
+        let local = |b: &&Ban| !matches!(b.origin, BanOrigin::Netblock | BanOrigin::Fleet { .. });
+        for b in bans.iter().filter(local) {
             let prefix = if b.target.addr.is_ipv4() { 24 } else { 48 };
             if b.target.prefix <= prefix {
                 continue;

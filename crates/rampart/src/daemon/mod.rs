@@ -32,6 +32,7 @@ pub mod control;
 pub mod decide;
 pub mod detector;
 pub mod events;
+pub mod fleet;
 pub mod notify;
 pub mod plan;
 pub mod rebuild;
@@ -74,6 +75,8 @@ pub struct Daemon {
     notices: u64,
     global: Global,
     rules: RuleSources,
+    fleet: Option<Arc<fleet::state::Shared>>,
+    fleet_caught_up: bool,
 }
 
 /// `rampart run`.
@@ -121,7 +124,11 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let (tx, rx) = sync_channel(INPUT_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = Feed::new(tx.clone(), Arc::clone(&stop));
-    let bus = Arc::new(start_sinks()?);
+    let fleet = match &loaded.config.fleet {
+        Some(cfg) => Some(fleet::Fleet::prepare(cfg)?),
+        None => None,
+    };
+    let bus = Arc::new(start_sinks(fleet.as_ref(), ctx.store.path())?);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = ctx.state_dir.clone();
     let enforcer = Enforcer::new(ctx, Arc::clone(&bus), tx);
@@ -136,6 +143,15 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
     let watching = infos.iter().map(|s| s.name.clone()).collect();
     start_sources(&state_dir, files, journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, &loaded.config, &feed)?;
+    let fleet_shared = match fleet {
+        Some(f) => {
+            let shared = Arc::clone(&f.shared);
+            let src = sources::fleet::FleetSource::new(f.cfg, f.trusted, f.shared);
+            sources::spawn(Box::new(src), feed.clone())?;
+            Some(shared)
+        }
+        None => None,
+    };
     let owner = Owner::new(
         det,
         loaded.config.clone(),
@@ -156,7 +172,12 @@ pub fn run(global: &Global, a: &RunArgs) -> Result<u8> {
             state_dir: global.state_dir.clone(),
         },
         rules: a.sources.clone(),
+        fleet: fleet_shared,
+        fleet_caught_up: false,
     };
+    if let Some(cfg) = &loaded.config.fleet {
+        d.fleet_catch_up(&rx, Duration::from_secs(cfg.catchup_timeout_secs));
+    }
     // ready: starting positions durable, every source listening
     for p in &plan.files {
         tracing::info!("watching {}", p.display());
@@ -253,8 +274,13 @@ fn open_journal(
 }
 
 /// The event sinks and their queues.
-fn start_sinks() -> Result<Bus> {
+fn start_sinks(fleet: Option<&fleet::Fleet>, store: &std::path::Path) -> Result<Bus> {
     let mut bus = Bus::default();
+    if let Some(f) = fleet {
+        let rx = bus.add("fleet", 65536, FullPolicy::DropNewest, sinks::fleet::wants);
+        let (cfg, key, shared) = (f.cfg.clone(), f.key.clone(), Arc::clone(&f.shared));
+        sinks::fleet::spawn(cfg, key, shared, store.to_path_buf(), rx)?;
+    }
     let rx = bus.add("log", 4096, FullPolicy::DropNewest, sinks::log::wants);
     sinks::spawn(Box::new(sinks::log::LogSink), rx)?;
     if sinks::stall::enabled() {
@@ -409,6 +435,8 @@ impl Daemon {
             }
             Input::Notice(n) => self.notice(n),
             Input::Enforced(r) => self.owner.enforced(r),
+            Input::Fleet(events::FleetInput::Decisions(ds)) => self.owner.fleet(ds),
+            Input::Fleet(events::FleetInput::CaughtUp) => self.fleet_caught_up = true,
         }
         Flow::Go
     }
@@ -446,6 +474,36 @@ impl Daemon {
                 json!({"ok": false, "message": format!("reload refused, the running configuration stays: {e:#}")})
             }
         }
+    }
+
+    /// Before reporting ready: every still-active fleet decision applied
+    /// (in the kernel), or `timeout` passed (NATS unreachable: the node
+    /// starts with what it has and catches up when NATS returns).
+    fn fleet_catch_up(&mut self, rx: &Receiver<Input>, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.fleet_caught_up {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                tracing::warn!("fleet: not caught up after {timeout:?}; starting anyway");
+                return;
+            };
+            match rx.recv_timeout(left.min(TICK)) {
+                Ok(input) => {
+                    if self.drain(input, rx) == Flow::Stop {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.owner.flush();
+        }
+        self.owner.flush_all();
+        // the enforcer answers after the passes before: they are in the kernel
+        let (tx, reply) = sync_channel(1);
+        if self.enforcer.send(EnforceCmd::Status(tx)).is_ok() {
+            let _ = reply.recv_timeout(Duration::from_secs(30));
+        }
+        tracing::info!("fleet: caught up");
     }
 
     /// At stop: the last pass and everything pending written.

@@ -88,7 +88,10 @@ impl Gate {
             nodes: Vec::new(),
             expires: d.expires,
         });
-        v.expires = v.expires.max(d.expires).filter(|_| v.expires.is_some() && d.expires.is_some());
+        v.expires = match (v.expires, d.expires) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
         if !v.nodes.contains(&d.node) {
             v.nodes.push(d.node.clone());
         }

@@ -20,6 +20,20 @@ pub struct Pass {
     pub bans: Vec<Arc<Ban>>,
     /// The positions.
     pub positions: Vec<(String, String)>,
+    /// Peers' unblocks, applied after the bans.
+    pub lifts: Vec<Lift>,
+}
+
+/// A peer's unblock: lifts the target's detector or fleet ban decided
+/// before it (never a manual, blocklist or country entry).
+#[derive(Debug, Clone)]
+pub struct Lift {
+    /// The target.
+    pub target: rampart_core::addr::Net,
+    /// The node that unblocked it.
+    pub node: String,
+    /// When it did (Unix seconds).
+    pub decided: i64,
 }
 
 /// What the detector asks of the enforcer.
@@ -106,6 +120,39 @@ impl Enforcer {
         self.store
             .push(p.bans.iter().map(|b| store::entry(b)), p.positions);
         self.store.flush(&mut self.ctx.store, now);
+        for l in &p.lifts {
+            self.lift(l, now);
+        }
+    }
+
+    /// A peer's unblock: the kernel element and the store entry go, if
+    /// the entry is one a peer may lift.
+    fn lift(&mut self, l: &Lift, now: i64) {
+        use rampart_store::{Kind, Origin, Removal};
+        match self.ctx.store.find(Kind::Deny, l.target) {
+            Ok(Some(e))
+                if matches!(e.origin, Origin::Detector | Origin::Cluster)
+                    && e.created <= l.decided => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("fleet unblock of {} not applied: {e}", l.target);
+                return;
+            }
+        }
+        let by = format!("fleet:{}", l.node);
+        if let Ok(r) = rampart_nft::IpRange::cidr(l.target.addr, l.target.prefix)
+            && let Err(e) = self.ctx.fw.delete(&rampart_nft::SetList::Deny, &[r])
+        {
+            tracing::warn!("fleet unblock of {}: the kernel refused: {e}", l.target);
+        }
+        if let Err(e) = self.ctx.store.unblock(l.target, &Removal::by(by.clone(), None), now) {
+            tracing::warn!("fleet unblock of {}: not recorded: {e}", l.target);
+        }
+        self.bus.publish(Event::Unblocked {
+            target: l.target,
+            by,
+            peer: Some(l.node.clone()),
+        });
     }
 
     fn catch_up(&mut self) {

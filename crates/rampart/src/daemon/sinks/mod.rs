@@ -19,6 +19,7 @@
 //! it wants.
 
 pub mod enforcer;
+pub mod fleet;
 pub mod kernel;
 pub mod log;
 pub mod stall;

@@ -14,6 +14,7 @@
 pub mod conntrack;
 pub mod control;
 pub mod files;
+pub mod fleet;
 pub mod journal;
 pub mod nflog;
 pub mod signals;
