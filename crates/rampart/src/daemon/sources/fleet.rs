@@ -106,6 +106,7 @@ impl FleetSource {
         let stream = conn::stream(js, &self.cfg).await?;
         let consumer = stream
             .create_consumer(consumer::push::OrderedConfig {
+                deliver_subject: client.new_inbox(),
                 filter_subject: crate::daemon::fleet::wire::all_subjects(&self.cfg.subject_prefix),
                 deliver_policy: consumer::DeliverPolicy::LastPerSubject,
                 ..Default::default()
