@@ -34,6 +34,12 @@ pub fn from_decision(det: &Detector, d: &BanDecision, now: Timestamp, read_at: I
 /// A peer's ban, as this node applies it: `why` shows "banned on NODE
 /// for REASON: SUMMARY"; the length is what is left of the peer's ban.
 pub fn from_fleet(d: FleetDecision, now: Timestamp) -> Ban {
+    // `read_at` is when the peer decided: the applied event then carries
+    // the decision's whole journey (the fleet sink measures it)
+    let age = super::fleet::conn::now_ms().saturating_sub(d.decided_ms).max(0);
+    let read_at = Instant::now()
+        .checked_sub(std::time::Duration::from_millis(age as u64))
+        .unwrap_or_else(Instant::now);
     Ban {
         target: d.target,
         summary: format!("banned on {} for {}: {}", d.node, d.reason, d.summary),
@@ -45,7 +51,7 @@ pub fn from_fleet(d: FleetDecision, now: Timestamp) -> Ban {
         base_len: None,
         origin: BanOrigin::Fleet { node: d.node },
         decided: now,
-        read_at: Instant::now(),
+        read_at,
     }
 }
 

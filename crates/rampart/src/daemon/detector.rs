@@ -269,7 +269,7 @@ impl Owner {
                 self.lifts.push(Lift {
                     target: d.target,
                     node: d.node,
-                    decided: d.decided,
+                    decided: d.decided_ms / 1000,
                 });
             } else if self.guarded(d.target) {
                 self.fleet_protected += 1;

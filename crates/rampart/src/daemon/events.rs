@@ -88,8 +88,8 @@ pub struct FleetDecision {
     pub summary: String,
     /// The evidence digest.
     pub evidence: Vec<String>,
-    /// When the node decided it (Unix seconds).
-    pub decided: Timestamp,
+    /// When the node decided it (Unix milliseconds).
+    pub decided_ms: i64,
     /// When the ban ends (Unix seconds); `None`: permanent.
     pub expires: Option<Timestamp>,
 }

@@ -74,9 +74,32 @@ pub struct FleetStatus {
     pub pending: u64,
     /// The last decision's delay from its node to here, milliseconds.
     pub lag_ms: Option<i64>,
+    /// Peers' bans in the kernel here.
+    pub applied: u64,
+    /// Their delay from the peer's decision to this kernel, milliseconds,
+    /// over the last ones applied.
+    pub applied_lag_ms: Option<Percentiles>,
     /// The last decision of each node.
     pub nodes: BTreeMap<String, LastDecision>,
+    #[serde(skip)]
+    lags: Vec<u32>,
 }
+
+/// Percentiles of recent delays.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Percentiles {
+    /// How many the percentiles are over.
+    pub n: usize,
+    /// Median.
+    pub p50: u32,
+    /// 99th percentile.
+    pub p99: u32,
+    /// Maximum.
+    pub max: u32,
+}
+
+/// Delays remembered for the percentiles.
+const LAGS: usize = 8192;
 
 /// The shared status.
 #[derive(Debug, Default)]
@@ -100,7 +123,31 @@ impl Shared {
 
     /// A copy of the status.
     pub fn get(&self) -> FleetStatus {
-        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+        let mut s = self.0.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut lags = std::mem::take(&mut s.lags);
+        lags.sort_unstable();
+        let at = |q: f64| lags[((lags.len() - 1) as f64 * q).round() as usize];
+        s.applied_lag_ms = (!lags.is_empty()).then(|| Percentiles {
+            n: lags.len(),
+            p50: at(0.5),
+            p99: at(0.99),
+            max: at(1.0),
+        });
+        s
+    }
+
+    /// A peer's ban reached the kernel `lag` after the peer decided it.
+    pub fn applied(&self, lag: std::time::Duration) {
+        self.update(|s| {
+            let ms = lag.as_millis().min(u128::from(u32::MAX)) as u32;
+            if s.lags.len() >= LAGS {
+                let i = (s.applied % LAGS as u64) as usize;
+                s.lags[i] = ms;
+            } else {
+                s.lags.push(ms);
+            }
+            s.applied += 1;
+        });
     }
 }
 

@@ -28,11 +28,12 @@ use tokio::sync::mpsc;
 /// Publications handed from the bridge to the publisher at most at once.
 const BATCH: usize = 1000;
 
-/// Which events the fleet publishes: bans this node applied (not those
-/// it took from peers) and unblocks decided here.
+/// Which events the fleet takes: bans this node applied and unblocks
+/// decided here (published), and peers' bans applied here (only their
+/// delay from the peer's decision is measured).
 pub fn wants(ev: &Event) -> bool {
     match ev {
-        Event::BanApplied(b) => !matches!(b.origin, BanOrigin::Fleet { .. }),
+        Event::BanApplied(_) => true,
         Event::Unblocked { peer, .. } => peer.is_none(),
         _ => false,
     }
@@ -51,6 +52,7 @@ struct Signer {
     node: String,
     prefix: String,
     publish: Vec<String>,
+    shared: Arc<Shared>,
 }
 
 impl Signer {
@@ -109,12 +111,19 @@ pub fn spawn(
         node: cfg.node.clone(),
         prefix: cfg.subject_prefix.clone(),
         publish: cfg.share.publish.clone(),
+        shared: Arc::clone(&shared),
     };
     let (tx, out_rx) = mpsc::channel::<Out>(BATCH * 4);
     std::thread::Builder::new()
         .name("sink-fleet".into())
         .spawn(move || {
             while let Ok(next) = rx.next(Duration::from_secs(3600)) {
+                if let Some(Event::BanApplied(b)) = next.as_deref()
+                    && matches!(b.origin, BanOrigin::Fleet { .. })
+                {
+                    signer.shared.applied(b.read_at.elapsed());
+                    continue;
+                }
                 if let Some(out) = next.and_then(|ev| signer.seal(&ev))
                     && tx.blocking_send(out).is_err()
                 {

@@ -228,7 +228,7 @@ fn to_input(d: Decision) -> Option<FleetDecision> {
     Some(FleetDecision {
         target: d.net()?,
         ban: d.op == Op::Ban,
-        decided: d.decided_ms / 1000,
+        decided_ms: d.decided_ms,
         node: d.node,
         reason: d.reason,
         rule: d.rule,
