@@ -219,3 +219,93 @@ fn untrusted_and_protected_decisions_are_never_applied() {
         assert!(human.contains("untrusted 1"), "{human}");
     }
 }
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<u64>() as f64 / 100.0 // USER_HZ
+}
+
+/// The benchmark in BENCHMARKS.md: 10,000 decisions/s for 10 s published
+/// with node A's key (each a distinct IPv6 /64), applied by B and C.
+/// `cargo test --release -p rampart --test fleet -- --ignored bench --nocapture`
+#[test]
+#[ignore = "benchmark"]
+fn bench_10k_decisions_per_second() {
+    let rate = 10_000usize;
+    let secs = 10usize;
+    for (bin, version) in servers("bench_10k_decisions_per_second") {
+        let mut lab = FleetLab::new("fb", &bin, "queue_max = 1000000\n");
+        for n in &mut lab.nodes[1..] {
+            n.start();
+        }
+        let key = wire::load_key(&lab.nodes[0].dir.join("fleet.key")).unwrap();
+        let pids: Vec<u32> = lab.nodes[1..].iter().filter_map(|n| n.pid()).collect();
+        let cpu0: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
+        let t0 = Instant::now();
+        let published = lab.in_hub(|| paced(&key, rate, secs));
+        let total = rate * secs;
+        let applied = |lab: &FleetLab, i: usize| lab.nodes[i].status()["fleet"]["applied"].as_u64();
+        assert!(eventually(Duration::from_secs(120), || {
+            applied(&lab, 1) == Some(total as u64) && applied(&lab, 2) == Some(total as u64)
+        }));
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu: Vec<String> = pids
+            .iter()
+            .zip(&cpu0)
+            .map(|(p, c)| format!("{:.0}%", (cpu_secs(*p) - c) / wall * 100.0))
+            .collect();
+        for n in &lab.nodes[1..] {
+            let st = n.status();
+            eprintln!(
+                "[{version}] {}: applied {} decided->kernel ms {} ",
+                n.name, st["fleet"]["applied"], st["fleet"]["applied_lag_ms"]
+            );
+        }
+        eprintln!(
+            "[{version}] published {total} in {published:.2}s ({:.0}/s); all applied on B and C after {wall:.2}s; CPU of B, C over that time: {}",
+            total as f64 / published,
+            cpu.join(", ")
+        );
+    }
+}
+
+/// Publishes `rate` decisions a second for `secs` seconds (acknowledged by
+/// JetStream); returns the seconds it took.
+fn paced(key: &ed25519_dalek::SigningKey, rate: usize, secs: usize) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("nats://{}:{}", fleet_lab::HUB, fleet_lab::NATS_PORT);
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+        let t0 = Instant::now();
+        let tick = rate / 100; // every 10 ms
+        for step in 0..secs * 100 {
+            let mut acks = Vec::with_capacity(tick);
+            for j in 0..tick {
+                let i = step * tick + j;
+                let target = format!("2001:db8:{:x}:{:x}::/64", i >> 16, i & 0xffff);
+                let d = ban("nodea", &target);
+                let subject = wire::subject("rampart.fleet", d.net().unwrap());
+                acks.push(js.publish(subject, wire::seal(&d, key).into()).await.unwrap());
+            }
+            for a in acks {
+                a.await.unwrap();
+            }
+            let due = Duration::from_millis(10 * (step as u64 + 1));
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        t0.elapsed().as_secs_f64()
+    })
+}
