@@ -54,7 +54,11 @@ fn status(global: &Global, a: &StatusArgs) -> Result<u8> {
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(if r["ok"] == true { exit::OK } else { exit::FOUND_PROBLEMS });
+        return Ok(if r["ok"] == true {
+            exit::OK
+        } else {
+            exit::FOUND_PROBLEMS
+        });
     }
     if r["ok"] != true {
         eprintln!("rampart: {}", esc(r["error"].as_str().unwrap_or("?")));
@@ -67,24 +71,48 @@ fn status(global: &Global, a: &StatusArgs) -> Result<u8> {
 fn print_status(r: &Value) {
     let f = &r["fleet"];
     let s = |v: &Value| esc(&v.as_str().map_or_else(|| v.to_string(), str::to_string)).into_owned();
-    println!("Node {}: publishing {}, receiving {}, {}", s(&f["node"]), s(&f["publisher"]), s(&f["subscriber"]),
-        if f["caught_up"] == true { "caught up" } else { "catching up" });
+    println!(
+        "Node {}: publishing {}, receiving {}, {}",
+        s(&f["node"]),
+        s(&f["publisher"]),
+        s(&f["subscriber"]),
+        if f["caught_up"] == true {
+            "caught up"
+        } else {
+            "catching up"
+        }
+    );
     println!(
         "Published {} (errors {}); queued {} (dropped {}); event queue dropped {}",
-        f["published"], f["publish_errors"], f["queued"], f["queue_dropped"],
+        f["published"],
+        f["publish_errors"],
+        f["queued"],
+        f["queue_dropped"],
         r["event_queue"]["dropped"]
     );
     println!(
         "Received {}: accepted {}, untrusted {}, invalid {}, expired {}, refused by policy {}, protected here {}, awaiting quorum {}; pending {}; lag {} ms",
-        f["received"], f["accepted"], f["untrusted"], f["invalid"], f["expired"],
-        f["refused_by_policy"], r["refused_protected"], f["awaiting_quorum"], f["pending"],
+        f["received"],
+        f["accepted"],
+        f["untrusted"],
+        f["invalid"],
+        f["expired"],
+        f["refused_by_policy"],
+        r["refused_protected"],
+        f["awaiting_quorum"],
+        f["pending"],
         f["lag_ms"]
     );
     if let Some(nodes) = f["nodes"].as_object() {
         for (node, d) in nodes {
             println!(
                 "  {:<16} last: {} {} ({}) decided {}, {} ms to arrive",
-                esc(node), s(&d["op"]), s(&d["target"]), s(&d["reason"]), s(&d["decided"]), d["lag_ms"]
+                esc(node),
+                s(&d["op"]),
+                s(&d["target"]),
+                s(&d["reason"]),
+                s(&d["decided"]),
+                d["lag_ms"]
             );
         }
     }

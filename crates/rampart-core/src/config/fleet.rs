@@ -135,13 +135,7 @@ pub(super) const FLEET: &[&str] = &[
     "catchup_timeout",
     "share",
 ];
-const SHARE: &[&str] = &[
-    "publish",
-    "accept",
-    "min_ban",
-    "quorum",
-    "quorum_reasons",
-];
+const SHARE: &[&str] = &["publish", "accept", "min_ban", "quorum", "quorum_reasons"];
 
 /// Whether `s` is a NATS subject token / stream name: letters, digits, `-`, `_`.
 fn name_ok(s: &str) -> bool {
@@ -175,10 +169,20 @@ pub(super) fn parse(cx: &mut Ctx<'_>, v: &Val<'_>) -> Option<FleetConfig> {
             "node" | "stream" => {
                 if let Some(s) = cx.string(&full, v2) {
                     if name_ok(s) {
-                        *if ks == "node" { &mut f.node } else { &mut f.stream } = s.to_string();
+                        *if ks == "node" {
+                            &mut f.node
+                        } else {
+                            &mut f.stream
+                        } = s.to_string();
                     } else {
                         let shown = cx.shown(v2);
-                        cx.err(v2.span().start, &full, format!("bad value {shown}: expected 1 to 64 letters, digits, '-' or '_'"));
+                        cx.err(
+                            v2.span().start,
+                            &full,
+                            format!(
+                                "bad value {shown}: expected 1 to 64 letters, digits, '-' or '_'"
+                            ),
+                        );
                     }
                 }
             }
@@ -292,13 +296,21 @@ fn required(cx: &mut Ctx<'_>, v: &Val<'_>, f: &FleetConfig, seen: &[String]) {
         .filter(|o| o.is_some())
         .count();
     if auth > 1 {
-        cx.err(at, "fleet", "choose one way to authenticate: user (with password), token, nkey or creds".into());
+        cx.err(
+            at,
+            "fleet",
+            "choose one way to authenticate: user (with password), token, nkey or creds".into(),
+        );
     }
     if f.password.is_some() != f.user.is_some() {
         cx.err(at, "fleet.password", "user and password go together".into());
     }
     if f.tls_cert.is_some() != f.tls_key.is_some() {
-        cx.err(at, "fleet.tls_cert", "tls_cert and tls_key go together".into());
+        cx.err(
+            at,
+            "fleet.tls_cert",
+            "tls_cert and tls_key go together".into(),
+        );
     }
 }
 
@@ -384,7 +396,12 @@ quorom = 2
     #[test]
     fn required_keys() {
         let all = p("[fleet]\n").unwrap_err().join("\n");
-        for k in ["fleet.servers", "fleet.node", "fleet.key", "fleet.trusted_keys"] {
+        for k in [
+            "fleet.servers",
+            "fleet.node",
+            "fleet.key",
+            "fleet.trusted_keys",
+        ] {
             assert!(all.contains(&format!("{k}: missing")), "{k}: {all}");
         }
     }

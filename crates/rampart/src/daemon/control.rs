@@ -29,12 +29,11 @@ impl Daemon {
                 Some(ip) => {
                     let by = req["by"].as_str().unwrap_or("cli").to_string();
                     let target = rampart_core::addr::Net::host(ip);
-                    self.bus
-                        .publish(super::events::Event::Unblocked {
-                            target,
-                            by,
-                            peer: None,
-                        });
+                    self.bus.publish(super::events::Event::Unblocked {
+                        target,
+                        by,
+                        peer: None,
+                    });
                     json!({"ok": true, "forgotten": self.owner.forget(ip)})
                 }
                 None => json!({"ok": false, "error": "addr"}),

@@ -36,7 +36,9 @@ pub fn from_decision(det: &Detector, d: &BanDecision, now: Timestamp, read_at: I
 pub fn from_fleet(d: FleetDecision, now: Timestamp) -> Ban {
     // `read_at` is when the peer decided: the applied event then carries
     // the decision's whole journey (the fleet sink measures it)
-    let age = super::fleet::conn::now_ms().saturating_sub(d.decided_ms).max(0);
+    let age = super::fleet::conn::now_ms()
+        .saturating_sub(d.decided_ms)
+        .max(0);
     let read_at = Instant::now()
         .checked_sub(std::time::Duration::from_millis(age as u64))
         .unwrap_or_else(Instant::now);

@@ -288,7 +288,10 @@ impl Owner {
 
     /// Whether `t` is, or covers, a protected address.
     fn guarded(&self, t: Net) -> bool {
-        let loopback = [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+        let loopback = [
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ];
         rampart_core::addr::is_never_blockable(t.addr)
             || loopback.iter().any(|ip| t.contains(*ip))
             || self

@@ -80,7 +80,10 @@ impl Nats {
             .unwrap_or_default()
             .contains("Server is ready")
         {
-            assert!(t0.elapsed() < Duration::from_secs(10), "nats-server did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "nats-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -116,13 +119,18 @@ impl Node {
     /// `rampart ARGS` in the node's namespace.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns.name, env!("CARGO_BIN_EXE_rampart")])
-            .arg("--state-dir")
-            .arg(self.dir.join("state"))
-            .arg("--config")
-            .arg(self.dir.join("rampart.toml"))
-            .env_remove("SSH_CONNECTION")
-            .env_remove("SSH_CLIENT");
+        c.args([
+            "netns",
+            "exec",
+            &self.ns.name,
+            env!("CARGO_BIN_EXE_rampart"),
+        ])
+        .arg("--state-dir")
+        .arg(self.dir.join("state"))
+        .arg("--config")
+        .arg(self.dir.join("rampart.toml"))
+        .env_remove("SSH_CONNECTION")
+        .env_remove("SSH_CLIENT");
         c
     }
 
@@ -132,7 +140,11 @@ impl Node {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        let out = self.cmd().args(["fleet", "status", "--json"]).output().unwrap();
+        let out = self
+            .cmd()
+            .args(["fleet", "status", "--json"])
+            .output()
+            .unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
@@ -191,7 +203,17 @@ impl Node {
         let mut out = std::collections::HashSet::new();
         for set in ["deny4", "deny6"] {
             let Ok(o) = Command::new("ip")
-                .args(["netns", "exec", &self.ns.name, "nft", "list", "set", "inet", "rampart", set])
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns.name,
+                    "nft",
+                    "list",
+                    "set",
+                    "inet",
+                    "rampart",
+                    set,
+                ])
                 .output()
             else {
                 continue;
@@ -215,7 +237,18 @@ impl Node {
         let set = if ip.contains(':') { "deny6" } else { "deny4" };
         let elem = format!("{{ {ip} }}");
         Command::new("ip")
-            .args(["netns", "exec", &self.ns.name, "nft", "get", "element", "inet", "rampart", set, &elem])
+            .args([
+                "netns",
+                "exec",
+                &self.ns.name,
+                "nft",
+                "get",
+                "element",
+                "inet",
+                "rampart",
+                set,
+                &elem,
+            ])
             .output()
             .is_ok_and(|o| o.status.success())
     }
@@ -238,8 +271,13 @@ pub struct FleetLab {
 
 fn link(hub: &Netns, ns: &Netns, i: usize, addrs: &[String]) {
     let h = format!("h{i}");
-    sh(&["ip", "-n", &hub.name, "link", "add", &h, "type", "veth", "peer", "name", "eth0", "netns", &ns.name]);
-    sh(&["ip", "-n", &hub.name, "link", "set", &h, "master", "br0", "up"]);
+    sh(&[
+        "ip", "-n", &hub.name, "link", "add", &h, "type", "veth", "peer", "name", "eth0", "netns",
+        &ns.name,
+    ]);
+    sh(&[
+        "ip", "-n", &hub.name, "link", "set", &h, "master", "br0", "up",
+    ]);
     let batch: String = addrs
         .iter()
         .map(|a| format!("addr add {a}/24 dev eth0\n"))
@@ -285,7 +323,11 @@ impl FleetLab {
                 .arg(&key)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "keygen: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let public_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
             let servers = Some(common::serve_in(&ns));
             let log = ndir.join("auth.log");
@@ -302,7 +344,10 @@ impl FleetLab {
                 _servers: servers,
             });
         }
-        let trusted: Vec<String> = nodes.iter().map(|n| format!("{:?}", n.public_key)).collect();
+        let trusted: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{:?}", n.public_key))
+            .collect();
         for node in &nodes {
             let config = format!(
                 "[fleet]\nservers = [\"nats://{HUB}:{NATS_PORT}\"]\nnode = \"{}\"\nkey = {:?}\ntrusted_keys = [{}]\n{extra}",

@@ -41,7 +41,9 @@ pub async fn connect(cfg: &FleetConfig, role: &str) -> Result<async_nats::Client
         o = o.add_root_certificates(ca.into()).require_tls(true);
     }
     if let (Some(c), Some(k)) = (&cfg.tls_cert, &cfg.tls_key) {
-        o = o.add_client_certificate(c.into(), k.into()).require_tls(true);
+        o = o
+            .add_client_certificate(c.into(), k.into())
+            .require_tls(true);
     }
     let servers: Vec<async_nats::ServerAddr> = cfg
         .servers

@@ -76,8 +76,7 @@ impl Gate {
 
     fn vote(&mut self, mut d: Decision, now: i64, quorum: usize) -> Verdict {
         if self.votes.len() >= MAX_VOTES {
-            self.votes
-                .retain(|_, v| v.expires.is_none_or(|e| e > now));
+            self.votes.retain(|_, v| v.expires.is_none_or(|e| e > now));
         }
         if self.votes.len() >= MAX_VOTES {
             tracing::warn!("fleet: {MAX_VOTES} targets awaiting a quorum; forgetting them");
@@ -149,19 +148,33 @@ mod tests {
         let mut permanent = ban("web2", "sshd", 0);
         permanent.expires = None;
         assert!(matches!(g.judge(permanent, 1000), Verdict::Apply(_)));
-        assert!(matches!(g.judge(ban("web2", "sshd", 3600), 1000), Verdict::Apply(_)));
+        assert!(matches!(
+            g.judge(ban("web2", "sshd", 3600), 1000),
+            Verdict::Apply(_)
+        ));
     }
 
     #[test]
     fn quorum_reasons_wait_for_distinct_nodes() {
         let mut g = Gate::new(policy(), "web1");
-        assert_eq!(g.judge(ban("web2", "portscan", 3600), 1000), Verdict::AwaitQuorum);
-        assert_eq!(g.judge(ban("web2", "portscan", 3600), 1000), Verdict::AwaitQuorum, "the same node twice is one vote");
+        assert_eq!(
+            g.judge(ban("web2", "portscan", 3600), 1000),
+            Verdict::AwaitQuorum
+        );
+        assert_eq!(
+            g.judge(ban("web2", "portscan", 3600), 1000),
+            Verdict::AwaitQuorum,
+            "the same node twice is one vote"
+        );
         assert_eq!(g.awaiting(), 1);
         let Verdict::Apply(d) = g.judge(ban("web3", "portscan", 3600), 1000) else {
             panic!("quorum reached")
         };
-        assert!(d.summary.contains("reported by web2, web3"), "{}", d.summary);
+        assert!(
+            d.summary.contains("reported by web2, web3"),
+            "{}",
+            d.summary
+        );
         assert_eq!(g.awaiting(), 0);
     }
 }

@@ -190,7 +190,9 @@ pub enum KeyError {
         source: std::io::Error,
     },
     /// Not a key.
-    #[error("{0}: not a Rampart fleet key (expected the base64 seed `rampart fleet keygen` writes)")]
+    #[error(
+        "{0}: not a Rampart fleet key (expected the base64 seed `rampart fleet keygen` writes)"
+    )]
     Malformed(String),
     /// Readable by others.
     #[error("{0}: readable by group or others (mode {1:o}); chmod 600 it")]
@@ -226,8 +228,11 @@ pub fn keygen(path: &Path, replace: bool) -> Result<SigningKey, KeyError> {
         source,
     };
     let mut seed = [0u8; 32];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").map_err(io)?, &mut seed)
-        .map_err(io)?;
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").map_err(io)?,
+        &mut seed,
+    )
+    .map_err(io)?;
     let key = SigningKey::from_bytes(&seed);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -281,7 +286,9 @@ mod tests {
             Err(Rejected::Untrusted)
         );
         // the decision altered after signing (a longer ban, another target)
-        let text = String::from_utf8(msg).unwrap().replace("203.0.113.5", "203.0.113.6");
+        let text = String::from_utf8(msg)
+            .unwrap()
+            .replace("203.0.113.5", "203.0.113.6");
         assert_eq!(trusted.open(text.as_bytes()), Err(Rejected::BadSignature));
         assert_eq!(trusted.open(b"{}"), Err(Rejected::Malformed));
     }

@@ -145,7 +145,11 @@ impl Enforcer {
         {
             tracing::warn!("fleet unblock of {}: the kernel refused: {e}", l.target);
         }
-        if let Err(e) = self.ctx.store.unblock(l.target, &Removal::by(by.clone(), None), now) {
+        if let Err(e) = self
+            .ctx
+            .store
+            .unblock(l.target, &Removal::by(by.clone(), None), now)
+        {
             tracing::warn!("fleet unblock of {}: not recorded: {e}", l.target);
         }
         self.bus.publish(Event::Unblocked {

@@ -69,7 +69,15 @@ impl Signer {
             }
             Event::Unblocked { target, by, .. } => {
                 let s = format!("unblocked by {by}");
-                (Op::Unban, *target, "unblock".into(), String::new(), s, Vec::new(), None)
+                (
+                    Op::Unban,
+                    *target,
+                    "unblock".into(),
+                    String::new(),
+                    s,
+                    Vec::new(),
+                    None,
+                )
             }
             _ => return None,
         };
@@ -283,7 +291,10 @@ impl Publisher {
                 self.shared.update(|s| s.queue_dropped += dropped);
             }
             Err(e) => {
-                tracing::error!("fleet: {} decision(s) lost: cannot queue them: {e}", rows.len());
+                tracing::error!(
+                    "fleet: {} decision(s) lost: cannot queue them: {e}",
+                    rows.len()
+                );
                 self.shared.update(|s| s.queue_dropped += rows.len() as u64);
             }
         }
@@ -312,7 +323,12 @@ impl Publisher {
                 })
                 .collect();
             let done = self.publish(&batch).await;
-            if done > 0 && self.store.outbox_remove_through(queued[done - 1].id).is_ok() {
+            if done > 0
+                && self
+                    .store
+                    .outbox_remove_through(queued[done - 1].id)
+                    .is_ok()
+            {
                 self.backlog = self.backlog.saturating_sub(done as u64);
             }
             if done < batch.len() {
