@@ -1,7 +1,7 @@
 //! Answers to control-socket requests, on the detector thread (the one
 //! owner of what they read or change): `status`, `counts` (what the
 //! detectors counted against an address, for `why`), `forget` (after an
-//! unblock) and `reload`.
+//! unblock), `reload` and `fleet` (the fleet's status).
 
 use super::Daemon;
 use super::sinks::enforcer::EnforceCmd;
