@@ -7,6 +7,9 @@
 //! Reading the file is the caller's job; this module only sees text.
 
 pub mod alerts;
+mod fleet;
+
+pub use fleet::{FleetConfig, SharePolicy};
 
 use crate::addr::Net;
 use crate::duration;
@@ -112,6 +115,8 @@ pub struct Config {
     pub sources: SourcesConfig,
     /// Alerts: e-mail, webhooks, storm control.
     pub alerts: AlertsConfig,
+    /// Sharing bans across servers (`[fleet]`; `None`: off).
+    pub fleet: Option<FleetConfig>,
 }
 
 /// `[sources]`: what `rampart run` follows when no `--watch` is given.
@@ -281,6 +286,7 @@ impl Default for Config {
                 ct_interval_secs: 30,
                 ..LimitsConfig::default()
             },
+            fleet: None,
         }
     }
 }
@@ -318,6 +324,7 @@ const TOP: &[&str] = &[
     "limits",
     "sources",
     "alerts",
+    "fleet",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -980,6 +987,7 @@ pub fn parse(
                 }
             }
             "alerts" => alerts::parse(&mut cx, v, &mut c.alerts),
+            "fleet" => c.fleet = fleet::parse(&mut cx, v),
             _ => cx.unknown(start, "", key, TOP),
         }
     }

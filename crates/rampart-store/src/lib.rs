@@ -34,6 +34,7 @@
 
 mod error;
 mod model;
+mod outbox;
 pub mod schema;
 pub mod statedir;
 mod store;
@@ -44,6 +45,7 @@ pub use model::{
     Active, AddAction, Added, Counts, EndReason, Entry, HistoryRecord, Kind, KindCounts,
     ListFilter, NewEntry, Origin, Permanence, Removal, Unblocked,
 };
+pub use outbox::Queued;
 pub use schema::SCHEMA_VERSION;
 pub use statedir::{StateDir, StateDirError, StateLock};
 pub use store::{Options, Store};

@@ -104,6 +104,21 @@ CREATE TABLE positions (
 ) STRICT;
 "#,
     },
+    // FLEET OUTBOX (branch `fleet`): the lead renumbers at merge if another
+    // migration 4 lands first.
+    Migration {
+        version: 4,
+        description: "fleet outbox: decisions waiting for NATS (bounded, oldest dropped first)",
+        sql: r#"
+CREATE TABLE fleet_outbox (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT, -- publication order
+    subject TEXT    NOT NULL,                  -- the NATS subject
+    msg_id  TEXT    NOT NULL,                  -- Nats-Msg-Id (JetStream de-duplication)
+    payload BLOB    NOT NULL,                  -- the signed decision
+    created INTEGER NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -35,13 +35,13 @@ impl Default for Options {
 
 /// The path and timeout, for error context.
 #[derive(Debug)]
-struct Ctx {
+pub(crate) struct Ctx {
     path: PathBuf,
     timeout_ms: u64,
 }
 
 impl Ctx {
-    fn err(&self, context: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    pub(crate) fn err(&self, context: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
         move |e| Error::sqlite(&self.path, context, self.timeout_ms, e)
     }
 
@@ -67,8 +67,8 @@ impl Ctx {
 /// [`Store::add`] uses the entry's `created`.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    ctx: Ctx,
+    pub(crate) conn: Connection,
+    pub(crate) ctx: Ctx,
 }
 
 const ENTRY_COLS: &str = "id, kind, target, reason, rule, summary, evidence, country, origin, \

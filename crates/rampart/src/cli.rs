@@ -213,6 +213,9 @@ only with --force) and adds the entries to the store; `rampart apply` then \
 enforces them."
     )]
     Import(ImportCmd),
+    /// Share bans across servers through NATS JetStream ([fleet])
+    #[command(subcommand)]
+    Fleet(FleetCmd),
     /// (internal) the rollback timer of `apply --confirm`
     #[command(name = "__rollback", hide = true)]
     Rollback(RollbackArgs),
@@ -296,6 +299,26 @@ pub struct ImportFail2banArgs {
     /// fail2ban's database [default: dbfile of fail2ban.conf/.local]
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
+}
+
+/// `rampart fleet ...`.
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Create this node's signing key (mode 0600) and print its public half
+    Keygen(KeygenArgs),
+    /// Connection state, lag, queue length and the last decision per node
+    Status(StatusArgs),
+}
+
+/// `fleet keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write it (default: [fleet] key, else /var/lib/rampart/fleet.key)
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Replace an existing key (peers must then trust the new public key)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `run`.

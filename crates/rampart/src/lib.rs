@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod ctl;
 pub mod daemon;
+pub mod fleet_cmd;
 pub mod fw;
 pub mod import;
 pub mod input;

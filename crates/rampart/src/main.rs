@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use rampart::commands::{blocklists, firewall, lists, rules, scan};
-use rampart::{cli, daemon, exit, fw, import, settings};
+use rampart::{cli, daemon, exit, fleet_cmd, fw, import, settings};
 use rampart_store::Kind;
 use std::process::ExitCode;
 
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         cli::Command::Blocklist(ref c) => blocklists::blocklist(&cli.global, c),
         cli::Command::Rollback(ref a) => firewall::rollback(&cli.global, a),
         cli::Command::Import(ref c) => import::run(&cli.global, c),
+        cli::Command::Fleet(ref c) => fleet_cmd::run(&cli.global, c),
     };
     match r {
         Ok(code) => ExitCode::from(code),

@@ -189,69 +189,78 @@ impl Lab {
     /// Start TCP and UDP echo listeners on [`PORTS`] in the server
     /// namespace (dual stack); they stop when the returned guard drops.
     pub fn serve(&self) -> Servers {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::new();
-        for port in PORTS {
-            let (tcp, udp) = self.srv.run(|| {
-                let addr: SocketAddr = format!("[::]:{port}").parse().expect("addr");
-                (
-                    TcpListener::bind(addr).expect("tcp bind"),
-                    UdpSocket::bind(addr).expect("udp bind"),
-                )
-            });
-            tcp.set_nonblocking(true).expect("nonblocking");
-            udp.set_read_timeout(Some(Duration::from_millis(50)))
-                .expect("timeout");
-            let s = stop.clone();
-            handles.push(thread::spawn(move || {
-                while !s.load(Ordering::SeqCst) {
-                    match tcp.accept() {
-                        Ok((mut c, _)) => {
-                            let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
-                            let mut b = [0u8; 16];
-                            let _ = c.read(&mut b);
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(10)),
-                    }
-                }
-            }));
-            let s = stop.clone();
-            handles.push(thread::spawn(move || {
-                let mut b = [0u8; 64];
-                while !s.load(Ordering::SeqCst) {
-                    if let Ok((n, from)) = udp.recv_from(&mut b) {
-                        let _ = udp.send_to(&b[..n], from);
-                    }
-                }
-            }));
-        }
-        Servers { stop, handles }
+        serve_in(&self.srv)
     }
 
     /// Whether a TCP connection from `src` (a client address) to
     /// `dst:port` is established within 400 ms.
     pub fn tcp(&self, src: &str, dst: &str, port: u16) -> bool {
-        let src: IpAddr = src.parse().expect("src");
-        let dst: IpAddr = dst.parse().expect("dst");
-        self.cli.run(|| {
-            use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
-            let fam = if src.is_ipv4() {
-                AddressFamily::INET
-            } else {
-                AddressFamily::INET6
-            };
-            let fd = socket(fam, SocketType::STREAM, None).expect("socket");
-            bind(&fd, &SocketAddr::new(src, 0)).unwrap_or_else(|e| panic!("bind {src}: {e}"));
-            sockopt::set_socket_timeout(
-                &fd,
-                sockopt::Timeout::Send,
-                Some(Duration::from_millis(400)),
-            )
-            .expect("timeout");
-            connect(&fd, &SocketAddr::new(dst, port)).is_ok()
-        })
+        tcp_from(&self.cli, src, dst, port, Duration::from_millis(400))
     }
+}
 
+/// Start TCP and UDP echo listeners on [`PORTS`] in `ns` (dual stack);
+/// they stop when the returned guard drops.
+pub fn serve_in(ns: &Netns) -> Servers {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for port in PORTS {
+        let (tcp, udp) = ns.run(|| {
+            let addr: SocketAddr = format!("[::]:{port}").parse().expect("addr");
+            (
+                TcpListener::bind(addr).expect("tcp bind"),
+                UdpSocket::bind(addr).expect("udp bind"),
+            )
+        });
+        tcp.set_nonblocking(true).expect("nonblocking");
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let s = stop.clone();
+        handles.push(thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match tcp.accept() {
+                    Ok((mut c, _)) => {
+                        let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
+                        let mut b = [0u8; 16];
+                        let _ = c.read(&mut b);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }));
+        let s = stop.clone();
+        handles.push(thread::spawn(move || {
+            let mut b = [0u8; 64];
+            while !s.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = udp.recv_from(&mut b) {
+                    let _ = udp.send_to(&b[..n], from);
+                }
+            }
+        }));
+    }
+    Servers { stop, handles }
+}
+
+/// Whether a TCP connection from `src` (an address of namespace `ns`) to
+/// `dst:port` is established within `timeout`.
+pub fn tcp_from(ns: &Netns, src: &str, dst: &str, port: u16, timeout: Duration) -> bool {
+    let src: IpAddr = src.parse().expect("src");
+    let dst: IpAddr = dst.parse().expect("dst");
+    ns.run(|| {
+        use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
+        let fam = if src.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        };
+        let fd = socket(fam, SocketType::STREAM, None).expect("socket");
+        bind(&fd, &SocketAddr::new(src, 0)).unwrap_or_else(|e| panic!("bind {src}: {e}"));
+        sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(timeout)).expect("timeout");
+        connect(&fd, &SocketAddr::new(dst, port)).is_ok()
+    })
+}
+
+impl Lab {
     /// Whether a UDP datagram from `src` to `dst:port` is echoed within
     /// 400 ms.
     pub fn udp(&self, src: &str, dst: &str, port: u16) -> bool {

@@ -1,7 +1,7 @@
 //! Answers to control-socket requests, on the detector thread (the one
 //! owner of what they read or change): `status`, `counts` (what the
 //! detectors counted against an address, for `why`), `forget` (after an
-//! unblock) and `reload`.
+//! unblock), `reload` and `fleet` (the fleet's status).
 
 use super::Daemon;
 use super::sinks::enforcer::EnforceCmd;
@@ -40,13 +40,17 @@ impl Daemon {
                 Some(ip) => {
                     let by = req["by"].as_str().unwrap_or("cli").to_string();
                     let target = rampart_core::addr::Net::host(ip);
-                    self.bus
-                        .publish(super::events::Event::Unblocked { target, by });
+                    self.bus.publish(super::events::Event::Unblocked {
+                        target,
+                        by,
+                        peer: None,
+                    });
                     json!({"ok": true, "forgotten": self.owner.forget(ip)})
                 }
                 None => json!({"ok": false, "error": "addr"}),
             },
             "reload" => self.reload(),
+            "fleet" => self.fleet_status(),
             other => json!({"ok": false, "error": format!("unknown command {other:?}")}),
         }
     }
@@ -98,6 +102,20 @@ impl Daemon {
             "sinks": self.bus.report(),
             "alerts": self.alerts.as_ref().map(|a| a.report()),
             "notices": self.notices,
+        })
+    }
+
+    fn fleet_status(&self) -> Value {
+        let Some(shared) = &self.fleet else {
+            return json!({"ok": false, "error": "the fleet is not configured ([fleet] in rampart.toml)"});
+        };
+        let queue = self.bus.report().into_iter().find(|q| q.sink == "fleet");
+        json!({
+            "ok": true,
+            "fleet": shared.get(),
+            "refused_protected": self.owner.fleet_protected,
+            "already_in_force": self.owner.fleet_redundant,
+            "event_queue": queue,
         })
     }
 

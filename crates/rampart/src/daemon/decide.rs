@@ -3,7 +3,7 @@
 //! [`Ban`]s; escalation across restarts (the store remembers earlier
 //! bans) and CSF's NETBLOCK are applied to each pass's bans.
 
-use super::events::{Ban, BanOrigin};
+use super::events::{Ban, BanOrigin, FleetDecision};
 use rampart_core::addr::Net;
 use rampart_core::config::Config;
 use rampart_core::detect::Detector;
@@ -35,6 +35,33 @@ pub fn from_decision(
         decided: now,
         read_at,
         offender,
+    }
+}
+
+/// A peer's ban, as this node applies it: `why` shows "banned on NODE
+/// for REASON: SUMMARY"; the length is what is left of the peer's ban.
+pub fn from_fleet(d: FleetDecision, now: Timestamp) -> Ban {
+    // `read_at` is when the peer decided: the applied event then carries
+    // the decision's whole journey (the fleet sink measures it)
+    let age = super::fleet::conn::now_ms()
+        .saturating_sub(d.decided_ms)
+        .max(0);
+    let read_at = Instant::now()
+        .checked_sub(std::time::Duration::from_millis(age as u64))
+        .unwrap_or_else(Instant::now);
+    Ban {
+        target: d.target,
+        summary: format!("banned on {} for {}: {}", d.node, d.reason, d.summary),
+        reason: d.reason,
+        rule: d.rule,
+        evidence: d.evidence,
+        len: d.expires.map(|e| (e - now).max(1)),
+        level: 0,
+        base_len: None,
+        origin: BanOrigin::Fleet { node: d.node },
+        decided: now,
+        read_at,
+        offender: d.target.addr,
     }
 }
 
@@ -135,7 +162,9 @@ impl Netblocks {
         }
         let horizon = now - config.ban_history_secs as i64;
         let mut new = Vec::new();
-        for b in bans.iter().filter(|b| b.origin != BanOrigin::Netblock) {
+        // this node's own bans only: a peer's count on its own
+        let local = |b: &&Ban| !matches!(b.origin, BanOrigin::Netblock | BanOrigin::Fleet { .. });
+        for b in bans.iter().filter(local) {
             let prefix = if b.target.addr.is_ipv4() { 24 } else { 48 };
             if b.target.prefix <= prefix {
                 continue;

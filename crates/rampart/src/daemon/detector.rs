@@ -7,8 +7,8 @@
 
 use super::bus::Bus;
 use super::decide::{self, KernelHit, Netblocks};
-use super::events::{Attack, Ban, BanOrigin, Checkpoint, Enforced, Event, SourceId};
-use super::sinks::enforcer::{EnforceCmd, Pass};
+use super::events::{Attack, Ban, BanOrigin, Checkpoint, Enforced, Event, FleetDecision, SourceId};
+use super::sinks::enforcer::{EnforceCmd, Lift, Pass};
 use crate::settings::now;
 use rampart_core::addr::Net;
 use rampart_core::config::Config;
@@ -69,6 +69,7 @@ pub struct Owner {
     /// The logs' time zone, its reference moved to "now" for each batch.
     tctx: TimeContext,
     pending: Vec<Ban>,
+    lifts: Vec<Lift>,
     positions: BTreeMap<String, String>,
     last_commit: Instant,
     /// The sources, by id.
@@ -81,6 +82,10 @@ pub struct Owner {
     pub refused: u64,
     /// Evictions already logged.
     evicted_logged: u64,
+    /// Peers' bans refused because they cover a protected address.
+    pub fleet_protected: u64,
+    /// Peers' bans already in force here (as long or longer).
+    pub fleet_redundant: u64,
     attacks_wanted: bool,
 }
 
@@ -120,6 +125,7 @@ impl Owner {
             protected: Vec::new(),
             tctx: TimeContext::utc(0),
             pending: Vec::new(),
+            lifts: Vec::new(),
             positions: BTreeMap::new(),
             last_commit: Instant::now(),
             sources,
@@ -128,6 +134,8 @@ impl Owner {
             bans: 0,
             refused: 0,
             evicted_logged: 0,
+            fleet_protected: 0,
+            fleet_redundant: 0,
             attacks_wanted,
         };
         o.tctx = o.time_context();
@@ -271,6 +279,65 @@ impl Owner {
         }
     }
 
+    /// Peers' decisions: bans through the same path as local ones
+    /// (never of a protected address), unblocks as [`Lift`]s.
+    pub fn fleet(&mut self, decisions: Vec<FleetDecision>) {
+        self.refresh_protected();
+        let now = now();
+        for d in decisions {
+            self.lifts.retain(|l| l.target != d.target);
+            if !d.ban {
+                self.pending.retain(|b| b.target != d.target);
+                self.forget(d.target.addr);
+                self.lifts.push(Lift {
+                    target: d.target,
+                    node: d.node,
+                    decided: d.decided_ms / 1000,
+                });
+            } else if self.guarded(d.target) {
+                self.fleet_protected += 1;
+                tracing::info!(
+                    "fleet: not banning {} (from {}): protected here (loopback, own, allowed or ignored)",
+                    d.target,
+                    d.node
+                );
+            } else if self.in_force(d.target, d.expires, now) {
+                self.fleet_redundant += 1;
+            } else {
+                self.pending.push(decide::from_fleet(d, now));
+            }
+        }
+    }
+
+    /// Whether `t` is, or covers, a protected address.
+    fn guarded(&self, t: Net) -> bool {
+        let loopback = [
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ];
+        rampart_core::addr::is_never_blockable(t.addr)
+            || loopback.iter().any(|ip| t.contains(*ip))
+            || self
+                .protected
+                .iter()
+                .any(|p| p.contains(t.addr) || t.contains(p.addr))
+    }
+
+    /// Whether a deny entry for `t` lasting at least until `expires` is in force.
+    fn in_force(&self, t: Net, expires: Option<Timestamp>, now: Timestamp) -> bool {
+        match self.reader.find(rampart_store::Kind::Deny, t) {
+            Ok(Some(e)) => {
+                e.in_force(now)
+                    && match (e.expires, expires) {
+                        (None, _) => true,
+                        (Some(_), None) => false,
+                        (Some(a), Some(b)) => a >= b,
+                    }
+            }
+            _ => false,
+        }
+    }
+
     /// The enforcer's word on bans.
     pub fn enforced(&mut self, reports: Vec<Enforced>) {
         for r in reports {
@@ -286,6 +353,7 @@ impl Owner {
     /// every [`COMMIT_EVERY`]. Returns whether the enforcer is still there.
     pub fn flush(&mut self) -> bool {
         let due = !self.pending.is_empty()
+            || !self.lifts.is_empty()
             || (!self.positions.is_empty() && self.last_commit.elapsed() >= COMMIT_EVERY);
         if !due {
             return true;
@@ -304,9 +372,14 @@ impl Owner {
             self.bus.publish(Event::BanDecided(Arc::clone(b)));
         }
         let positions = std::mem::take(&mut self.positions).into_iter().collect();
+        let lifts = std::mem::take(&mut self.lifts);
         self.last_commit = Instant::now();
         self.enforcer
-            .send(EnforceCmd::Pass(Pass { bans, positions }))
+            .send(EnforceCmd::Pass(Pass {
+                bans,
+                positions,
+                lifts,
+            }))
             .is_ok()
     }
 

@@ -60,6 +60,40 @@ pub enum Input {
     Enforced(Vec<Enforced>),
     /// The host's own addresses changed (all of them, as they are now).
     OwnAddresses(Vec<Net>),
+    /// Other nodes' decisions, verified and past the share policy.
+    Fleet(FleetInput),
+}
+
+/// What the fleet source sends the detector.
+#[derive(Debug)]
+pub enum FleetInput {
+    /// Peers' decisions, in the order the stream delivered them.
+    Decisions(Vec<FleetDecision>),
+    /// Every still-active decision the stream held at start was sent.
+    CaughtUp,
+}
+
+/// A peer's decision, verified.
+#[derive(Debug, Clone)]
+pub struct FleetDecision {
+    /// The node that decided it.
+    pub node: String,
+    /// Ban or lift.
+    pub ban: bool,
+    /// The target.
+    pub target: Net,
+    /// The reason code.
+    pub reason: String,
+    /// The rule that triggered there.
+    pub rule: String,
+    /// The node's summary.
+    pub summary: String,
+    /// The evidence digest.
+    pub evidence: Vec<String>,
+    /// When the node decided it (Unix milliseconds).
+    pub decided_ms: i64,
+    /// When the ban ends (Unix seconds); `None`: permanent.
+    pub expires: Option<Timestamp>,
 }
 
 /// Signals the daemon acts on.
@@ -83,7 +117,7 @@ pub struct SourceNotice {
 }
 
 /// Who decided a ban.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BanOrigin {
     /// A log rule's counting group.
     Detector,
@@ -91,6 +125,11 @@ pub enum BanOrigin {
     Kernel,
     /// CSF's NETBLOCK: many bans inside one network.
     Netblock,
+    /// Another node of the fleet (`fleet:NODE`).
+    Fleet {
+        /// The node's name.
+        node: String,
+    },
 }
 
 /// A ban the detector decided: what the store records and the kernel
@@ -165,8 +204,10 @@ pub enum Event {
     Unblocked {
         /// What was lifted.
         target: Net,
-        /// By whom.
+        /// By whom (`cli`, `fleet:web2`, ...).
         by: String,
+        /// The fleet node that decided it; `None` when this node did.
+        peer: Option<String>,
     },
     /// A source's trouble.
     Source(SourceNotice),

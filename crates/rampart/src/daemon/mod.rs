@@ -33,6 +33,7 @@ pub mod control;
 pub mod decide;
 pub mod detector;
 pub mod events;
+pub mod fleet;
 pub mod notify;
 pub mod plan;
 pub mod rebuild;
@@ -77,6 +78,8 @@ pub struct Daemon {
     global: Global,
     rules: RuleSources,
     alerts: Option<sinks::alerts::AlertsHandle>,
+    fleet: Option<Arc<fleet::state::Shared>>,
+    fleet_caught_up: bool,
 }
 
 /// `rampart run`.
@@ -183,7 +186,11 @@ fn launch(
     let (tx, rx) = sync_channel(INPUT_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = Feed::new(tx.clone(), Arc::clone(&stop));
-    let (bus, alerts) = start_sinks(config)?;
+    let fleet = match &config.fleet {
+        Some(cfg) => Some(fleet::Fleet::prepare(cfg)?),
+        None => None,
+    };
+    let (bus, alerts) = start_sinks(config, fleet.as_ref(), s.ctx.store.path())?;
     let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = s.ctx.state_dir.clone();
@@ -202,6 +209,15 @@ fn launch(
     if !a.dry_run {
         refresh::spawn(global, feed.clone())?;
     }
+    let fleet_shared = match fleet {
+        Some(f) => {
+            let shared = Arc::clone(&f.shared);
+            let src = sources::fleet::FleetSource::new(f.cfg, f.trusted, f.shared);
+            sources::spawn(Box::new(src), feed.clone())?;
+            Some(shared)
+        }
+        None => None,
+    };
     let owner = Owner::new(
         s.det,
         config.clone(),
@@ -210,7 +226,7 @@ fn launch(
         Arc::clone(&bus),
         etx.clone(),
     );
-    let d = Daemon {
+    let mut d = Daemon {
         owner,
         bus,
         enforcer: etx,
@@ -223,7 +239,13 @@ fn launch(
         },
         rules: a.sources.clone(),
         alerts,
+        fleet: fleet_shared,
+        fleet_caught_up: false,
     };
+    // a node catches up with the fleet's active decisions before it is ready
+    if let Some(cfg) = &config.fleet {
+        d.fleet_catch_up(&rx, Duration::from_secs(cfg.catchup_timeout_secs));
+    }
     Ok((d, rx, stop))
 }
 
@@ -321,8 +343,15 @@ fn open_journal(
 /// The event sinks and their queues.
 fn start_sinks(
     config: &rampart_core::config::Config,
+    fleet: Option<&fleet::Fleet>,
+    store: &std::path::Path,
 ) -> Result<(Bus, Option<sinks::alerts::AlertsHandle>)> {
     let mut bus = Bus::default();
+    if let Some(f) = fleet {
+        let rx = bus.add("fleet", 65536, FullPolicy::DropNewest, sinks::fleet::wants);
+        let (cfg, key, shared) = (f.cfg.clone(), f.key.clone(), Arc::clone(&f.shared));
+        sinks::fleet::spawn(cfg, key, shared, store.to_path_buf(), rx)?;
+    }
     let rx = bus.add("log", 4096, FullPolicy::DropNewest, sinks::log::wants);
     sinks::spawn(Box::new(sinks::log::LogSink), rx)?;
     if sinks::stall::enabled() {
@@ -477,6 +506,8 @@ impl Daemon {
             Input::Notice(n) => self.notice(n),
             Input::Enforced(r) => self.owner.enforced(r),
             Input::OwnAddresses(own) => self.owner.own_addresses(own),
+            Input::Fleet(events::FleetInput::Decisions(ds)) => self.owner.fleet(ds),
+            Input::Fleet(events::FleetInput::CaughtUp) => self.fleet_caught_up = true,
         }
         Flow::Go
     }
@@ -533,6 +564,36 @@ impl Daemon {
                 json!({"ok": false, "message": format!("reload refused, the running configuration stays: {e:#}")})
             }
         }
+    }
+
+    /// Before reporting ready: every still-active fleet decision applied
+    /// (in the kernel), or `timeout` passed (NATS unreachable: the node
+    /// starts with what it has and catches up when NATS returns).
+    fn fleet_catch_up(&mut self, rx: &Receiver<Input>, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.fleet_caught_up {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                tracing::warn!("fleet: not caught up after {timeout:?}; starting anyway");
+                return;
+            };
+            match rx.recv_timeout(left.min(TICK)) {
+                Ok(input) => {
+                    if self.drain(input, rx) == Flow::Stop {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.owner.flush();
+        }
+        self.owner.flush_all();
+        // the enforcer answers after the passes before: they are in the kernel
+        let (tx, reply) = sync_channel(1);
+        if self.enforcer.send(EnforceCmd::Status(tx)).is_ok() {
+            let _ = reply.recv_timeout(Duration::from_secs(30));
+        }
+        tracing::info!("fleet: caught up");
     }
 
     /// At stop: the last pass and everything pending written.

@@ -20,6 +20,20 @@ pub struct Pass {
     pub bans: Vec<Arc<Ban>>,
     /// The positions.
     pub positions: Vec<(String, String)>,
+    /// Peers' unblocks, applied after the bans.
+    pub lifts: Vec<Lift>,
+}
+
+/// A peer's unblock: lifts the target's detector or fleet ban decided
+/// before it (never a manual, blocklist or country entry).
+#[derive(Debug, Clone)]
+pub struct Lift {
+    /// The target.
+    pub target: rampart_core::addr::Net,
+    /// The node that unblocked it.
+    pub node: String,
+    /// When it did (Unix seconds).
+    pub decided: i64,
 }
 
 /// What the detector asks of the enforcer.
@@ -112,6 +126,51 @@ impl Enforcer {
         self.store
             .push(p.bans.iter().map(|b| store::entry(b)), p.positions);
         self.record(now);
+        for l in &p.lifts {
+            self.lift(l, now);
+        }
+    }
+
+    /// A peer's unblock: the target's ban is lifted (store and kernel in
+    /// one step, through the mirror) when it is one a peer may lift: a
+    /// detector or fleet ban decided before the peer's unblock.
+    fn lift(&mut self, l: &Lift, now: i64) {
+        use rampart_store::{Kind, Origin, Removal};
+        match self.ctx.store.find(Kind::Deny, l.target) {
+            Ok(Some(e))
+                if matches!(e.origin, Origin::Detector | Origin::Cluster)
+                    && e.created <= l.decided => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("fleet unblock of {} not applied: {e}", l.target);
+                return;
+            }
+        }
+        let by = format!("fleet:{}", l.node);
+        let change = rampart_firewall::Change::Unblock {
+            target: l.target,
+            removal: Removal::by(by.clone(), None),
+        };
+        let mut mirror = self.ctx.mirror.take();
+        let r = match mirror.as_mut() {
+            Some(m) => m.apply_change(&mut self.ctx.store, &mut self.ctx.kernel, &change, now),
+            None => rampart_firewall::apply_change(
+                &mut self.ctx.store,
+                &mut self.ctx.kernel,
+                &change,
+                now,
+            ),
+        };
+        self.ctx.mirror = mirror;
+        if let Err(e) = r {
+            tracing::warn!("fleet unblock of {} not applied: {e}", l.target);
+            return;
+        }
+        self.bus.publish(Event::Unblocked {
+            target: l.target,
+            by,
+            peer: Some(l.node.clone()),
+        });
     }
 
     /// Writes what is pending to the store (when a retry is due).
@@ -163,6 +222,7 @@ impl Enforcer {
             self.bus.publish(Event::Unblocked {
                 target: e.target,
                 by: by.clone(),
+                peer: None,
             });
         }
     }

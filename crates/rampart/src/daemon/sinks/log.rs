@@ -33,7 +33,7 @@ impl Sink for LogSink {
                 "NOT ENFORCED: the kernel refused the ban of {} ({e}); retrying",
                 b.target
             ),
-            Event::Unblocked { target, by } => tracing::info!("unblocked {target} ({by})"),
+            Event::Unblocked { target, by, .. } => tracing::info!("unblocked {target} ({by})"),
             _ => {}
         }
     }

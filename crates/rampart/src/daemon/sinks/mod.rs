@@ -20,6 +20,7 @@
 
 pub mod alerts;
 pub mod enforcer;
+pub mod fleet;
 pub mod kernel;
 pub mod log;
 pub mod stall;

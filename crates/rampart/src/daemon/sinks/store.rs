@@ -6,7 +6,7 @@
 //! the daemon dies meanwhile nothing is lost: the positions were not
 //! advanced, so the lines are read again and the same bans decided again.
 
-use crate::daemon::events::Ban;
+use crate::daemon::events::{Ban, BanOrigin};
 use rampart_core::addr::Net;
 use rampart_store::{Kind, NewEntry, Origin, Store};
 use std::collections::BTreeMap;
@@ -28,10 +28,14 @@ pub struct StoreSink {
 
 /// The store entry of a ban.
 pub fn entry(b: &Ban) -> NewEntry {
+    let (origin, comment) = match &b.origin {
+        BanOrigin::Fleet { node } => (Origin::Cluster, Some(format!("fleet:{node}"))),
+        _ => (Origin::Detector, None),
+    };
     let mut e = NewEntry::new(
         Kind::Deny,
         b.target,
-        Origin::Detector,
+        origin,
         b.reason.clone(),
         b.decided,
         b.len.map(|l| b.decided + l),
@@ -40,6 +44,7 @@ pub fn entry(b: &Ban) -> NewEntry {
     e.summary = b.summary.clone();
     e.evidence = b.evidence.clone();
     e.level = Some(b.level);
+    e.comment = comment;
     e
 }
 

@@ -15,6 +15,7 @@ pub mod addrs;
 pub mod conntrack;
 pub mod control;
 pub mod files;
+pub mod fleet;
 pub mod journal;
 pub mod nflog;
 pub mod signals;

@@ -279,10 +279,11 @@ impl Context<'_> {
                 .map_or_else(|| "permanent".into(), |s| short_duration(s.max(0) as u64)),
             permanent: b.len.is_none(),
             level: b.level,
-            origin: match b.origin {
+            origin: match &b.origin {
                 BanOrigin::Detector => "detector",
                 BanOrigin::Kernel => "kernel",
                 BanOrigin::Netblock => "netblock",
+                BanOrigin::Fleet { .. } => "fleet",
             },
             unblock: format!("rampart unblock {}", b.target),
         }
