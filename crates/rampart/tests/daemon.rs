@@ -256,6 +256,10 @@ fn bench_sustained_load() {
     let st: serde_json::Value = serde_json::from_str(&h.ok(&["status", "--json"])).unwrap();
     stop(&mut child);
     let rss: Vec<u64> = samples.iter().map(|s| s.0).collect();
+    let quarters: Vec<String> = (1..=4)
+        .filter_map(|q| rss.get(rss.len() * q / 4 - 1).map(|r| format!("{} KiB", r)))
+        .collect();
+    println!("RSS at each quarter of the run: {}", quarters.join(", "));
     println!(
         "sustained load: {written} lines in {:.1}s ({:.0} lines/s); daemon read {read}; events {}; bans {}; tracked {}; \
          RSS min {} KiB, max {} KiB, end {rss_end} KiB; CPU {cpu:.1}s ({:.0}% of one core)",

@@ -60,7 +60,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 /// Inputs queued between the sources and the detector.
-const INPUT_QUEUE: usize = 256;
+const INPUT_QUEUE: usize = 64;
 /// Passes queued between the detector and the enforcer.
 const ENFORCE_QUEUE: usize = 1024;
 /// Periodic work while lines arrive; when idle, the daemon sleeps longer.
