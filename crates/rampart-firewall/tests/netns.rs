@@ -10,6 +10,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use common::{Lab, can_run};
 use rampart_core::addr::Net;
 use rampart_core::config::Config;
@@ -49,25 +50,6 @@ fn kernel_timeout_limit_is_what_we_refuse_beyond() {
         let e = add(&mut fw, over).expect_err("beyond the limit the kernel refuses");
         assert!(e.to_string().contains("out of range"), "{e}");
     });
-}
-
-/// A small seeded generator (xorshift64*), so a failing run can be replayed
-/// with RAMPART_PROP_SEED.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
 }
 
 /// Client addresses: 203.0.113.2-61 and 2001:db8::102-13d, inside the

@@ -6,6 +6,7 @@
 
 mod host;
 
+use host::common::rng::Rng;
 use host::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -643,23 +644,6 @@ fn run_logs_json_lines_when_asked() {
         "{text}"
     );
     assert!(lines.iter().all(|v| v["level"].is_string()), "{text}");
-}
-
-/// A small deterministic generator (xorshift64*), so a failure can be
-/// replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Test attackers: IPv4 from two documentation ranges (never the lab's

@@ -7,6 +7,8 @@
 //! `192.0.2.2-9`, `198.51.100.2-9` and `.20`, `2001:db8::2-9`, `2001:db8::20`.
 #![allow(dead_code)]
 
+pub mod rng;
+
 use std::fs::File;
 use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};

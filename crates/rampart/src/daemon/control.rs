@@ -95,7 +95,7 @@ impl Daemon {
             "lines": s.lines, "events": s.events, "bans": o.bans, "tracked": o.det.tracker().tracked(),
             "dropped_full": s.dropped_full, "evicted_full": s.evicted_full,
             "max_tracked": o.config.max_tracked, "refused_by_kernel": o.refused,
-            "watching": self.watching.clone(),
+            "watching": o.sources.iter().filter(|s| s.name != "journal").map(|s| &s.name).collect::<Vec<_>>(),
             "sources": o.sources,
             "journal": self.journal_status(),
             "enforcer": enforcer,
@@ -119,14 +119,9 @@ impl Daemon {
         })
     }
 
+    /// The journal source's counters (its lines, errors and last notice).
     fn journal_status(&self) -> Value {
-        self.owner
-            .sources
-            .iter()
-            .find(|s| s.name == "journal")
-            .map_or(
-                Value::Null,
-                |s| json!({"running": s.errors == 0 || s.last_notice.is_none(), "lines": s.lines}),
-            )
+        let journal = self.owner.sources.iter().find(|s| s.name == "journal");
+        journal.map_or(Value::Null, |s| json!(s))
     }
 }

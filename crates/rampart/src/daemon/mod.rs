@@ -73,7 +73,6 @@ pub struct Daemon {
     bus: Arc<Bus>,
     enforcer: SyncSender<EnforceCmd>,
     started: Instant,
-    watching: Vec<String>,
     notices: u64,
     global: Global,
     rules: RuleSources,
@@ -199,7 +198,6 @@ fn launch(
         .name("enforcer".into())
         .spawn(move || enforcer.run(erx))?;
     let mut infos = source_infos(&s.plan);
-    let watching = infos.iter().map(|i| i.name.clone()).collect();
     start_sources(&state_dir, s.files, s.journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, config, &feed)?;
     match sources::addrs::AddrSource::open() {
@@ -231,7 +229,6 @@ fn launch(
         bus,
         enforcer: etx,
         started: Instant::now(),
-        watching,
         notices: 0,
         global: Global {
             config: global.config.clone(),
