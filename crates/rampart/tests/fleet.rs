@@ -73,6 +73,15 @@ fn bans_travel_unblocks_lift_and_restarts_catch_up() {
         );
         assert!(!lab.reaches(&attacker(1), 2, SURE), "only that address");
 
+        // an administrator's deny on one node travels like a detector's ban
+        let manual = attacker(150);
+        lab.nodes[1].rampart(&["deny", &manual, "--for", "1h", "--reason", "abuse desk"]);
+        assert!(
+            eventually(Duration::from_secs(10), || lab.nodes[0].denies(&manual)
+                && lab.nodes[2].denies(&manual)),
+            "a manual deny on B is enforced on A and C"
+        );
+
         lab.nodes[2].stop();
         let late = attacker(100);
         lab.nodes[0].attack(&late, 5);

@@ -125,6 +125,9 @@ pub enum BanOrigin {
     Kernel,
     /// CSF's NETBLOCK: many bans inside one network.
     Netblock,
+    /// An administrator (`rampart deny`, the console, the API): published
+    /// so the log, alerts and the fleet see it; the store already holds it.
+    Manual,
     /// Another node of the fleet (`fleet:NODE`).
     Fleet {
         /// The node's name.

@@ -4,9 +4,10 @@
 use super::kernel::KernelSink;
 use super::store::{self, StoreSink};
 use crate::daemon::bus::Bus;
-use crate::daemon::events::{Ban, Enforced, Event, Input};
+use crate::daemon::events::{Ban, BanOrigin, Enforced, Event, Input};
 use crate::fw::Ctx;
 use crate::settings::now;
+use rampart_store::Kind;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
@@ -210,8 +211,14 @@ impl Enforcer {
         }
     }
 
-    /// Lifted entries are events (the log, alerts, the fleet).
+    /// Lifted entries and an administrator's denies are events (the log,
+    /// alerts, the fleet).
     fn published(&self, change: &rampart_firewall::Change, out: &rampart_firewall::Outcome) {
+        if let rampart_firewall::Change::Add(e) = change
+            && e.kind == Kind::Deny
+        {
+            self.bus.publish(Event::BanApplied(Arc::new(manual_ban(e))));
+        }
         let by = match change {
             rampart_firewall::Change::Unblock { removal, .. }
             | rampart_firewall::Change::Remove { removal, .. } => removal.by.clone(),
@@ -272,6 +279,25 @@ impl Enforcer {
             "store_commits": self.store.commits,
             "store_failures": self.store.failures,
         })
+    }
+}
+
+/// An administrator's deny as the event sinks see a ban.
+fn manual_ban(e: &rampart_store::NewEntry) -> Ban {
+    let now = Instant::now();
+    Ban {
+        target: e.target,
+        reason: e.reason.clone(),
+        rule: e.rule.clone().unwrap_or_default(),
+        summary: e.summary.clone(),
+        evidence: e.evidence.clone(),
+        len: e.expires.map(|x| x - e.created),
+        level: 0,
+        base_len: None,
+        origin: BanOrigin::Manual,
+        decided: e.created,
+        read_at: now,
+        offender: e.target.addr,
     }
 }
 

@@ -30,6 +30,7 @@ pub struct StoreSink {
 pub fn entry(b: &Ban) -> NewEntry {
     let (origin, comment) = match &b.origin {
         BanOrigin::Fleet { node } => (Origin::Cluster, Some(format!("fleet:{node}"))),
+        BanOrigin::Manual => (Origin::Manual, None),
         _ => (Origin::Detector, None),
     };
     let mut e = NewEntry::new(

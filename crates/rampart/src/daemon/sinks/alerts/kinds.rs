@@ -105,6 +105,8 @@ pub struct Notice {
 /// Which kind an event is, if it is an alert at all.
 pub fn kind_of(ev: &Event) -> Option<AlertKind> {
     Some(match ev {
+        // an administrator's own deny is not news to them
+        Event::BanApplied(b) if b.origin == BanOrigin::Manual => return None,
         Event::BanApplied(b) if is_permanent(b) => AlertKind::PermBan,
         Event::BanApplied(_) => AlertKind::TempBan,
         Event::Source(n) if n.error => AlertKind::SourceStopped,
@@ -283,6 +285,7 @@ impl Context<'_> {
                 BanOrigin::Detector => "detector",
                 BanOrigin::Kernel => "kernel",
                 BanOrigin::Netblock => "netblock",
+                BanOrigin::Manual => "manual",
                 BanOrigin::Fleet { .. } => "fleet",
             },
             unblock: format!("rampart unblock {}", b.target),
