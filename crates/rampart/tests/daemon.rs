@@ -236,6 +236,18 @@ fn bench_sustained_load() {
         if tick.is_multiple_of(100) {
             samples.push(proc_stat(pid));
         }
+        if tick.is_multiple_of(1000) {
+            // memory should follow the state (bans, tracked addresses), not the lines
+            let st: serde_json::Value =
+                serde_json::from_str(&h.ok(&["status", "--json"])).unwrap_or_default();
+            println!(
+                "t={:>3}s RSS {:>7} KiB, bans {}, tracked {}",
+                tick / 100,
+                proc_stat(pid).0,
+                st["daemon"]["bans"],
+                st["daemon"]["tracked"]
+            );
+        }
         let next = Duration::from_millis(10 * tick);
         if let Some(wait) = next.checked_sub(t0.elapsed()) {
             std::thread::sleep(wait);
