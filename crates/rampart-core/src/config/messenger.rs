@@ -191,7 +191,7 @@ impl Default for MessengerConfig {
             self_unblock_reasons: None,
             certificates: Vec::new(),
             certificate_dirs: Vec::new(),
-            pow_difficulty: 16,
+            pow_difficulty: 18,
             self_unblock_period_secs: 86400,
             self_unblock_per_hour: 30,
             page_port: 8701,
