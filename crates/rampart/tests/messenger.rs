@@ -315,3 +315,214 @@ fn https_serves_the_certificate_the_client_names_and_closes_without_one() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Failed SSH login"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The page's self-unblock challenge, if it offers one.
+fn challenge(page: &str) -> Option<String> {
+    let v = page.split("name=\"challenge\" value=\"").nth(1)?;
+    Some(v.split('"').next()?.to_string())
+}
+
+/// Solves a challenge the way the browser does (SHA-256, leading zero bits).
+fn solve(challenge: &str, bits: u32) -> String {
+    (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| {
+            let d =
+                ring::digest::digest(&ring::digest::SHA256, format!("{challenge}:{n}").as_bytes());
+            let first =
+                u32::from_be_bytes([d.as_ref()[0], d.as_ref()[1], d.as_ref()[2], d.as_ref()[3]]);
+            first.leading_zeros() >= bits
+        })
+        .unwrap()
+}
+
+fn post_unblock(h: &Host, src: &str, challenge: &str, answer: &str) -> String {
+    let o = in_client(
+        h,
+        &[
+            "curl",
+            "-s",
+            "-m",
+            "10",
+            "--interface",
+            src,
+            "-A",
+            "rampart-test/1.0",
+            "--data-urlencode",
+            &format!("challenge={challenge}"),
+            "--data-urlencode",
+            &format!("answer={answer}"),
+            "http://192.0.2.1/rampart-unblock",
+        ],
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn abuse_forged_replayed_and_unliftable_unblocks_are_refused() {
+    if !can_run("messenger_abuse") {
+        return;
+    }
+    let s = setup("msgabuse", "");
+    // 192.0.2.2: a port-scan-like silent reason would get nothing; an SSH
+    // ban gets the page but no button
+    append(&s.log, &ssh_failures(BLOCKED, 5));
+    append(&s.log, &smtp_failures("192.0.2.3", "alice@example.com", 5));
+    wait_for(&s, "both pages", || {
+        curl(&s.h, BLOCKED, "http://192.0.2.1/").contains("Failed SSH login")
+            && curl(&s.h, "192.0.2.3", "http://192.0.2.1/").contains("Failed SMTP AUTH login")
+    });
+    let ssh_page = curl(&s.h, BLOCKED, "http://192.0.2.1/");
+    assert!(challenge(&ssh_page).is_none(), "no button for sshd");
+    // a challenge issued to 192.0.2.3, answered from the SSH-banned address
+    let mail_page = curl(&s.h, "192.0.2.3", "http://192.0.2.1/");
+    let c = challenge(&mail_page).expect("smtpauth is self-unblockable");
+    let n = solve(&c, 12);
+    let r = post_unblock(&s.h, BLOCKED, &c, &n);
+    assert!(
+        r.contains("cannot be lifted") || r.contains("did not succeed"),
+        "{r}"
+    );
+    // forged: the challenge altered
+    let forged = c.replacen('.', ".x", 1);
+    let r = post_unblock(&s.h, "192.0.2.3", &forged, &solve(&forged, 12));
+    assert!(r.contains("did not succeed"), "forged: {r}");
+    // a wrong answer
+    let wrong = (0u64..)
+        .map(|n| n.to_string())
+        .find(|w| solve(&c, 12) != *w)
+        .unwrap();
+    let r = post_unblock(&s.h, "192.0.2.3", &c, &wrong);
+    assert!(r.contains("did not succeed"), "wrong answer: {r}");
+    assert!(s.h.why("192.0.2.3")["blocked"] == true);
+    // the right one works once; the replay is refused
+    let r = post_unblock(&s.h, "192.0.2.3", &c, &n);
+    assert!(r.contains("You are unblocked"), "{r}");
+    assert!(s.h.why("192.0.2.3")["blocked"] == false);
+    let r = post_unblock(&s.h, "192.0.2.3", &c, &n);
+    assert!(!r.contains("You are unblocked"), "replayed: {r}");
+    // the history says who, and a second offence within the period shows no button
+    let (_, why, _) = s.h.rampart(&["why", "192.0.2.3"]);
+    assert!(
+        why.contains("by self-unblock") && why.contains("rampart-test/1.0"),
+        "{why}"
+    );
+    append(&s.log, &smtp_failures("192.0.2.3", "alice@example.com", 5));
+    wait_for(&s, "the second page", || {
+        curl(&s.h, "192.0.2.3", "http://192.0.2.1/").contains("Failed SMTP AUTH login")
+    });
+    assert!(
+        challenge(&curl(&s.h, "192.0.2.3", "http://192.0.2.1/")).is_none(),
+        "second offence within the period"
+    );
+    drop(s.daemon);
+}
+
+#[test]
+fn the_whole_self_unblock_in_a_real_browser() {
+    if !can_run("messenger_browser") {
+        return;
+    }
+    let s = setup("msgbrowser", "");
+    append(&s.log, &smtp_failures(BLOCKED, "alice@example.com", 5));
+    wait_for(&s, "the page", || {
+        curl(&s.h, BLOCKED, "http://192.0.2.1/").contains("Failed SMTP AUTH login")
+    });
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let (page_png, result_png) = (
+        docs.join("messenger-page.png"),
+        docs.join("messenger-unblocked.png"),
+    );
+    let profile = s.h.config.parent().unwrap().join("chromium-profile");
+    let seen = python(
+        &s.h,
+        "selfunblock.py",
+        &[
+            "http://192.0.2.1/",
+            page_png.to_str().unwrap(),
+            result_png.to_str().unwrap(),
+            profile.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(seen["reason"], "Failed SMTP AUTH login", "{seen}");
+    assert!(!seen["until"].as_str().unwrap_or("").is_empty(), "{seen}");
+    assert_eq!(seen["result"], "You are unblocked", "{seen}");
+    assert!(
+        seen["after"]
+            .as_str()
+            .unwrap_or("")
+            .contains("REAL WEB SERVER"),
+        "the browser reaches the real site: {seen}"
+    );
+    assert!(page_png.exists() && result_png.exists());
+    let why = s.h.why(BLOCKED);
+    assert_eq!(why["blocked"], false, "{why}");
+    assert_eq!(why["history"][0]["by"], "self-unblock", "{why}");
+    assert!(
+        why["history"][0]["comment"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Chrome"),
+        "{why}"
+    );
+    // the detectors forgot the address: the daemon counts nothing against it
+    assert_eq!(why["detector_counts"], serde_json::json!([]), "{why}");
+    let log = std::fs::read_to_string(&s.err).unwrap();
+    assert!(
+        log.contains("unblocked 192.0.2.2 (self-unblock)"),
+        "the typed Unblocked event reached the log sink:\n{log}"
+    );
+}
+
+#[test]
+fn a_flood_from_a_blocked_address_leaves_the_page_answering_others() {
+    if !can_run("messenger_flood") {
+        return;
+    }
+    let s = setup("msgflood", "");
+    append(&s.log, &ssh_failures(BLOCKED, 5));
+    append(&s.log, &ssh_failures("192.0.2.3", 5));
+    wait_for(&s, "the pages", || {
+        curl(&s.h, BLOCKED, "http://192.0.2.1/").contains("Failed SSH login")
+            && curl(&s.h, "192.0.2.3", "http://192.0.2.1/").contains("Failed SSH login")
+    });
+    // as many requests as curl's parallel mode sends from one address
+    let flood = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &s.h.lab.cli.name,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-m",
+            "1",
+            "--parallel",
+            "--parallel-max",
+            "50",
+            "--interface",
+            BLOCKED,
+        ])
+        .args(std::iter::repeat_n("http://192.0.2.1/", 400))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut flood = Proc(flood);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        assert!(
+            curl(&s.h, "192.0.2.3", "http://192.0.2.1/").contains("Failed SSH login"),
+            "another blocked address still gets its page"
+        );
+        assert!(curl(&s.h, OTHER, "http://192.0.2.1/").contains("REAL WEB SERVER"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = flood.0.wait();
+    let ct = s.h.nft(&["list", "set", "inet", "rampart", "msgrate4"]);
+    assert!(
+        ct.contains(BLOCKED),
+        "the kernel meters the flooding source:\n{ct}"
+    );
+}
