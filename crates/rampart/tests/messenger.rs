@@ -526,3 +526,104 @@ fn a_flood_from_a_blocked_address_leaves_the_page_answering_others() {
         "the kernel meters the flooding source:\n{ct}"
     );
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `cargo test --release -p rampart --test messenger -- --ignored bench_flood --nocapture`
+/// (root): 1,000 requests/s from one blocked address for 10 s; another
+/// blocked address's page latency and the daemon's memory meanwhile.
+#[test]
+#[ignore = "benchmark"]
+fn bench_flood() {
+    if !can_run("bench_messenger_flood") {
+        return;
+    }
+    let s = setup("msgbench", "");
+    append(&s.log, &ssh_failures(BLOCKED, 5));
+    append(&s.log, &ssh_failures("192.0.2.3", 5));
+    wait_for(&s, "the pages", || {
+        curl(&s.h, "192.0.2.3", "http://192.0.2.1/").contains("Failed SSH login")
+    });
+    let pid = s.daemon.id();
+    let rss0 = rss_kib(pid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cli = &s.h.lab.cli;
+    std::thread::scope(|sc| {
+        for t in 0..20u64 {
+            let (stop, sent) = (stop.clone(), sent.clone());
+            // 20 threads x 50 requests/s = 1,000/s from 192.0.2.2
+            sc.spawn(move || {
+                cli.run(|| {
+                    let t0 = Instant::now();
+                    let mut n = 0u64;
+                    while t0.elapsed() < Duration::from_secs(10) {
+                        let due = t0 + Duration::from_millis(n * 20 + t);
+                        if let Some(w) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(w);
+                        }
+                        let _ = std::net::TcpStream::connect_timeout(
+                            &"192.0.2.1:80".parse().unwrap(),
+                            Duration::from_millis(15),
+                        )
+                        .map(|mut c| std::io::Write::write_all(&mut c, b"GET / HTTP/1.0\r\n\r\n"));
+                        sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        n += 1;
+                    }
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                })
+            });
+        }
+        let mut lat = Vec::new();
+        let mut rss = Vec::new();
+        let mut failures = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let (ok, d) = s.h.lab.cli.run(|| {
+                // from 192.0.2.3: bind explicitly
+                use std::io::{Read, Write};
+                let t0 = Instant::now();
+                let sock = socket_from("192.0.2.3");
+                let ok = sock.is_some_and(|mut c| {
+                    let _ = c.write_all(b"GET / HTTP/1.0\r\n\r\n");
+                    let mut b = Vec::new();
+                    let _ = c.read_to_end(&mut b);
+                    String::from_utf8_lossy(&b).contains("Failed SSH login")
+                });
+                (ok, t0.elapsed())
+            });
+            failures += usize::from(!ok);
+            lat.push(d.as_secs_f64() * 1000.0);
+            rss.push(rss_kib(pid));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        println!(
+            "flood: {} attempts from {BLOCKED} in 10 s; other blocked address: {} probes, {failures} failed, latency {}; daemon RSS {} KiB before, max {} KiB during, {} KiB after",
+            sent.load(std::sync::atomic::Ordering::Relaxed),
+            lat.len(),
+            host::percentiles(lat.clone()),
+            rss0,
+            rss.iter().max().copied().unwrap_or(0),
+            rss_kib(pid)
+        );
+        assert_eq!(failures, 0);
+    });
+}
+
+/// A connected TCP stream from `src` to the server's port 80 (in the
+/// calling thread's namespace).
+fn socket_from(src: &str) -> Option<std::net::TcpStream> {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).ok()?;
+    bind(&fd, &std::net::SocketAddr::new(src.parse().ok()?, 0)).ok()?;
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(Duration::from_secs(2))).ok()?;
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(Duration::from_secs(2))).ok()?;
+    connect(&fd, &"192.0.2.1:80".parse::<std::net::SocketAddr>().ok()?).ok()?;
+    Some(std::net::TcpStream::from(fd))
+}
