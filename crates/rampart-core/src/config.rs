@@ -8,8 +8,10 @@
 
 pub mod alerts;
 mod fleet;
+pub mod messenger;
 
 pub use fleet::{FleetConfig, SharePolicy};
+pub use messenger::MessengerConfig;
 
 use crate::addr::Net;
 use crate::duration;
@@ -117,6 +119,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Sharing bans across servers (`[fleet]`; `None`: off).
     pub fleet: Option<FleetConfig>,
+    /// What blocked addresses are told (`[messenger]`; off by default).
+    pub messenger: MessengerConfig,
 }
 
 /// `[sources]`: what `rampart run` follows when no `--watch` is given.
@@ -287,6 +291,7 @@ impl Default for Config {
                 ..LimitsConfig::default()
             },
             fleet: None,
+            messenger: MessengerConfig::default(),
         }
     }
 }
@@ -325,6 +330,7 @@ const TOP: &[&str] = &[
     "sources",
     "alerts",
     "fleet",
+    "messenger",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -988,6 +994,7 @@ pub fn parse(
             }
             "alerts" => alerts::parse(&mut cx, v, &mut c.alerts),
             "fleet" => c.fleet = fleet::parse(&mut cx, v),
+            "messenger" => messenger::parse(&mut cx, v, reason_codes, &mut c.messenger),
             _ => cx.unknown(start, "", key, TOP),
         }
     }

@@ -32,6 +32,10 @@ pub struct Reason {
     pub explanation: String,
     /// What to do about it, for the blocked person.
     pub remedy: String,
+    /// The blocked person may lift a first, temporary ban for this reason
+    /// from the messenger page (the password-typo reasons).
+    #[serde(default)]
+    pub self_unblock: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +115,21 @@ mod tests {
             assert!(r.ban.secs().is_ok(), "{code}: ban");
             assert!(r.explanation.len() > 80, "{code}: explanation too short");
             assert!(r.remedy.len() > 40, "{code}: remedy too short");
+        }
+        for never in [
+            "sshd",
+            "portscan",
+            "ids",
+            "malware",
+            "mod_security",
+            "web_traversal",
+        ] {
+            let r = c.iter().find(|r| r.code == never).map(|r| r.self_unblock);
+            assert_eq!(r, Some(false), "{never} must never be self-unblockable");
+        }
+        for typo in ["smtpauth", "pop3d", "imapd", "ftpd", "cpanel", "webmail"] {
+            let r = c.iter().find(|r| r.code == typo).map(|r| r.self_unblock);
+            assert_eq!(r, Some(true), "{typo} is a password typo");
         }
         let mut codes: Vec<_> = c.iter().map(|r| r.code.as_str()).collect();
         codes.sort_unstable();

@@ -67,7 +67,7 @@ impl Layout {
     /// lists.
     pub fn static_contents(&self, list: &SetList) -> Result<Vec<Segment>> {
         let set = match list {
-            SetList::Allow | SetList::Deny => return Ok(Vec::new()),
+            SetList::Allow | SetList::Deny | SetList::Page => return Ok(Vec::new()),
             SetList::Blocklist(name) => {
                 let Some(def) = self.blocklists.iter().find(|d| &d.name == name) else {
                     return Ok(Vec::new());
@@ -195,9 +195,24 @@ pub fn ruleset(config: &Config, lists: &[ListDef]) -> Result<Ruleset> {
             .enabled
             .then(|| rampart_nft::ScanLog::new(config.portscan.nflog_group)),
         limits: limits(config)?,
+        messenger: messenger(config),
     };
     rs.validate().map_err(|e| Error::Layout(e.to_string()))?;
     Ok(rs)
+}
+
+/// `[messenger]` as the kernel's redirect (`None` when it is off).
+pub fn messenger(config: &Config) -> Option<rampart_nft::Messenger> {
+    let m = &config.messenger;
+    m.enabled.then(|| rampart_nft::Messenger {
+        web_ports: m.web_ports.clone(),
+        text_ports: m.text_ports().iter().map(|t| t.port).collect(),
+        page_port: m.page_port,
+        text_port: m.text_port,
+        rate: m.kernel_rate,
+        connections: m.kernel_connections,
+        ipv6_prefix: config.ipv6_prefix,
+    })
 }
 
 fn num(s: &str, what: &str) -> Result<u32> {

@@ -56,6 +56,7 @@ pub fn list_name(list: &SetList) -> String {
         SetList::Blocklist(n) => format!("blocklist {n}"),
         SetList::CountryDeny => "denied countries".into(),
         SetList::CountryAllow => "allowed countries".into(),
+        SetList::Page => "messenger page".into(),
     }
 }
 

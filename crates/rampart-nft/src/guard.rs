@@ -296,14 +296,7 @@ impl Limits {
     }
 
     fn key(&self, v6: bool) -> String {
-        if !v6 {
-            return "ip saddr".into();
-        }
-        if self.ipv6_prefix >= 128 {
-            return "ip6 saddr".into();
-        }
-        let mask = u128::MAX << (128 - u32::from(self.ipv6_prefix));
-        format!("ip6 saddr & {}", std::net::Ipv6Addr::from(mask))
+        source_key(self.ipv6_prefix, v6)
     }
 
     /// The `input` rules jumping to the limit chains.
@@ -350,6 +343,19 @@ impl Limits {
 
 /// A bare SYN (no FIN, RST or ACK).
 const TCP_SYN: &str = "tcp flags & (fin|syn|rst|ack) == syn";
+
+/// The per-source meter key: the IPv4 source, or the IPv6 source's
+/// network of `ipv6_prefix` bits.
+pub(crate) fn source_key(ipv6_prefix: u8, v6: bool) -> String {
+    if !v6 {
+        return "ip saddr".into();
+    }
+    if ipv6_prefix >= 128 {
+        return "ip6 saddr".into();
+    }
+    let mask = u128::MAX << (128 - u32::from(ipv6_prefix));
+    format!("ip6 saddr & {}", std::net::Ipv6Addr::from(mask))
+}
 
 fn proto_word(p: Protocol) -> &'static str {
     match p {

@@ -69,6 +69,7 @@ mod conntrack;
 mod error;
 mod filter;
 pub mod guard;
+pub mod messenger;
 mod netlink;
 mod nflog;
 mod rtnl;
@@ -86,6 +87,7 @@ pub use filter::{
     AdvancedFilter, Direction, IcmpType, Owner, PortMatch, PortRange, Protocol, Side, parse_ports,
 };
 pub use guard::{ConnLimit, Limits, LogKind, PortFlood, ScanLog, SynFlood};
+pub use messenger::Messenger;
 pub use netlink::ListedElement;
 pub use nflog::{IPPROTO_TCP, IPPROTO_UDP, LoggedPacket, NflogReceiver, decode_nflog};
 pub use rtnl::{AddrChange, AddrWatcher, HostAddr, decode_addr_messages, dump_addresses};

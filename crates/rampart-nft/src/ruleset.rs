@@ -14,6 +14,7 @@ use crate::addr::Family;
 use crate::error::NftError;
 use crate::filter::{AdvancedFilter, Direction, PortRange, render_ports};
 use crate::guard::{Limits, ScanLog};
+use crate::messenger::{self, Messenger};
 
 /// The only table Rampart touches (family `inet`).
 pub const TABLE: &str = "rampart";
@@ -39,6 +40,9 @@ pub enum SetList {
     /// `ccallow4`/`ccallow6`: the ranges of the only countries allowed
     /// (used when [`Ruleset::country_allow`] is set).
     CountryAllow,
+    /// `page4`/`page6`: the bans told why (see [`crate::messenger`]); kept
+    /// by the daemon's messenger, declared only when it is on.
+    Page,
 }
 
 impl SetList {
@@ -61,6 +65,7 @@ impl SetList {
             }
             SetList::CountryDeny => format!("ccdeny{s}"),
             SetList::CountryAllow => format!("ccallow{s}"),
+            SetList::Page => format!("page{s}"),
         })
     }
 }
@@ -173,6 +178,8 @@ pub struct Ruleset {
     pub scan_log: Option<ScanLog>,
     /// Per-source connection limits enforced in the kernel.
     pub limits: Limits,
+    /// Blocked addresses redirected to the messenger (`None`: off).
+    pub messenger: Option<Messenger>,
 }
 
 impl Ruleset {
@@ -192,7 +199,7 @@ impl Ruleset {
     /// Every kernel set name this ruleset declares.
     pub fn set_names(&self) -> Result<Vec<String>, NftError> {
         let mut v = Vec::new();
-        for l in self.lists() {
+        for l in self.lists().into_iter().chain(self.extra_lists()) {
             v.push(l.set_name(Family::V4)?);
             v.push(l.set_name(Family::V6)?);
         }
@@ -202,12 +209,34 @@ impl Ruleset {
     /// The dynamic sets of the kernel limits (per-source meters; their
     /// contents are the kernel's, never loaded by Rampart).
     pub fn limit_set_names(&self) -> Vec<String> {
-        self.limits.sets().into_iter().map(|(n, _)| n).collect()
+        self.limit_sets().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// The dynamic sets with their declarations: the limits' and the
+    /// messenger's meters.
+    fn limit_sets(&self) -> Vec<(String, String)> {
+        let mut v = self.limits.sets();
+        if let Some(m) = &self.messenger {
+            v.extend(m.sets());
+        }
+        v
+    }
+
+    /// The set lists declared besides [`Ruleset::lists`]: the page sets
+    /// when the messenger is on.
+    fn extra_lists(&self) -> Vec<SetList> {
+        match self.messenger {
+            Some(_) => vec![SetList::Page],
+            None => Vec::new(),
+        }
     }
 
     /// Check names, duplicates and ports.
     pub fn validate(&self) -> Result<(), NftError> {
         self.limits.validate()?;
+        if let Some(m) = &self.messenger {
+            m.validate()?;
+        }
         if let Some(s) = &self.scan_log {
             s.validate()?;
         }
@@ -241,7 +270,7 @@ impl Ruleset {
         let _ = writeln!(o, "add table {t}");
         let mut names = self.set_names()?;
         names.extend(self.limit_set_names());
-        for list in self.lists() {
+        for list in self.lists().into_iter().chain(self.extra_lists()) {
             for (fam, ty) in [(Family::V4, "ipv4_addr"), (Family::V6, "ipv6_addr")] {
                 let name = list.set_name(fam)?;
                 let _ = writeln!(
@@ -250,7 +279,7 @@ impl Ruleset {
                 );
             }
         }
-        for (name, decl) in self.limits.sets() {
+        for (name, decl) in self.limit_sets() {
             let _ = writeln!(o, "add set {t} {name} {decl}");
         }
         let strict = match &self.mode {
@@ -280,6 +309,11 @@ impl Ruleset {
         for (chain, _) in &helpers {
             let _ = writeln!(o, "add chain {t} {chain}");
         }
+        if self.messenger.is_some() {
+            let (c, decl) = (messenger::CHAIN, Messenger::chain_decl());
+            let _ = writeln!(o, "add chain {t} {c} {decl}");
+            let _ = writeln!(o, "flush chain {t} {c}");
+        }
         for chain in ["input", "forward", "output"]
             .into_iter()
             .chain(helpers.iter().map(|(c, _)| *c))
@@ -292,6 +326,9 @@ impl Ruleset {
             .collect();
         stale.sort();
         stale.dedup();
+        if self.messenger.is_none() && stale.iter().any(|s| *s == "page4") {
+            o.push_str(&Messenger::removal(&t));
+        }
         for s in stale {
             if !s
                 .bytes()
@@ -308,7 +345,11 @@ impl Ruleset {
         ]
         .into_iter()
         .chain(helpers)
-        {
+        .chain(
+            self.messenger
+                .iter()
+                .map(|m| (messenger::CHAIN, m.nat_rules())),
+        ) {
             for r in rules {
                 let _ = writeln!(o, "add rule {t} {chain} {r}");
             }
@@ -326,6 +367,9 @@ impl Ruleset {
         let mut r = vec!["iif \"lo\" accept".to_string()];
         pair(&mut r, "saddr", &SetList::Allow, "accept")?;
         filters(&mut r, &self.allow_filters, Direction::In, "accept");
+        if let Some(m) = &self.messenger {
+            r.extend(m.input_rules());
+        }
         pair(&mut r, "saddr", &SetList::Deny, "counter drop")?;
         filters(&mut r, &self.deny_filters, Direction::In, "drop");
         for b in self.blocklists.iter().filter(|b| b.direction.inbound()) {

@@ -137,3 +137,19 @@ pub fn strict_guards() -> Ruleset {
         ..strict_csf()
     }
 }
+
+/// Ban-only with the messenger on (web and mail/FTP ports redirected).
+pub fn ban_only_messenger() -> Ruleset {
+    Ruleset {
+        messenger: Some(rampart_nft::Messenger {
+            web_ports: vec![80, 443],
+            text_ports: vec![25, 587, 110, 143, 21],
+            page_port: 8701,
+            text_port: 8702,
+            rate: 10,
+            connections: 8,
+            ipv6_prefix: 64,
+        }),
+        ..Ruleset::default()
+    }
+}

@@ -108,3 +108,23 @@ fn rendering_is_deterministic() {
     let b = fixtures::strict_csf().render(&[]).expect("render");
     assert_eq!(a, b);
 }
+
+#[test]
+fn ban_only_with_the_messenger() {
+    check(
+        "ban_only_messenger",
+        &fixtures::ban_only_messenger().render(&[]).expect("render"),
+    );
+}
+
+#[test]
+fn turning_the_messenger_off_removes_its_chain_before_its_sets() {
+    let existing: Vec<String> = ["deny4", "page4", "page6", "msgrate4", "msgconn6"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    check(
+        "messenger_off",
+        &fixtures::ban_only().render(&existing).expect("render"),
+    );
+}

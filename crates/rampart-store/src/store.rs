@@ -930,6 +930,16 @@ impl Store {
         self.select_history(&sql, rusqlite::params_from_iter(keys))
     }
 
+    /// The history records of entry `id` (every record it had before it
+    /// was replaced or ended), most recently ended first.
+    pub fn history_of_entry(&self, id: i64) -> Result<Vec<HistoryRecord>> {
+        let sql = format!(
+            "SELECT {HISTORY_SELECT} FROM history WHERE entry_id = ?1 \
+             ORDER BY ended DESC, history_id DESC"
+        );
+        self.select_history(&sql, rusqlite::params![id])
+    }
+
     fn select_history<P: Params>(&self, sql: &str, params: P) -> Result<Vec<HistoryRecord>> {
         let ctx = &self.ctx;
         let mut stmt = self

@@ -173,7 +173,10 @@ blocklists and blocked countries, and shows earlier entries.
 
 What the kernel enforces (a lookup of the address in the sets of table inet \
 rampart) is shown next to what the store says. Like grep, the exit status \
-is 0 when the kernel blocks the address and 1 when it does not."
+is 0 when the kernel blocks the address and 1 when it does not.
+
+ADDR may also be the reference code a blocked person read on the messenger \
+page (RMP-17-KW21G4): the block it names, in force or ended, is shown."
     )]
     Why(ReadArgs),
     /// Make the kernel match the store and the configuration

@@ -452,8 +452,17 @@ fn reason_record<'a>(reasons: &'a [Reason], code: &str) -> Option<&'a Reason> {
 /// `rampart why`: exit 0 when the kernel blocks the address, 1 when not.
 pub fn why(global: &Global, a: &ReadArgs) -> Result<u8> {
     with_json_errors(a.json, || {
-        let ip: IpAddr = parse_target(&a.addr)?.addr;
         let mut ctx = Ctx::open(global, false)?;
+        let (ip, reference) = match crate::daemon::messenger::refcode::parse(&a.addr) {
+            Some((id, chk)) => {
+                let (net, text) = resolve_reference(&ctx, id, &chk)?;
+                (net.addr, Some(text))
+            }
+            None => (parse_target(&a.addr)?.addr, None),
+        };
+        if let Some(r) = reference.as_ref().filter(|_| !a.json) {
+            println!("{r}");
+        }
         let now = now();
         let kv = kernel_view(&mut ctx, ip, now)?;
         let store = StoreView::read(&ctx, ip, now)?;
@@ -468,6 +477,47 @@ pub fn why(global: &Global, a: &ReadArgs) -> Result<u8> {
             exit::FOUND_PROBLEMS
         })
     })
+}
+
+/// The block a messenger reference code names (in force or ended), and
+/// a line saying which; a code that names no record is a usage error.
+fn resolve_reference(ctx: &Ctx, id: i64, chk: &str) -> Result<(Net, String)> {
+    use crate::daemon::messenger::refcode;
+    let code = format!("RMP-{id}-{chk}");
+    if let Some(e) = ctx.store.get(id)?
+        && refcode::matches(chk, id, e.target, e.created)
+    {
+        return Ok((
+            e.target,
+            format!(
+                "Reference {code}: the {} entry of {} (in force).",
+                e.kind, e.target
+            ),
+        ));
+    }
+    let ended = ctx.store.history_of_entry(id)?;
+    match ended
+        .iter()
+        .find(|h| refcode::matches(chk, id, h.entry.target, h.entry.created))
+    {
+        Some(h) => Ok((
+            h.entry.target,
+            format!(
+                "Reference {code}: the {} entry of {} (ended {}: {}{}).",
+                h.entry.kind,
+                h.entry.target,
+                format_rfc3339(h.ended),
+                h.end,
+                h.by.as_deref()
+                    .map(|b| format!(" by {}", escape_controls(b)))
+                    .unwrap_or_default()
+            ),
+        )),
+        None => Err(crate::fw::Usage(format!(
+            "{code} is not a reference code of this server's blocks"
+        ))
+        .into()),
+    }
 }
 
 /// What the store (and the configuration) say about an address.
@@ -659,8 +709,17 @@ fn print_store_entries(s: &StoreView) {
     if !s.history.is_empty() {
         println!("\n  earlier entries:");
         for h in s.history.iter().take(10) {
+            let by =
+                h.by.as_deref()
+                    .map(|b| format!(" by {}", escape_controls(b)))
+                    .unwrap_or_default();
+            let note = h
+                .comment
+                .as_deref()
+                .map(|c| format!(": {}", escape_controls(c)))
+                .unwrap_or_default();
             println!(
-                "    {} {} — ended {} ({})",
+                "    {} {} — ended {} ({}{by}{note})",
                 h.entry.kind,
                 escape_controls(&h.entry.summary),
                 format_rfc3339(h.ended),

@@ -34,6 +34,7 @@ pub mod decide;
 pub mod detector;
 pub mod events;
 pub mod fleet;
+pub mod messenger;
 pub mod notify;
 pub mod plan;
 pub mod rebuild;
@@ -189,7 +190,11 @@ fn launch(
         Some(cfg) => Some(fleet::Fleet::prepare(cfg)?),
         None => None,
     };
-    let (bus, alerts) = start_sinks(config, fleet.as_ref(), s.ctx.store.path())?;
+    let (mut bus, alerts) = start_sinks(config, fleet.as_ref(), s.ctx.store.path())?;
+    let store_path = s.ctx.store.path().to_path_buf();
+    if !a.dry_run {
+        messenger::add_sinks(config, &mut bus, &store_path)?;
+    }
     let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = s.ctx.state_dir.clone();
@@ -206,6 +211,8 @@ fn launch(
     }
     if !a.dry_run {
         refresh::spawn(global, feed.clone())?;
+        let reasons = s.det.reasons().to_vec();
+        messenger::start(config, reasons, &store_path, feed.clone(), Arc::clone(&bus))?;
     }
     let fleet_shared = match fleet {
         Some(f) => {

@@ -17,13 +17,20 @@ pub struct Host {
     pub lab: Lab,
     pub state: PathBuf,
     pub config: PathBuf,
-    _servers: common::Servers,
+    _servers: Option<common::Servers>,
 }
 
 impl Host {
     pub fn new(tag: &str, config: &str) -> Host {
+        let mut h = Host::bare(tag, config);
+        h._servers = Some(h.lab.serve());
+        h
+    }
+
+    /// As [`Host::new`], without the lab's listeners (the test brings its
+    /// own servers, on any port).
+    pub fn bare(tag: &str, config: &str) -> Host {
         let lab = Lab::new(tag);
-        let servers = lab.serve();
         let dir = std::env::temp_dir().join(format!("rampart-fw-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -33,7 +40,7 @@ impl Host {
             lab,
             state: dir.join("state"),
             config: config_path,
-            _servers: servers,
+            _servers: None,
         }
     }
 
