@@ -145,6 +145,7 @@ fn a_blocked_client_gets_the_page_and_the_protocol_errors_others_the_real_server
         "Your connection to this server is blocked",
         BLOCKED,
         "Failed SSH login",
+        "Account tried</dt><dd>root</dd>",
         "Blocked until",
         "class=\"until\"",
         "RMP-",
@@ -169,6 +170,12 @@ fn a_blocked_client_gets_the_page_and_the_protocol_errors_others_the_real_server
         .replace('T', " ")
         .replace('Z', " UTC");
     assert!(page.contains(&until), "{until} missing");
+    let st: serde_json::Value = serde_json::from_str(&s.h.ok(&["status", "--json"])).unwrap();
+    assert!(
+        st["daemon"]["messenger"]["pages"].as_u64() >= Some(2),
+        "status counts the pages served: {}",
+        st["daemon"]["messenger"]
+    );
     // someone else reaches the real server on the same port, and the
     // blocked address reaches nothing else
     assert!(curl(&s.h, OTHER, "http://192.0.2.1/").contains("REAL WEB SERVER"));

@@ -101,6 +101,7 @@ impl Daemon {
             "enforcer": enforcer,
             "sinks": self.bus.report(),
             "alerts": self.alerts.as_ref().map(|a| a.report()),
+            "messenger": self.messenger.as_ref().map(|m| m.stats.report()),
             "notices": self.notices,
         })
     }

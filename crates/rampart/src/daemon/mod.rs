@@ -80,6 +80,7 @@ pub struct Daemon {
     alerts: Option<sinks::alerts::AlertsHandle>,
     fleet: Option<Arc<fleet::state::Shared>>,
     fleet_caught_up: bool,
+    messenger: Option<Arc<messenger::Shared>>,
 }
 
 /// `rampart run`.
@@ -209,10 +210,11 @@ fn launch(
         Ok(a) => sources::spawn(Box::new(a), feed.clone())?,
         Err(e) => tracing::warn!("the host's address changes are not followed: {e}"),
     }
+    let mut paged = None;
     if !a.dry_run {
         refresh::spawn(global, feed.clone())?;
-        let reasons = s.det.reasons().to_vec();
-        messenger::start(config, reasons, &store_path, feed.clone(), Arc::clone(&bus))?;
+        let pack = messenger_pack(&s.loaded, &s.det)?;
+        paged = messenger::start(config, pack, &store_path, feed.clone(), Arc::clone(&bus))?;
     }
     let fleet_shared = match fleet {
         Some(f) => {
@@ -245,6 +247,7 @@ fn launch(
         alerts,
         fleet: fleet_shared,
         fleet_caught_up: false,
+        messenger: paged,
     };
     // a node catches up with the fleet's active decisions before it is ready
     if let Some(cfg) = &config.fleet {
@@ -364,6 +367,25 @@ fn start_sinks(
     }
     let alerts = sinks::alerts::start(config, &mut bus).context("cannot start the alerts")?;
     Ok((bus, alerts))
+}
+
+/// What the messenger needs of the rule pack: the reason catalogue and
+/// the rules (to read the account tried from a ban's evidence), compiled
+/// only when the messenger is on.
+fn messenger_pack(
+    loaded: &settings::Loaded,
+    det: &rampart_core::detect::Detector,
+) -> Result<(
+    Vec<rampart_core::explain::Reason>,
+    messenger::accounts::Accounts,
+)> {
+    let rules = if loaded.config.messenger.enabled {
+        loaded.rules.clone()
+    } else {
+        Vec::new()
+    };
+    let accounts = messenger::accounts::Accounts::new(rules, &loaded.config)?;
+    Ok((det.reasons().to_vec(), accounts))
 }
 
 fn start_sources(

@@ -34,6 +34,12 @@ pub struct Block {
     pub service: Option<String>,
     /// Attempts counted, when the summary says.
     pub attempts: Option<u64>,
+    /// The account tried, when the evidence names one (the requester's
+    /// own lines only).
+    pub account: Option<String>,
+    /// The evidence lines, to find the account in.
+    #[serde(skip)]
+    evidence: Vec<String>,
     /// When it was decided (RFC 3339, UTC).
     pub when: String,
     /// Blocked since.
@@ -62,6 +68,18 @@ pub struct View {
 }
 
 impl View {
+    /// Fills in the account each block's evidence shows `ip` tried.
+    pub fn fill_accounts(
+        &mut self,
+        accounts: &super::accounts::Accounts,
+        ip: IpAddr,
+        now: Timestamp,
+    ) {
+        for b in &mut self.blocks {
+            b.account = accounts.tried(ip, &b.evidence, now);
+        }
+    }
+
     /// Whether the page has anything to say.
     pub fn blocked(&self) -> bool {
         !self.blocks.is_empty()
@@ -137,6 +155,8 @@ fn block(e: &Entry, r: Option<&Reason>, self_unblockable: bool) -> Block {
             .and_then(|r| r.split('.').next())
             .map(str::to_string),
         attempts: attempts(&e.summary),
+        account: None,
+        evidence: e.evidence.clone(),
         when: format_rfc3339(e.created),
         since: format_rfc3339(e.since),
         until: e.expires.map(format_rfc3339),

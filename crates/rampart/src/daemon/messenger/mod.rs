@@ -36,6 +36,7 @@
 //! TLS ([`tls`]): certificates chosen by SNI from configured files or
 //! Let's Encrypt / cPanel directories; no match closes the handshake.
 
+pub mod accounts;
 pub mod i18n;
 pub mod keeper;
 pub mod limit;
@@ -83,11 +84,24 @@ pub struct Stats {
     pub refused: AtomicU64,
 }
 
+impl Stats {
+    /// The counters as `status` shows them.
+    pub fn report(&self) -> serde_json::Value {
+        let n = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        serde_json::json!({
+            "pages": n(&self.pages), "protocol_messages": n(&self.texts),
+            "rate_limited": n(&self.limited), "self_unblocks": n(&self.unblocks),
+            "self_unblocks_refused": n(&self.refused),
+        })
+    }
+}
+
 /// What both servers share.
 pub struct Shared {
     /// `[messenger]`.
     pub cfg: MessengerConfig,
     reasons: Vec<Reason>,
+    accounts: accounts::Accounts,
     store: Mutex<Store>,
     /// The message catalogue.
     pub catalogue: i18n::Catalogue,
@@ -121,7 +135,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match lookup::view(&store, &self.cfg, &self.reasons, ip, now()) {
-            Ok(v) => Some(v),
+            Ok(mut v) => {
+                v.fill_accounts(&self.accounts, ip, now());
+                Some(v)
+            }
             Err(e) => {
                 tracing::warn!("messenger: cannot read the store: {e}");
                 None
@@ -156,7 +173,7 @@ pub fn add_sinks(config: &Config, bus: &mut Bus, store: &Path) -> Result<()> {
 /// messenger is off.
 pub fn start(
     config: &Config,
-    reasons: Vec<Reason>,
+    pack: (Vec<Reason>, accounts::Accounts),
     store: &Path,
     feed: Feed,
     bus: Arc<Bus>,
@@ -165,7 +182,7 @@ pub fn start(
     if !m.enabled {
         return Ok(None);
     }
-    let shared = Arc::new(shared(m, reasons, store, feed, bus)?);
+    let shared = Arc::new(shared(m, pack, store, feed, bus)?);
     let (web, text) = (bind(m.page_port)?, bind(m.text_port)?);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -197,7 +214,7 @@ pub fn start(
 
 fn shared(
     m: &MessengerConfig,
-    reasons: Vec<Reason>,
+    (reasons, accounts): (Vec<Reason>, accounts::Accounts),
     store: &Path,
     feed: Feed,
     bus: Arc<Bus>,
@@ -215,6 +232,7 @@ fn shared(
     Ok(Shared {
         cfg: m.clone(),
         reasons,
+        accounts,
         store: Mutex::new(Store::open(store).context("messenger: cannot open the ban store")?),
         catalogue: i18n::Catalogue::load(dir, &m.language)?,
         pages: render::Pages::new(&m.contact)?,
