@@ -7,6 +7,7 @@
 //! Reading the file is the caller's job; this module only sees text.
 
 pub mod alerts;
+mod api;
 mod fleet;
 
 pub use fleet::{FleetConfig, SharePolicy};
@@ -14,6 +15,7 @@ pub use fleet::{FleetConfig, SharePolicy};
 use crate::addr::Net;
 use crate::duration;
 pub use alerts::AlertsConfig;
+pub use api::{ApiConfig, DEFAULT_LISTEN as DEFAULT_API_LISTEN};
 use jiff::tz::TimeZone;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -117,6 +119,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Sharing bans across servers (`[fleet]`; `None`: off).
     pub fleet: Option<FleetConfig>,
+    /// The HTTP API, metrics and console (`[api]`).
+    pub api: ApiConfig,
 }
 
 /// `[sources]`: what `rampart run` follows when no `--watch` is given.
@@ -287,6 +291,7 @@ impl Default for Config {
                 ..LimitsConfig::default()
             },
             fleet: None,
+            api: ApiConfig::default(),
         }
     }
 }
@@ -325,6 +330,7 @@ const TOP: &[&str] = &[
     "sources",
     "alerts",
     "fleet",
+    "api",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -988,6 +994,7 @@ pub fn parse(
             }
             "alerts" => alerts::parse(&mut cx, v, &mut c.alerts),
             "fleet" => c.fleet = fleet::parse(&mut cx, v),
+            "api" => api::parse(&mut cx, v, &mut c.api),
             _ => cx.unknown(start, "", key, TOP),
         }
     }

@@ -95,6 +95,7 @@ mod tests {
         "ids",
         "dns",
         "custom",
+        "console",
     ];
 
     #[test]

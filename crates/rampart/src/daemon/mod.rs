@@ -40,6 +40,7 @@ pub mod rebuild;
 pub mod refresh;
 pub mod sinks;
 pub mod sources;
+pub mod web;
 
 use crate::cli::{Global, RuleSources, RunArgs};
 use crate::exit;
@@ -193,11 +194,13 @@ fn launch(
     let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = s.ctx.state_dir.clone();
+    let store_path = s.ctx.store.path().to_path_buf();
     let enforcer = Enforcer::new(s.ctx, Arc::clone(&bus), tx);
     std::thread::Builder::new()
         .name("enforcer".into())
         .spawn(move || enforcer.run(erx))?;
     let mut infos = source_infos(&s.plan);
+    start_web(global, a, config, &feed, &bus, &store_path);
     start_sources(&state_dir, s.files, s.journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, config, &feed)?;
     match sources::addrs::AddrSource::open() {
@@ -244,6 +247,36 @@ fn launch(
         d.fleet_catch_up(&rx, Duration::from_secs(cfg.catchup_timeout_secs));
     }
     Ok((d, rx, stop))
+}
+
+/// Starts the API, metrics and console (`[api]`). A listener that cannot
+/// be bound is logged: the firewall runs on without it.
+fn start_web(
+    global: &Global,
+    a: &RunArgs,
+    config: &rampart_core::config::Config,
+    feed: &Feed,
+    bus: &Arc<Bus>,
+    store: &std::path::Path,
+) {
+    let parts = web::Parts {
+        feed: feed.clone(),
+        bus: Arc::clone(bus),
+        global: Global {
+            config: global.config.clone(),
+            state_dir: global.state_dir.clone(),
+        },
+        rules: a.sources.clone(),
+        store_path: store.to_path_buf(),
+    };
+    match web::start(&config.api, parts) {
+        Ok(Some(addr)) => {
+            let scheme = if config.api.tls() { "https" } else { "http" };
+            tracing::info!("api: listening on {scheme}://{addr}");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("api: not started: {e:#}"),
+    }
 }
 
 /// One entry per followed file or glob, with its declared program.
@@ -505,6 +538,7 @@ impl Daemon {
             Input::OwnAddresses(own) => self.owner.own_addresses(own),
             Input::Fleet(events::FleetInput::Decisions(ds)) => self.owner.fleet(ds),
             Input::Fleet(events::FleetInput::CaughtUp) => self.fleet_caught_up = true,
+            Input::LoginFailed(f) => self.owner.login_failed(&f),
         }
         Flow::Go
     }
