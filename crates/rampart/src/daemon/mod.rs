@@ -190,7 +190,16 @@ fn launch(
         Some(cfg) => Some(fleet::Fleet::prepare(cfg)?),
         None => None,
     };
-    let (bus, alerts) = start_sinks(config, fleet.as_ref(), s.ctx.store.path())?;
+    let web_sinks = config.api.enabled.then(|| WebSinks {
+        metrics: Arc::new(web::metrics::Metrics::new()),
+        events: sinks::feed::channel(),
+    });
+    let (bus, alerts) = start_sinks(
+        config,
+        fleet.as_ref(),
+        s.ctx.store.path(),
+        web_sinks.as_ref(),
+    )?;
     let bus = Arc::new(bus);
     let (etx, erx) = sync_channel(ENFORCE_QUEUE);
     let state_dir = s.ctx.state_dir.clone();
@@ -200,7 +209,9 @@ fn launch(
         .name("enforcer".into())
         .spawn(move || enforcer.run(erx))?;
     let mut infos = source_infos(&s.plan);
-    start_web(global, a, config, &feed, &bus, &store_path);
+    if let Some(ws) = web_sinks {
+        start_web(global, a, config, &feed, &bus, &store_path, ws);
+    }
     start_sources(&state_dir, s.files, s.journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, config, &feed)?;
     match sources::addrs::AddrSource::open() {
@@ -258,8 +269,11 @@ fn start_web(
     feed: &Feed,
     bus: &Arc<Bus>,
     store: &std::path::Path,
+    sinks: WebSinks,
 ) {
     let parts = web::Parts {
+        metrics: sinks.metrics,
+        events: sinks.events,
         feed: feed.clone(),
         bus: Arc::clone(bus),
         global: Global {
@@ -370,13 +384,33 @@ fn open_journal(
     }
 }
 
+/// What the web side's sinks feed: the metrics' counters and the live feed.
+struct WebSinks {
+    metrics: Arc<web::metrics::Metrics>,
+    events: sinks::feed::FeedSender,
+}
+
 /// The event sinks and their queues.
 fn start_sinks(
     config: &rampart_core::config::Config,
     fleet: Option<&fleet::Fleet>,
     store: &std::path::Path,
+    web: Option<&WebSinks>,
 ) -> Result<(Bus, Option<sinks::alerts::AlertsHandle>)> {
     let mut bus = Bus::default();
+    if let Some(w) = web {
+        let rx = bus.add(
+            "metrics",
+            65536,
+            FullPolicy::DropNewest,
+            sinks::metrics::wants,
+        );
+        let metrics = Arc::clone(&w.metrics);
+        sinks::spawn(Box::new(sinks::metrics::MetricsSink { metrics }), rx)?;
+        let rx = bus.add("feed", 4096, FullPolicy::DropNewest, sinks::feed::wants);
+        let tx = w.events.clone();
+        sinks::spawn(Box::new(sinks::feed::FeedSink { tx }), rx)?;
+    }
     if let Some(f) = fleet {
         let rx = bus.add("fleet", 65536, FullPolicy::DropNewest, sinks::fleet::wants);
         let (cfg, key, shared) = (f.cfg.clone(), f.key.clone(), Arc::clone(&f.shared));

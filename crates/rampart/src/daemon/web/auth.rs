@@ -98,7 +98,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 /// Compares two secrets in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -369,7 +369,11 @@ async fn authenticate(parts: &Parts, web: &Arc<Web>) -> Result<Principal, ApiErr
     Err(ApiError::unauthorized())
 }
 
-async fn token_principal(web: &Arc<Web>, token: &str, from: IpAddr) -> Result<Principal, ApiError> {
+pub(super) async fn token_principal(
+    web: &Arc<Web>,
+    token: &str,
+    from: IpAddr,
+) -> Result<Principal, ApiError> {
     let hash = token_hash(token);
     let w = Arc::clone(web);
     let found = tokio::task::spawn_blocking(move || w.token(&hash))

@@ -39,11 +39,14 @@
 pub mod api;
 pub mod auth;
 pub mod bridge;
+pub mod metrics;
+pub mod openapi;
 pub mod server;
 
 use crate::cli::{Global, RuleSources};
 use crate::daemon::bus::Bus;
 use crate::daemon::events::Event;
+use crate::daemon::sinks::feed::FeedSender;
 use crate::daemon::sources::Feed;
 use anyhow::{Context, Result};
 use axum::Router;
@@ -70,6 +73,10 @@ pub struct Web {
     pub rules: RuleSources,
     /// Where the listener is bound.
     pub addr: SocketAddr,
+    /// The counters the metrics sink keeps.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The live feed (subscribe for server-sent events).
+    pub feed: FeedSender,
     store_path: PathBuf,
     store: Mutex<Option<Store>>,
     bus: Arc<Bus>,
@@ -87,6 +94,10 @@ pub struct Parts {
     pub rules: RuleSources,
     /// The store's database file.
     pub store_path: PathBuf,
+    /// The counters the metrics sink keeps.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The live feed's channel (the feed sink sends into it).
+    pub events: FeedSender,
 }
 
 impl Web {
@@ -114,6 +125,16 @@ impl Web {
         Ok(f(store)?)
     }
 
+    /// Like [`Web::with_store`], for functions with `anyhow` errors.
+    pub fn with_store_any<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let mut out = None;
+        self.with_store(|s| {
+            out = Some(f(s));
+            Ok(())
+        })?;
+        out.unwrap_or_else(|| Err(anyhow::anyhow!("the ban store is not open")))
+    }
+
     /// The API token whose secret hashes to `hash`.
     fn token(&self, hash: &str) -> Result<Option<TokenInfo>> {
         self.with_store(|s| s.token_by_hash(hash))
@@ -132,6 +153,7 @@ impl Web {
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(api::routes())
+        .route("/metrics", axum::routing::get(metrics::handler))
         .layer(DefaultBodyLimit::max(server::MAX_BODY))
         .with_state(web)
 }
@@ -161,6 +183,8 @@ pub fn start(config: &ApiConfig, parts: Parts) -> Result<Option<SocketAddr>> {
         rules: parts.rules,
         addr,
         store_path: parts.store_path,
+        metrics: parts.metrics,
+        feed: parts.events,
         store: Mutex::new(None),
         bus: parts.bus,
     });
