@@ -13,7 +13,8 @@ use crate::views::{
     AddView, ConfigCheckView, CountriesView, EntryView, LineTestView, RemovedView, RuleView,
     WhyView,
 };
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -107,6 +108,40 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON body; a malformed one is answered like every other error
+/// (`{"ok": false, "error"}` with 400, 415 or 422), not in axum's plain text.
+#[derive(Debug, Clone)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e| ApiError {
+                status: e.status(),
+                message: e.body_text(),
+            })
+    }
+}
+
+/// A query string, its errors answered as JSON (400).
+#[derive(Debug, Clone)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
 /// The routes of `/api/v1` (each is in the OpenAPI document, and the
 /// document has no other: `openapi::tests`).
 pub fn routes() -> Router<Arc<Web>> {
@@ -185,7 +220,7 @@ fn kind_of(s: &str) -> Result<Kind, ApiError> {
 async fn list(
     State(web): State<Arc<Web>>,
     _a: ReadAccess,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<EntryView>>, ApiError> {
     let kinds: Vec<Kind> = q
         .kind
@@ -243,7 +278,7 @@ pub struct AddBody {
 async fn deny(
     State(web): State<Arc<Web>>,
     WriteAccess(p): WriteAccess,
-    Json(b): Json<AddBody>,
+    Body(b): Body<AddBody>,
 ) -> Result<Json<AddView>, ApiError> {
     add(web, p, Kind::Deny, b).await
 }
@@ -251,7 +286,7 @@ async fn deny(
 async fn allow(
     State(web): State<Arc<Web>>,
     WriteAccess(p): WriteAccess,
-    Json(b): Json<AddBody>,
+    Body(b): Body<AddBody>,
 ) -> Result<Json<AddView>, ApiError> {
     add(web, p, Kind::Allow, b).await
 }
@@ -259,7 +294,7 @@ async fn allow(
 async fn ignore(
     State(web): State<Arc<Web>>,
     WriteAccess(p): WriteAccess,
-    Json(b): Json<AddBody>,
+    Body(b): Body<AddBody>,
 ) -> Result<Json<AddView>, ApiError> {
     add(web, p, Kind::Ignore, b).await
 }
@@ -332,7 +367,7 @@ pub struct UnblockBody {
 async fn unblock(
     State(web): State<Arc<Web>>,
     WriteAccess(p): WriteAccess,
-    Json(b): Json<UnblockBody>,
+    Body(b): Body<UnblockBody>,
 ) -> Result<Json<RemovedView>, ApiError> {
     let net = addr(&b.addr)?;
     let c = Change::Unblock {
@@ -404,7 +439,7 @@ pub struct TestBody {
 async fn rules_test(
     State(web): State<Arc<Web>>,
     _a: ReadAccess,
-    Json(b): Json<TestBody>,
+    Body(b): Body<TestBody>,
 ) -> Result<Json<Vec<LineTestView>>, ApiError> {
     if b.lines.len() > 1000 {
         return Err(ApiError::bad_request("at most 1000 lines per request"));
@@ -494,7 +529,7 @@ async fn session(s: Session) -> Json<SessionView> {
 async fn login(
     State(web): State<Arc<Web>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(form): Json<LoginForm>,
+    Body(form): Body<LoginForm>,
 ) -> Result<Response, ApiError> {
     match auth::login(&web, peer.ip(), &form.user, &form.password).await {
         Ok(s) => {

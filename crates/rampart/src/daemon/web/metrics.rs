@@ -215,8 +215,52 @@ pub async fn handler(
         .and_then(|()| encode_registry(&mut out, &snapshot))
         .and_then(|()| encode_eof(&mut out))
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    Ok(([(header::CONTENT_TYPE, ct)], out).into_response())
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        let ct = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        return Ok(([(header::CONTENT_TYPE, ct)], out).into_response());
+    }
+    let ct = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, ct)], classic_text(&out)).into_response())
+}
+
+/// OpenMetrics text → Prometheus' classic text format (what `promtool
+/// check metrics` and older scrapers read): a counter's HELP and TYPE name
+/// its `_total` sample, and the `# UNIT` and `# EOF` lines go.
+fn classic_text(open: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for l in open.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(open.len());
+    for l in open.lines() {
+        if l.starts_with("# UNIT ") || l == "# EOF" {
+            continue;
+        }
+        let meta = l.strip_prefix("# HELP ").map(|r| ("# HELP ", r));
+        let meta = meta.or_else(|| l.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((tag, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{tag}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(l),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn gauge_family(

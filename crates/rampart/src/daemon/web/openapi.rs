@@ -65,9 +65,18 @@ fn read(summary: &str, success: Value, extra: &[(&str, &str)]) -> Value {
     json!({"summary": summary, "security": [{"bearer": []}, {"session": []}], "responses": responses(success, extra)})
 }
 
+/// The answers to a malformed body.
+const BODY_ERRORS: [(&str, &str); 3] = [
+    ("400", "the body is not JSON"),
+    ("415", "the body is not sent as application/json"),
+    ("422", "the body lacks a field or has one of the wrong type"),
+];
+
 fn write(summary: &str, req: Value, success: Value, extra: &[(&str, &str)]) -> Value {
+    let mut all: Vec<(&str, &str)> = BODY_ERRORS.to_vec();
+    all.extend_from_slice(extra);
     json!({"summary": summary, "security": [{"bearer": []}, {"session": []}], "requestBody": body(req),
-        "responses": responses(success, extra)})
+        "responses": responses(success, &all)})
 }
 
 fn add_op(kind: &str) -> Value {
@@ -144,6 +153,8 @@ fn paths() -> Value {
             "post": {"summary": "Log in to the console (sets the session cookie); failures count towards a ban (reason console)",
                 "security": [], "requestBody": body(obj(&["user", "password"], json!({"user": {"type": "string"}, "password": {"type": "string"}}))),
                 "responses": {"200": ok(r("Session"), "logged in"), "401": err("wrong user or password"),
+                    "400": err("the body is not JSON"), "415": err("the body is not sent as application/json"),
+                    "422": err("the body lacks user or password"),
                     "429": err("too many attempts from this address"), "503": err("the user database cannot be read")}},
             "delete": {"summary": "Log out (X-CSRF-Token required)", "security": [{"session": []}],
                 "responses": {"200": ok(obj(&["ok"], json!({"ok": {"type": "boolean"}})), "logged out"),
