@@ -19,7 +19,11 @@
 //!   (`sinks::feed`, `sinks::metrics`) behind drop-newest queues: a stuck
 //!   browser loses feed events (counted), it never slows a ban;
 //! - reads of the store use the web's own SQLite connection (WAL: readers
-//!   never block the enforcer's writes).
+//!   never block the enforcer's writes);
+//! - the web threads run at nice 10 with at most [`BLOCKING_THREADS`]
+//!   blocking jobs at once: clients hammering the API (`why` and the
+//!   rules cost real CPU) cannot take the CPU from the detector, which
+//!   the cost benchmark (`tests/api.rs`, `bench_api_cost`) measures.
 //!
 //! # Modules
 //!
@@ -158,6 +162,21 @@ pub fn router(web: Arc<Web>) -> Router {
         .with_state(web)
 }
 
+/// Blocking threads of the web runtime: store reads, `why`, rule
+/// loading, argon2 — at most this many at once, whatever the clients do.
+const BLOCKING_THREADS: usize = 4;
+
+/// The web runtime's nice value: on a busy machine the detector and the
+/// enforcer (nice 0) get the CPU first, so API clients cannot slow a ban.
+const WEB_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+fn yield_cpu() {
+    if let Err(e) = rustix::process::setpriority_process(None, WEB_NICE) {
+        tracing::debug!("api: cannot lower the web threads' priority: {e}");
+    }
+}
+
 /// Binds `[api] listen` and starts the web runtime on its own thread.
 /// Returns where it listens, or `None` when `[api]` is off. A listener
 /// that cannot be bound (the port is taken) or a certificate that cannot
@@ -190,13 +209,15 @@ pub fn start(config: &ApiConfig, parts: Parts) -> Result<Option<SocketAddr>> {
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(16)
+        .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("web-blocking")
+        .on_thread_start(yield_cpu)
         .build()
         .context("cannot start the web runtime")?;
     std::thread::Builder::new()
         .name("web".into())
         .spawn(move || {
+            yield_cpu();
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => server::serve(l, tls, web).await,
