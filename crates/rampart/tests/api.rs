@@ -66,7 +66,15 @@ fn json(s: &str) -> Value {
 
 /// A daemon with the API on the namespace's loopback, and two tokens.
 fn start(tag: &str, config: &str) -> (Host, Daemon, String, String) {
+    start_with(tag, config, &[])
+}
+
+/// As [`start`], running the `rampart` commands `before` first.
+fn start_with(tag: &str, config: &str, before: &[&[&str]]) -> (Host, Daemon, String, String) {
     let h = Host::new(tag, config);
+    for args in before {
+        h.ok(args);
+    }
     let ro = h
         .ok(&["api", "token", "add", "ro", "--scope", "read"])
         .trim()
@@ -375,7 +383,18 @@ fn metrics_pass_promtool_and_count_what_happened() {
     if Command::new("promtool").arg("--version").output().is_err() {
         panic!("promtool (Debian package prometheus) is needed for this test");
     }
-    let (h, _d, _ro, _rw) = start("met", "[reasons.sshd]\nthreshold = 2\n");
+    // an alert channel (nobody listens on port 9) and a blocklist, so
+    // every family of the dashboard has a sample
+    let config =
+        "[reasons.sshd]\nthreshold = 2\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n";
+    let list = std::env::temp_dir().join(format!("rampart-api-list-{}", std::process::id()));
+    std::fs::write(&list, "203.0.113.0/24\n").unwrap();
+    let (h, _d, _ro, _rw) = start_with(
+        "met",
+        config,
+        &[&["blocklist", "add", "bad", "--file", list.to_str().unwrap()]],
+    );
+    let _ = std::fs::remove_file(&list);
     let log = h.state.parent().unwrap().join("auth.log");
     append(&log, &fail_lines("198.51.100.4", 2, 100));
     assert!(wait_blocked(&h, "198.51.100.4"));
@@ -399,6 +418,8 @@ fn metrics_pass_promtool_and_count_what_happened() {
         "rampart_tracked_addresses ",
         "rampart_process_resident_memory_bytes ",
         "rampart_self_unblocks_total 0",
+        "rampart_blocklist_entries{blocklist=\"bad\"} 1",
+        "rampart_alert_deliveries_total{channel=",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
