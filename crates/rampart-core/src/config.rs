@@ -7,6 +7,7 @@
 //! Reading the file is the caller's job; this module only sees text.
 
 pub mod alerts;
+mod api;
 mod fleet;
 pub mod messenger;
 
@@ -16,6 +17,7 @@ pub use messenger::MessengerConfig;
 use crate::addr::Net;
 use crate::duration;
 pub use alerts::AlertsConfig;
+pub use api::{ApiConfig, DEFAULT_LISTEN as DEFAULT_API_LISTEN};
 use jiff::tz::TimeZone;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -121,6 +123,8 @@ pub struct Config {
     pub fleet: Option<FleetConfig>,
     /// What blocked addresses are told (`[messenger]`; off by default).
     pub messenger: MessengerConfig,
+    /// The HTTP API, metrics and console (`[api]`).
+    pub api: ApiConfig,
 }
 
 /// `[sources]`: what `rampart run` follows when no `--watch` is given.
@@ -292,6 +296,7 @@ impl Default for Config {
             },
             fleet: None,
             messenger: MessengerConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -331,6 +336,7 @@ const TOP: &[&str] = &[
     "alerts",
     "fleet",
     "messenger",
+    "api",
 ];
 const DETECT: &[&str] = &[
     "ipv6_prefix",
@@ -995,6 +1001,7 @@ pub fn parse(
             "alerts" => alerts::parse(&mut cx, v, &mut c.alerts),
             "fleet" => c.fleet = fleet::parse(&mut cx, v),
             "messenger" => messenger::parse(&mut cx, v, reason_codes, &mut c.messenger),
+            "api" => api::parse(&mut cx, v, &mut c.api),
             _ => cx.unknown(start, "", key, TOP),
         }
     }

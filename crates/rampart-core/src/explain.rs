@@ -99,6 +99,7 @@ mod tests {
         "ids",
         "dns",
         "custom",
+        "console",
     ];
 
     #[test]

@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod access;
 mod error;
 mod model;
 mod outbox;
@@ -40,6 +41,7 @@ pub mod statedir;
 mod store;
 mod target;
 
+pub use access::{Scope, TokenInfo, UserInfo};
 pub use error::{Error, Result};
 pub use model::{
     Active, AddAction, Added, Counts, EndReason, Entry, HistoryRecord, Kind, KindCounts,

@@ -119,6 +119,25 @@ CREATE TABLE fleet_outbox (
 ) STRICT;
 "#,
     },
+    // API AND CONSOLE (branch `api`): the lead renumbers at merge if
+    // another migration 5 lands first.
+    Migration {
+        version: 5,
+        description: "API tokens (hashed, with a scope) and console users (argon2 password hashes)",
+        sql: r#"
+CREATE TABLE api_tokens (
+    name      TEXT PRIMARY KEY,          -- the administrator's label
+    scope     TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+    hash      TEXT NOT NULL UNIQUE,      -- SHA-256 of the token, hex (the token itself is never kept)
+    created   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE console_users (
+    name     TEXT PRIMARY KEY,
+    password TEXT NOT NULL,              -- argon2id PHC string
+    created  INTEGER NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -219,6 +219,12 @@ enforces them."
     /// Share bans across servers through NATS JetStream ([fleet])
     #[command(subcommand)]
     Fleet(FleetCmd),
+    /// API tokens for the HTTP API and metrics ([api])
+    #[command(subcommand)]
+    Api(ApiCmd),
+    /// Users of the web console ([api])
+    #[command(subcommand)]
+    Console(ConsoleCmd),
     /// (internal) the rollback timer of `apply --confirm`
     #[command(name = "__rollback", hide = true)]
     Rollback(RollbackArgs),
@@ -311,6 +317,71 @@ pub enum FleetCmd {
     Keygen(KeygenArgs),
     /// Connection state, lag, queue length and the last decision per node
     Status(StatusArgs),
+}
+
+/// `rampart api ...`.
+#[derive(Debug, Subcommand)]
+pub enum ApiCmd {
+    /// Manage API tokens (`Authorization: Bearer TOKEN`)
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+/// `rampart api token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token and print it once (the store keeps only its hash)
+    Add(TokenAddArgs),
+    /// List tokens (names, scopes, creation times; never the tokens)
+    List(StatusArgs),
+    /// Remove a token: requests with it are refused from now on
+    Remove(NameArgs),
+}
+
+/// `api token add`.
+#[derive(Debug, Args)]
+pub struct TokenAddArgs {
+    /// A name for the token (who or what uses it: grafana, backup-script)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// read: status, lists, why, rules, metrics; write: also deny/allow/ignore/unblock
+    #[arg(long, value_parser = ["read", "write"])]
+    pub scope: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command taking one name.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart console ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConsoleCmd {
+    /// Manage console users (passwords stored as argon2id hashes)
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+/// `rampart console user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user, or set an existing user's password. The password is read
+    /// from standard input when it is not a terminal (one line), otherwise
+    /// asked for twice
+    Add(NameArgs),
+    /// List users
+    List(StatusArgs),
+    /// Remove a user (their sessions end at the daemon's next restart)
+    Remove(NameArgs),
 }
 
 /// `fleet keygen`.

@@ -11,10 +11,9 @@ use anyhow::{Context, Result};
 use rampart_core::addr::Net;
 use rampart_core::config::Config;
 use rampart_core::rule::parse_duration;
-use rampart_core::time::{Timestamp, format_rfc3339};
 use rampart_firewall::{Change, Kernel, Layout, MAX_TIMEOUT_SECS, Mirror, Outcome};
 use rampart_nft::NftFirewall;
-use rampart_store::{Entry, Store};
+use rampart_store::Store;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -242,25 +241,6 @@ pub fn who() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "root".into())
-}
-
-/// An entry as JSON.
-pub fn entry_json(e: &Entry, now: Timestamp) -> serde_json::Value {
-    serde_json::json!({
-        "id": e.id, "kind": e.kind, "target": e.target.to_string(), "reason": e.reason, "rule": e.rule,
-        "summary": e.summary, "evidence": e.evidence, "country": e.country, "origin": e.origin,
-        "comment": e.comment, "since": format_rfc3339(e.since), "created": format_rfc3339(e.created),
-        "expires": e.expires.map(format_rfc3339), "permanent": e.expires.is_none(),
-        "remaining_secs": e.remaining(now),
-    })
-}
-
-/// What the kernel was sent, as JSON.
-pub fn plan_json(out: &Outcome) -> serde_json::Value {
-    let (deleted, added) = out.plan.counts();
-    serde_json::json!({"elements_added": added, "elements_deleted": deleted,
-        "ruleset_loaded": out.plan.load_ruleset, "table_removed": out.plan.flush_table,
-        "warnings": out.warnings})
 }
 
 /// The SSH client running this command, if any.

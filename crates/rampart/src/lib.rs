@@ -18,6 +18,7 @@ pub mod fw;
 pub mod import;
 pub mod input;
 pub mod settings;
+pub mod views;
 
 /// Exit codes (sysexits-style where one fits).
 pub mod exit {

@@ -2,7 +2,7 @@
 //! its result to an exit code.
 
 use clap::Parser;
-use rampart::commands::{blocklists, firewall, lists, rules, scan};
+use rampart::commands::{access, blocklists, firewall, lists, rules, scan};
 use rampart::{cli, daemon, exit, fleet_cmd, fw, import, settings};
 use rampart_store::Kind;
 use std::process::ExitCode;
@@ -47,6 +47,8 @@ fn main() -> ExitCode {
         cli::Command::Rollback(ref a) => firewall::rollback(&cli.global, a),
         cli::Command::Import(ref c) => import::run(&cli.global, c),
         cli::Command::Fleet(ref c) => fleet_cmd::run(&cli.global, c),
+        cli::Command::Api(cli::ApiCmd::Token(ref c)) => access::token(&cli.global, c),
+        cli::Command::Console(cli::ConsoleCmd::User(ref c)) => access::user(&cli.global, c),
     };
     match r {
         Ok(code) => ExitCode::from(code),

@@ -38,7 +38,9 @@ pub struct Loaded {
     pub reasons: Vec<Reason>,
 }
 
-fn config_path(global: &Global) -> (PathBuf, bool) {
+/// The configuration file, and whether it was named (`--config`,
+/// `RAMPART_CONFIG`) rather than the default.
+pub fn config_path(global: &Global) -> (PathBuf, bool) {
     match &global.config {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_CONFIG), false),
@@ -217,8 +219,46 @@ pub fn now() -> Timestamp {
 /// `rampart config check [PATH]`.
 pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
     let path = a.path.clone().unwrap_or_else(|| config_path(global).0);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let diags = check_file(&path)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&check_view(&path, &diags))?);
+    } else if diags.is_empty() {
+        println!("{}: OK", path.display());
+    } else {
+        for d in &diags {
+            println!("{d}");
+        }
+        eprintln!("{}: {} error(s)", path.display(), diags.len());
+    }
+    Ok(if diags.is_empty() {
+        exit::OK
+    } else {
+        exit::FOUND_PROBLEMS
+    })
+}
+
+/// The result of checking `path` as `config check --json` shows it.
+pub fn check_view(path: &Path, diags: &[config::Diagnostic]) -> crate::views::ConfigCheckView {
+    crate::views::ConfigCheckView {
+        file: path.display().to_string(),
+        ok: diags.is_empty(),
+        errors: diags
+            .iter()
+            .map(|d| crate::views::DiagnosticView {
+                file: d.file.clone(),
+                line: d.line,
+                key: d.key.clone(),
+                message: d.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Every error of the configuration file `path` (rule ids from the
+/// built-in pack and the rules directory it names).
+pub fn check_file(path: &Path) -> Result<Vec<config::Diagnostic>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let reasons = explain::builtin();
     let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
     // Rule ids: built-in pack plus the rules directory the file names (or the default).
@@ -249,27 +289,5 @@ pub fn check(global: &Global, a: &ConfigCheckArgs) -> Result<u8> {
         &ids,
         &SystemZones,
     );
-    let diags = result.as_ref().err().cloned().unwrap_or_default();
-    if a.json {
-        let v: Vec<serde_json::Value> = diags
-            .iter()
-            .map(|d| serde_json::json!({"file": d.file, "line": d.line, "key": d.key, "message": d.message}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"file": path.display().to_string(), "ok": diags.is_empty(), "errors": v})
-        );
-    } else if diags.is_empty() {
-        println!("{}: OK", path.display());
-    } else {
-        for d in &diags {
-            println!("{d}");
-        }
-        eprintln!("{}: {} error(s)", path.display(), diags.len());
-    }
-    Ok(if diags.is_empty() {
-        exit::OK
-    } else {
-        exit::FOUND_PROBLEMS
-    })
+    Ok(result.err().unwrap_or_default())
 }

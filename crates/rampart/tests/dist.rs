@@ -68,6 +68,7 @@ fn its_commented_settings_are_exactly_the_defaults_and_cover_every_section() {
         "portscan",
         "limits",
         "sources",
+        "api",
     ] {
         assert!(
             text.contains(&format!("# [{table}]\n")),

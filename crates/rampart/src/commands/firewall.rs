@@ -3,8 +3,9 @@
 
 use crate::cli::{ApplyArgs, Global, RollbackArgs, StatusArgs};
 use crate::exit;
-use crate::fw::{Ctx, apply_all, human_duration, plan_json, ssh_client, with_json_errors};
+use crate::fw::{Ctx, apply_all, human_duration, ssh_client, with_json_errors};
 use crate::settings::now;
+use crate::views::KernelPlanView;
 use anyhow::{Context, Result};
 use rampart_core::addr::Net;
 use rampart_core::text::escape_controls;
@@ -214,7 +215,7 @@ pub fn flush(global: &Global, a: &ApplyArgs) -> Result<u8> {
         if a.json {
             println!(
                 "{}",
-                serde_json::json!({"ok": true, "kernel": plan_json(&out)})
+                serde_json::json!({"ok": true, "kernel": KernelPlanView::new(&out)})
             );
         } else {
             println!(
@@ -225,40 +226,81 @@ pub fn flush(global: &Global, a: &ApplyArgs) -> Result<u8> {
     })
 }
 
+/// Everything `rampart status --json` (and `GET /api/v1/status`) shows.
+#[derive(Debug, serde::Serialize)]
+pub struct StatusView {
+    /// Whether Rampart's table is loaded.
+    pub table_loaded: bool,
+    /// Whether kernel and store agree.
+    pub agree: bool,
+    /// How many elements differ.
+    pub disagreements: usize,
+    /// The comparison, set by set.
+    pub reconcile: rampart_firewall::Report,
+    /// `strict` or `ban-only`.
+    pub mode: &'static str,
+    /// Entries per list.
+    pub store: serde_json::Value,
+    /// The ports this host listens on.
+    pub listening: serde_json::Value,
+    /// The blocklists and their refresh state.
+    pub blocklists: Vec<crate::views::BlocklistView>,
+    /// The state directory.
+    pub state_dir: String,
+    /// The running daemon's own status (`null`: no daemon answers).
+    pub daemon: Option<serde_json::Value>,
+}
+
+/// Reads the status of the firewall, the store and the daemon.
+pub fn status_view(ctx: &mut Ctx) -> Result<StatusView> {
+    let now = now();
+    let c = ctx.store.counts(now)?;
+    let rep = rampart_firewall::report(&mut ctx.store, &mut ctx.kernel, now)?;
+    let defs = &ctx.kernel.layout().blocklists;
+    let daemon = crate::ctl::request(&ctx.state_dir, &serde_json::json!({"cmd": "status"}));
+    let lp = listening_ports();
+    Ok(StatusView {
+        table_loaded: rep.table_loaded,
+        agree: rep.agrees(),
+        disagreements: rep.disagreements(),
+        mode: if ctx.config.firewall.strict {
+            "strict"
+        } else {
+            "ban-only"
+        },
+        store: serde_json::json!({"deny": {"temporary": c.deny.temporary, "permanent": c.deny.permanent},
+                  "allow": {"temporary": c.allow.temporary, "permanent": c.allow.permanent},
+                  "ignore": {"temporary": c.ignore.temporary, "permanent": c.ignore.permanent},
+                  "expired_pending": c.expired_pending}),
+        listening: serde_json::json!({
+            "tcp": lp.tcp.iter().map(|p| p.first).collect::<Vec<_>>(),
+            "udp": lp.udp.iter().map(|p| p.first).collect::<Vec<_>>(),
+        }),
+        blocklists: defs
+            .iter()
+            .map(crate::views::BlocklistView::status)
+            .collect(),
+        state_dir: ctx.state_dir.display().to_string(),
+        daemon,
+        reconcile: rep,
+    })
+}
+
 /// `rampart status`.
 pub fn status(global: &Global, a: &StatusArgs) -> Result<u8> {
     with_json_errors(a.json, || {
         let mut ctx = Ctx::open(global, false)?;
+        if a.json {
+            let v = status_view(&mut ctx)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(exit::OK);
+        }
         let now = now();
         let c = ctx.store.counts(now)?;
         let rep = rampart_firewall::report(&mut ctx.store, &mut ctx.kernel, now)?;
         let defs = ctx.kernel.layout().blocklists.clone();
         let daemon = crate::ctl::request(&ctx.state_dir, &serde_json::json!({"cmd": "status"}));
         let lp = listening_ports();
-        if a.json {
-            let v = serde_json::json!({
-                "table_loaded": rep.table_loaded,
-                "agree": rep.agrees(),
-                "disagreements": rep.disagreements(),
-                "reconcile": rep,
-                "mode": if ctx.config.firewall.strict { "strict" } else { "ban-only" },
-                "store": {"deny": {"temporary": c.deny.temporary, "permanent": c.deny.permanent},
-                          "allow": {"temporary": c.allow.temporary, "permanent": c.allow.permanent},
-                          "ignore": {"temporary": c.ignore.temporary, "permanent": c.ignore.permanent},
-                          "expired_pending": c.expired_pending},
-                "listening": {
-                    "tcp": lp.tcp.iter().map(|p| p.first).collect::<Vec<_>>(),
-                    "udp": lp.udp.iter().map(|p| p.first).collect::<Vec<_>>(),
-                },
-                "blocklists": defs.iter().map(|d| serde_json::json!({"name": d.name, "entries": d.entries,
-                    "updated": d.updated.map(format_rfc3339), "failures": d.failures,
-                    "last_error": d.last_error, "next_due": d.next_due.map(format_rfc3339)})).collect::<Vec<_>>(),
-                "state_dir": ctx.state_dir.display().to_string(),
-                "daemon": daemon,
-            });
-            println!("{}", serde_json::to_string_pretty(&v)?);
-            return Ok(exit::OK);
-        }
         print_status(&ctx, &rep, &c, daemon.as_ref(), &lp);
         for d in &defs {
             println!("{}", blocklist_line(d));

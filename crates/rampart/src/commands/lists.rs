@@ -2,11 +2,12 @@
 
 use crate::cli::{AddrArgs, DenyArgs, Global, ListArgs, ReadArgs, RemoveArgs};
 use crate::exit;
-use crate::fw::{
-    Ctx, entry_json, human_duration, parse_for, parse_target, plan_json, ssh_client, who,
-    with_json_errors,
-};
+use crate::fw::{Ctx, human_duration, parse_for, parse_target, ssh_client, who, with_json_errors};
 use crate::settings::{self, now};
+use crate::views::{
+    AddView, ElementView, EntryView, ExplanationView, HistoryView, KernelWhyView, RemovedView,
+    WhyView,
+};
 use anyhow::Result;
 use rampart_core::addr::{Net, is_never_blockable};
 use rampart_core::explain::{self, Reason};
@@ -90,16 +91,21 @@ fn lockout_reason(ctx: &Ctx, net: Net, now: Timestamp) -> Result<Option<String>>
     Ok(None)
 }
 
-/// Whether an add must be refused without `--force`; prints why.
-fn refused(ctx: &Ctx, kind: Kind, net: Net, force: bool, now: Timestamp) -> Result<bool> {
-    let why = match kind {
+/// Why adding `net` to the `kind` list needs `--force` (or the API's
+/// `force`), if it does.
+pub fn refusal(ctx: &Ctx, kind: Kind, net: Net, now: Timestamp) -> Result<Option<String>> {
+    Ok(match kind {
         Kind::Deny => lockout_reason(ctx, net, now)?,
         Kind::Allow | Kind::Ignore => wide(net).map(|w| match kind {
             Kind::Allow => format!("{w}: every one of them would pass the firewall"),
             _ => format!("{w}: detectors would never block any of them"),
         }),
-    };
-    match why {
+    })
+}
+
+/// Whether an add must be refused without `--force`; prints why.
+fn refused(ctx: &Ctx, kind: Kind, net: Net, force: bool, now: Timestamp) -> Result<bool> {
+    match refusal(ctx, kind, net, now)? {
         Some(w) if !force => {
             eprintln!(
                 "rampart: refusing to {} {net}: {}. Use --force if you really mean it.",
@@ -180,15 +186,12 @@ fn report_add(out: &Outcome, asked: Option<u64>, json: bool, now: Timestamp) {
     let Some((action, e)) = &out.added else {
         return;
     };
-    let action_name = match action {
-        AddAction::Inserted => "inserted",
-        AddAction::Replaced { .. } => "extended",
-        AddAction::Kept { .. } => "kept",
-    };
     if json {
-        let v = serde_json::json!({"ok": true, "action": action_name, "entry": entry_json(e, now),
-            "kernel": plan_json(out)});
-        println!("{v}");
+        if let Some(v) = AddView::new(out, now)
+            && let Ok(text) = serde_json::to_string(&v)
+        {
+            println!("{text}");
+        }
         return;
     }
     let verb = match e.kind {
@@ -299,11 +302,9 @@ fn remove_entries(
 fn report_removed(out: &Outcome, net: Net, lists: &str, json: bool, forgot: bool) {
     let now = now();
     if json {
-        let v = serde_json::json!({"ok": !out.removed.is_empty(),
-            "removed": out.removed.iter().map(|e| entry_json(e, now)).collect::<Vec<_>>(),
-            "still_blocking": out.still_blocking.iter().map(|e| entry_json(e, now)).collect::<Vec<_>>(),
-            "daemon_counts_reset": forgot, "kernel": plan_json(out)});
-        println!("{v}");
+        if let Ok(text) = serde_json::to_string(&RemovedView::new(out, forgot, now)) {
+            println!("{text}");
+        }
         return;
     }
     if out.removed.is_empty() {
@@ -330,6 +331,34 @@ fn report_removed(out: &Outcome, net: Net, lists: &str, json: bool, forgot: bool
     }
 }
 
+/// The entries in force on the `kinds` lists (all when empty), only
+/// temporary ones with `temp`.
+pub fn entries(
+    store: &rampart_store::Store,
+    kinds: &[Kind],
+    temp: bool,
+    now: Timestamp,
+) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for k in if kinds.is_empty() {
+        &Kind::ALL[..]
+    } else {
+        kinds
+    } {
+        let f = ListFilter {
+            kind: Some(*k),
+            permanence: if temp {
+                Permanence::Temporary
+            } else {
+                Permanence::Any
+            },
+            origin: None,
+        };
+        entries.extend(store.list(&f, now)?);
+    }
+    Ok(entries)
+}
+
 /// `rampart list`: the store's entries in force.
 pub fn list(global: &Global, a: &ListArgs) -> Result<u8> {
     let ctx = Ctx::open(global, false)?;
@@ -342,26 +371,12 @@ pub fn list(global: &Global, a: &ListArgs) -> Result<u8> {
     .into_iter()
     .filter_map(|(on, k)| on.then_some(k))
     .collect();
-    let mut entries = Vec::new();
-    for k in if kinds.is_empty() {
-        Kind::ALL.to_vec()
-    } else {
-        kinds
-    } {
-        let f = ListFilter {
-            kind: Some(k),
-            permanence: if a.temp {
-                Permanence::Temporary
-            } else {
-                Permanence::Any
-            },
-            origin: None,
-        };
-        entries.extend(ctx.store.list(&f, now)?);
-    }
+    let entries = entries(&ctx.store, &kinds, a.temp, now)?;
     if a.json {
-        let v: Vec<_> = entries.iter().map(|e| entry_json(e, now)).collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&EntryView::all(&entries, now))?
+        );
         return Ok(exit::OK);
     }
     if entries.is_empty() {
@@ -467,7 +482,8 @@ pub fn why(global: &Global, a: &ReadArgs) -> Result<u8> {
         let kv = kernel_view(&mut ctx, ip, now)?;
         let store = StoreView::read(&ctx, ip, now)?;
         if a.json {
-            print_why_json(&ctx, ip, &kv, &store, now)?;
+            let v = why_view(&ctx, ip, &kv, &store, now);
+            println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             print_why(ip, &kv, &store, now);
         }
@@ -574,45 +590,58 @@ impl StoreView {
     }
 }
 
-fn print_why_json(
-    ctx: &Ctx,
-    ip: IpAddr,
-    kv: &KernelView,
-    s: &StoreView,
-    now: Timestamp,
-) -> Result<()> {
+/// What `why --json` (and `GET /api/v1/why/ADDR`) says about `ip`.
+pub fn why_of(ctx: &mut Ctx, ip: IpAddr) -> Result<WhyView> {
+    let now = now();
+    let kv = kernel_view(ctx, ip, now)?;
+    let store = StoreView::read(ctx, ip, now)?;
+    Ok(why_view(ctx, ip, &kv, &store, now))
+}
+
+fn why_view(ctx: &Ctx, ip: IpAddr, kv: &KernelView, s: &StoreView, now: Timestamp) -> WhyView {
     let reasons = explain::builtin();
-    let explanations: Vec<serde_json::Value> = s
+    let explanations = s
         .entries
         .iter()
         .filter(|e| e.kind == Kind::Deny)
         .filter_map(|e| reason_record(&reasons, &e.reason))
-        .map(|r| serde_json::json!({"reason": r.code, "title": r.title, "explanation": r.explanation, "remedy": r.remedy}))
+        .map(|r| ExplanationView {
+            reason: r.code.clone(),
+            title: r.title.clone(),
+            explanation: r.explanation.clone(),
+            remedy: r.remedy.clone(),
+        })
         .collect();
-    let v = serde_json::json!({
-        "address": ip.to_string(),
-        "blocked": kv.blocked,
-        "kernel": {"table_loaded": kv.loaded, "blocked": kv.blocked,
-            "elements": kv.hits.iter().map(|(l, seg)| serde_json::json!({
-                "list": rampart_firewall::list_name(l), "element": seg.range().to_string(),
-                "expires": seg.expiry.as_option().map(format_rfc3339)})).collect::<Vec<_>>()},
-        "store_blocked": s.blocked,
-        "agree": kv.blocked == s.blocked,
-        "detector_counts": s.counts,
-        "allowed": s.entries.iter().any(|e| e.kind == Kind::Allow),
-        "ignored": s.entries.iter().any(|e| e.kind == Kind::Ignore),
-        "entries": s.entries.iter().map(|e| entry_json(e, now)).collect::<Vec<_>>(),
-        "blocklists": s.lists,
-        "country": s.country,
-        "country_blocked": s.country_blocked,
-        "explanations": explanations,
-        "history": s.history.iter().map(|h| serde_json::json!({
-            "entry": entry_json(&h.entry, now), "ended": format_rfc3339(h.ended),
-            "how": h.end, "by": h.by, "comment": h.comment})).collect::<Vec<_>>(),
-        "state_dir": ctx.state_dir.display().to_string(),
-    });
-    println!("{}", serde_json::to_string_pretty(&v)?);
-    Ok(())
+    let elements = kv
+        .hits
+        .iter()
+        .map(|(l, seg)| ElementView {
+            list: rampart_firewall::list_name(l),
+            element: seg.range().to_string(),
+            expires: seg.expiry.as_option().map(format_rfc3339),
+        })
+        .collect();
+    WhyView {
+        address: ip.to_string(),
+        blocked: kv.blocked,
+        kernel: KernelWhyView {
+            table_loaded: kv.loaded,
+            blocked: kv.blocked,
+            elements,
+        },
+        store_blocked: s.blocked,
+        agree: kv.blocked == s.blocked,
+        detector_counts: s.counts.clone(),
+        allowed: s.entries.iter().any(|e| e.kind == Kind::Allow),
+        ignored: s.entries.iter().any(|e| e.kind == Kind::Ignore),
+        entries: EntryView::all(&s.entries, now),
+        blocklists: s.lists.clone(),
+        country: s.country.clone(),
+        country_blocked: s.country_blocked,
+        explanations,
+        history: s.history.iter().map(|h| HistoryView::new(h, now)).collect(),
+        state_dir: ctx.state_dir.display().to_string(),
+    }
 }
 
 fn print_why(ip: IpAddr, kv: &KernelView, s: &StoreView, now: Timestamp) {

@@ -9,13 +9,16 @@
 //!   show-rules);
 //! - blocklists and countries: [`blocklists`];
 //! - daemon control (`run`, `reload`): [`crate::daemon`] and [`crate::fw`];
-//! - migration: [`crate::import`].
+//! - migration: [`crate::import`];
+//! - who may use the HTTP API and console: [`access`] (`api token`,
+//!   `console user`).
 //!
 //! The list and firewall commands parse their arguments into a
 //! [`rampart_firewall::Change`] and execute it through
 //! [`crate::fw::Ctx::execute`] — through the running daemon when there is
 //! one, so it stays the one writer.
 
+pub mod access;
 pub mod blocklists;
 pub mod firewall;
 pub mod lists;

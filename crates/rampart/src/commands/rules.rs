@@ -1,20 +1,21 @@
 //! `rampart rules list` and `rampart rules test`.
 
-use crate::cli::{Global, RulesListArgs, RulesTestArgs};
+use crate::cli::{Global, RuleSources, RulesListArgs, RulesTestArgs};
 use crate::exit;
 use crate::settings::{self, now};
+use crate::views::{LineTestView, RuleView};
 use anyhow::{Context, Result};
 use rampart_core::text::escape_controls;
 use rampart_core::time::TimeContext;
 use rampart_core::vectors;
 use std::io::Read;
 
-/// `rampart rules list`.
-pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
-    let loaded = settings::load(global, &a.sources)?;
+/// Every rule loaded with `sources`, with its thresholds.
+pub fn rule_views(global: &Global, sources: &RuleSources) -> Result<Vec<RuleView>> {
+    let loaded = settings::load(global, sources)?;
     let det = loaded.detector()?;
     let groups = det.tracker().groups();
-    let rows: Vec<serde_json::Value> = loaded
+    Ok(loaded
         .rules
         .iter()
         .map(|r| {
@@ -29,21 +30,29 @@ pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
                 .iter()
                 .find(|g| g.name == r.id || Some(&g.name) == r.group.as_ref())
                 .or_else(|| groups.iter().find(|g| g.name == r.reason));
-            serde_json::json!({
-                "id": r.id,
-                "reason": r.reason,
-                "service": r.service,
-                "description": r.description,
-                "enabled": enabled,
-                "programs": r.programs,
-                "line": r.line,
-                "threshold": g.map(|g| g.threshold),
-                "window_secs": g.map(|g| g.window_secs),
-                "ban_secs": g.map(|g| g.ban_secs),
-                "title": reason.map(|x| x.title.as_str()),
-            })
+            RuleView {
+                id: r.id.clone(),
+                reason: r.reason.clone(),
+                service: r.service.clone(),
+                description: r.description.clone(),
+                enabled,
+                programs: r.programs.clone(),
+                line: r.line,
+                threshold: g.map(|g| g.threshold),
+                window_secs: g.map(|g| g.window_secs),
+                ban_secs: g.map(|g| g.ban_secs),
+                title: reason.map(|x| x.title.clone()),
+            }
         })
-        .collect();
+        .collect())
+}
+
+/// `rampart rules list`.
+pub fn list(global: &Global, a: &RulesListArgs) -> Result<u8> {
+    let rows: Vec<serde_json::Value> = rule_views(global, &a.sources)?
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(exit::OK);
@@ -91,24 +100,12 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
     if lines.is_empty() && a.file.is_none() {
         return run_vectors(&loaded, a.json);
     }
-    let mut det = loaded.detector()?;
-    let ctx = TimeContext::in_zone(&loaded.config.log_zone, now());
-    let mut matched = 0;
-    let mut out = Vec::new();
-    for l in &lines {
-        let r = det.process(l.as_bytes(), &ctx, ctx.reference);
-        let v = match &r {
-            Some((ev, _)) => {
-                matched += 1;
-                let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-                serde_json::json!({"line": l, "rule": ev.rule_name, "reason": ev.reason, "ip": ev.ip.to_string(),
-                    "user": text(ev.user), "port": ev.port, "count": ev.count, "rule_id": text(ev.rule_id),
-                    "time": ev.time.map(rampart_core::time::format_rfc3339)})
-            }
-            None => serde_json::json!({"line": l, "rule": null}),
-        };
-        out.push(v);
-    }
+    let views = test_lines(&loaded, &lines)?;
+    let matched = views.iter().filter(|v| v.rule.is_some()).count();
+    let out: Vec<serde_json::Value> = views
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -144,6 +141,45 @@ pub fn test(global: &Global, a: &RulesTestArgs) -> Result<u8> {
     } else {
         exit::FOUND_PROBLEMS
     })
+}
+
+/// What the rules make of each line (a fresh detector: nothing is counted
+/// anywhere else).
+pub fn test_lines(loaded: &settings::Loaded, lines: &[String]) -> Result<Vec<LineTestView>> {
+    let mut det = loaded.detector()?;
+    let ctx = TimeContext::in_zone(&loaded.config.log_zone, now());
+    let mut out = Vec::new();
+    for l in lines {
+        let v = match det.process(l.as_bytes(), &ctx, ctx.reference) {
+            Some((ev, _)) => {
+                let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+                LineTestView {
+                    line: l.clone(),
+                    rule: Some(ev.rule_name.to_string()),
+                    reason: Some(ev.reason.to_string()),
+                    ip: Some(ev.ip.to_string()),
+                    user: Some(text(ev.user)),
+                    port: Some(ev.port),
+                    count: Some(ev.count),
+                    rule_id: Some(text(ev.rule_id)),
+                    time: Some(ev.time.map(rampart_core::time::format_rfc3339)),
+                }
+            }
+            None => LineTestView {
+                line: l.clone(),
+                rule: None,
+                reason: None,
+                ip: None,
+                user: None,
+                port: None,
+                count: None,
+                rule_id: None,
+                time: None,
+            },
+        };
+        out.push(v);
+    }
+    Ok(out)
 }
 
 fn run_vectors(loaded: &settings::Loaded, json: bool) -> Result<u8> {

@@ -36,17 +36,9 @@ impl Daemon {
                 Some(ip) => json!({"ok": true, "counts": self.counts(ip)}),
                 None => json!({"ok": false, "error": "addr"}),
             },
+            // the unblock itself was published by the enforcer that applied it
             "forget" => match addr() {
-                Some(ip) => {
-                    let by = req["by"].as_str().unwrap_or("cli").to_string();
-                    let target = rampart_core::addr::Net::host(ip);
-                    self.bus.publish(super::events::Event::Unblocked {
-                        target,
-                        by,
-                        peer: None,
-                    });
-                    json!({"ok": true, "forgotten": self.owner.forget(ip)})
-                }
+                Some(ip) => json!({"ok": true, "forgotten": self.owner.forget(ip)}),
                 None => json!({"ok": false, "error": "addr"}),
             },
             "reload" => self.reload(),

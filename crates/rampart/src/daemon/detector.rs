@@ -208,6 +208,31 @@ impl Owner {
         }
     }
 
+    /// A failed console login or unknown API token, rendered as the
+    /// canonical message of program `rampart` that the built-in rule
+    /// `rampart.console_login_failed` counts (reason `console`): the
+    /// normal counting and ban path, with the attempt as evidence. The
+    /// user name is the client's text: control characters escaped, cut
+    /// at 64 characters, and after the address, so it cannot move the
+    /// blame.
+    pub fn login_failed(&mut self, f: &crate::daemon::events::LoginFailure) {
+        self.refresh_protected();
+        let what = if f.token { "token" } else { "login" };
+        let mut line = format!("console: failed {what} from {}", f.addr);
+        if let Some(u) = &f.user {
+            let u: String = rampart_core::text::escape_controls(u)
+                .chars()
+                .take(64)
+                .collect();
+            line.push_str(" for user ");
+            line.push_str(&u);
+        }
+        let mut tctx = std::mem::replace(&mut self.tctx, TimeContext::utc(0));
+        tctx.set_reference(now());
+        self.line(Some(b"rampart"), line.as_bytes(), &tctx, Instant::now());
+        self.tctx = tctx;
+    }
+
     /// Packets the kernel logged: port scans and limit drops.
     pub fn packets(&mut self, packets: Vec<rampart_nft::LoggedPacket>) {
         self.refresh_protected();

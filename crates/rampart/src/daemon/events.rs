@@ -62,6 +62,20 @@ pub enum Input {
     OwnAddresses(Vec<Net>),
     /// Other nodes' decisions, verified and past the share policy.
     Fleet(FleetInput),
+    /// A failed console login or an unknown API token (the web runtime):
+    /// counted under reason `console` like a log line.
+    LoginFailed(LoginFailure),
+}
+
+/// A failed attempt to authenticate to the console or the API.
+#[derive(Debug, Clone)]
+pub struct LoginFailure {
+    /// From where.
+    pub addr: IpAddr,
+    /// The user name tried (console logins), as sent.
+    pub user: Option<String>,
+    /// An unknown API token rather than a wrong password.
+    pub token: bool,
 }
 
 /// What the fleet source sends the detector.
@@ -133,6 +147,20 @@ pub enum BanOrigin {
         /// The node's name.
         node: String,
     },
+}
+
+impl BanOrigin {
+    /// The origin's kind: `detector`, `kernel`, `netblock`, `manual`,
+    /// `fleet` (a label for metrics, alerts and the feed).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BanOrigin::Detector => "detector",
+            BanOrigin::Kernel => "kernel",
+            BanOrigin::Netblock => "netblock",
+            BanOrigin::Manual => "manual",
+            BanOrigin::Fleet { .. } => "fleet",
+        }
+    }
 }
 
 /// A ban the detector decided: what the store records and the kernel

@@ -41,6 +41,7 @@ pub mod rebuild;
 pub mod refresh;
 pub mod sinks;
 pub mod sources;
+pub mod web;
 
 use crate::cli::{Global, RuleSources, RunArgs};
 use crate::exit;
@@ -191,7 +192,16 @@ fn launch(
         Some(cfg) => Some(fleet::Fleet::prepare(cfg)?),
         None => None,
     };
-    let (mut bus, alerts) = start_sinks(config, fleet.as_ref(), s.ctx.store.path())?;
+    let web_sinks = config.api.enabled.then(|| WebSinks {
+        metrics: Arc::new(web::metrics::Metrics::new()),
+        events: sinks::feed::channel(),
+    });
+    let (mut bus, alerts) = start_sinks(
+        config,
+        fleet.as_ref(),
+        s.ctx.store.path(),
+        web_sinks.as_ref(),
+    )?;
     let store_path = s.ctx.store.path().to_path_buf();
     if !a.dry_run {
         messenger::add_sinks(config, &mut bus, &store_path)?;
@@ -204,6 +214,9 @@ fn launch(
         .name("enforcer".into())
         .spawn(move || enforcer.run(erx))?;
     let mut infos = source_infos(&s.plan);
+    if let Some(ws) = web_sinks {
+        start_web(global, a, config, &feed, &bus, &store_path, ws);
+    }
     start_sources(&state_dir, s.files, s.journal, &mut infos, &feed)?;
     start_kernel_sources(want_nflog, config, &feed)?;
     match sources::addrs::AddrSource::open() {
@@ -254,6 +267,39 @@ fn launch(
         d.fleet_catch_up(&rx, Duration::from_secs(cfg.catchup_timeout_secs));
     }
     Ok((d, rx, stop))
+}
+
+/// Starts the API, metrics and console (`[api]`). A listener that cannot
+/// be bound is logged: the firewall runs on without it.
+fn start_web(
+    global: &Global,
+    a: &RunArgs,
+    config: &rampart_core::config::Config,
+    feed: &Feed,
+    bus: &Arc<Bus>,
+    store: &std::path::Path,
+    sinks: WebSinks,
+) {
+    let parts = web::Parts {
+        metrics: sinks.metrics,
+        events: sinks.events,
+        feed: feed.clone(),
+        bus: Arc::clone(bus),
+        global: Global {
+            config: global.config.clone(),
+            state_dir: global.state_dir.clone(),
+        },
+        rules: a.sources.clone(),
+        store_path: store.to_path_buf(),
+    };
+    match web::start(&config.api, parts) {
+        Ok(Some(addr)) => {
+            let scheme = if config.api.tls() { "https" } else { "http" };
+            tracing::info!("api: listening on {scheme}://{addr}");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("api: not started: {e:#}"),
+    }
 }
 
 /// One entry per followed file or glob, with its declared program.
@@ -347,13 +393,33 @@ fn open_journal(
     }
 }
 
+/// What the web side's sinks feed: the metrics' counters and the live feed.
+struct WebSinks {
+    metrics: Arc<web::metrics::Metrics>,
+    events: sinks::feed::FeedSender,
+}
+
 /// The event sinks and their queues.
 fn start_sinks(
     config: &rampart_core::config::Config,
     fleet: Option<&fleet::Fleet>,
     store: &std::path::Path,
+    web: Option<&WebSinks>,
 ) -> Result<(Bus, Option<sinks::alerts::AlertsHandle>)> {
     let mut bus = Bus::default();
+    if let Some(w) = web {
+        let rx = bus.add(
+            "metrics",
+            65536,
+            FullPolicy::DropNewest,
+            sinks::metrics::wants,
+        );
+        let metrics = Arc::clone(&w.metrics);
+        sinks::spawn(Box::new(sinks::metrics::MetricsSink { metrics }), rx)?;
+        let rx = bus.add("feed", 4096, FullPolicy::DropNewest, sinks::feed::wants);
+        let tx = w.events.clone();
+        sinks::spawn(Box::new(sinks::feed::FeedSink { tx }), rx)?;
+    }
     if let Some(f) = fleet {
         let rx = bus.add("fleet", 65536, FullPolicy::DropNewest, sinks::fleet::wants);
         let (cfg, key, shared) = (f.cfg.clone(), f.key.clone(), Arc::clone(&f.shared));
@@ -534,6 +600,7 @@ impl Daemon {
             Input::OwnAddresses(own) => self.owner.own_addresses(own),
             Input::Fleet(events::FleetInput::Decisions(ds)) => self.owner.fleet(ds),
             Input::Fleet(events::FleetInput::CaughtUp) => self.fleet_caught_up = true,
+            Input::LoginFailed(f) => self.owner.login_failed(&f),
         }
         Flow::Go
     }

@@ -11,8 +11,9 @@
 //!   [`Bus`](super::bus::Bus), each on its own thread behind its own bounded
 //!   queue that drops (and counts) when full: [`log`] (ban lines for the
 //!   journal), [`alerts`] (e-mail and webhooks) and, for tests of that
-//!   guarantee, [`stall`], a sink that never returns. The page, metrics,
-//!   the fleet and the console's live feed plug in here.
+//!   guarantee, [`stall`], a sink that never returns; [`feed`] (the API's
+//!   live events) and [`metrics`] (the Prometheus counters). The page
+//!   plugs in here.
 //!
 //! Adding a sink: a module here implementing [`Sink`], registered in
 //! `daemon::start_sinks` with its queue size, full policy and the events
@@ -20,9 +21,11 @@
 
 pub mod alerts;
 pub mod enforcer;
+pub mod feed;
 pub mod fleet;
 pub mod kernel;
 pub mod log;
+pub mod metrics;
 pub mod stall;
 pub mod store;
 

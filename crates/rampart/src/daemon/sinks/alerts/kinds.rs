@@ -281,13 +281,7 @@ impl Context<'_> {
                 .map_or_else(|| "permanent".into(), |s| short_duration(s.max(0) as u64)),
             permanent: b.len.is_none(),
             level: b.level,
-            origin: match &b.origin {
-                BanOrigin::Detector => "detector",
-                BanOrigin::Kernel => "kernel",
-                BanOrigin::Netblock => "netblock",
-                BanOrigin::Manual => "manual",
-                BanOrigin::Fleet { .. } => "fleet",
-            },
+            origin: b.origin.kind(),
             unblock: format!("rampart unblock {}", b.target),
         }
     }
