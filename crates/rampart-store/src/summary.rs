@@ -108,7 +108,14 @@ mod tests {
 
     fn deny(store: &mut Store, target: &str, reason: &str, at: i64) {
         let net = Net::parse(target).unwrap();
-        let e = NewEntry::new(Kind::Deny, net, Origin::Detector, reason, at, Some(at + 3600));
+        let e = NewEntry::new(
+            Kind::Deny,
+            net,
+            Origin::Detector,
+            reason,
+            at,
+            Some(at + 3600),
+        );
         store.add(&e).unwrap();
     }
 

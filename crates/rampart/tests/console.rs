@@ -197,14 +197,21 @@ fn a_browser_logs_in_sees_the_bans_and_unblocks_an_address() {
         return;
     }
     let (h, _d) = start("con", "[reasons.sshd]\nthreshold = 2\n");
-    for (i, ip) in ["198.51.100.4", "198.51.100.5", "203.0.113.8"]
+    for (i, ip) in ["198.51.100.4", "198.51.100.5", "192.0.2.8"]
         .iter()
         .enumerate()
     {
         append(&log_file(&h), &fail_lines(ip, 2, 100 + 10 * i));
         assert!(wait_blocked(&h, ip), "{ip} was not banned");
     }
-    h.ok(&["deny", "192.0.2.77", "--for", "2h", "--reason", "seen in a report"]);
+    h.ok(&[
+        "deny",
+        "203.0.113.77",
+        "--for",
+        "2h",
+        "--reason",
+        "seen in a report",
+    ]);
     assert_eq!(h.why("198.51.100.4")["blocked"], true);
 
     let shots = screenshots_dir();
@@ -226,12 +233,40 @@ fn a_browser_logs_in_sees_the_bans_and_unblocks_an_address() {
     assert!(bars.iter().all(|b| b["height"].as_f64().unwrap() > 0.0));
     assert_eq!(seen["plot_total"], 4);
     // the address page before and after the confirmed unblock
-    assert!(seen["verdict_before"].as_str().unwrap().starts_with("Blocked"), "{seen}");
-    assert!(seen["evidence"][0].as_str().unwrap().contains("Failed password for root from 198.51.100.4"));
-    assert!(seen["confirm"].as_str().unwrap().starts_with("Unblock 198.51.100.4"));
-    assert!(seen["verdict_after"].as_str().unwrap().starts_with("Not blocked"), "{seen}");
-    assert!(seen["tested"].as_str().unwrap().contains("198.51.100.4"), "{seen}");
-    assert!(seen["console_errors"].as_array().unwrap().is_empty(), "{seen}");
+    assert!(
+        seen["verdict_before"]
+            .as_str()
+            .unwrap()
+            .starts_with("Blocked"),
+        "{seen}"
+    );
+    assert!(
+        seen["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("Failed password for root from 198.51.100.4")
+    );
+    assert!(
+        seen["confirm"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unblock 198.51.100.4")
+    );
+    assert!(
+        seen["verdict_after"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not blocked"),
+        "{seen}"
+    );
+    assert!(
+        seen["tested"].as_str().unwrap().contains("198.51.100.4"),
+        "{seen}"
+    );
+    assert!(
+        seen["console_errors"].as_array().unwrap().is_empty(),
+        "{seen}"
+    );
 
     // the kernel let go of it (why's exit status follows the kernel), the
     // other bans stay, and the history says who
@@ -240,10 +275,16 @@ fn a_browser_logs_in_sees_the_bans_and_unblocks_an_address() {
     assert_eq!(why["history"][0]["by"], "api:user:admin", "{why}");
     assert_eq!(h.why("198.51.100.5")["blocked"], true);
     assert!(!wait_blocked(&h, "198.51.100.4"), "still dropped");
-    for page in ["login", "overview", "phone", "address", "confirm", "lists", "rules", "live"] {
+    for page in [
+        "login", "overview", "phone", "address", "confirm", "lists", "rules", "live",
+    ] {
         let p = shots.join(format!("console-{page}.png"));
         let bytes = std::fs::read(&p).unwrap_or_default();
-        assert!(bytes.starts_with(b"\x89PNG"), "{} is not a PNG", p.display());
+        assert!(
+            bytes.starts_with(b"\x89PNG"),
+            "{} is not a PNG",
+            p.display()
+        );
     }
 }
 
@@ -259,7 +300,10 @@ fn console_forms_need_the_csrf_token_and_pages_escape_what_they_show() {
 
     // nobody logged in: sent to the login page; a forged login form refused
     let a = get(&h, "/", None);
-    assert_eq!((a.status, a.header("location").as_deref()), (303, Some("/login")));
+    assert_eq!(
+        (a.status, a.header("location").as_deref()),
+        (303, Some("/login"))
+    );
     let forged = "user=admin&password=x&csrf=forged";
     assert_eq!(http(&h, "POST", "/login", None, Some(forged)).status, 403);
 
@@ -269,7 +313,12 @@ fn console_forms_need_the_csrf_token_and_pages_escape_what_they_show() {
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     // the evidence line shows as text: escaped markup, visible escape byte
-    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;\\x1b[2J"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;\\x1b[2J"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("<script>alert"), "{}", page.body);
     assert!(!page.body.contains('\u{1b}'));
 
@@ -279,7 +328,11 @@ fn console_forms_need_the_csrf_token_and_pages_escape_what_they_show() {
         let a = http(&h, "POST", "/act", Some(&session), Some(&form));
         assert_eq!(a.status, 403, "{form}: {}", a.body);
     }
-    assert_eq!(h.why("198.51.100.6")["blocked"], true, "refused, so still blocked");
+    assert_eq!(
+        h.why("198.51.100.6")["blocked"],
+        true,
+        "refused, so still blocked"
+    );
     let confirm = get(&h, &format!("/act?{unblock}"), Some(&session));
     assert_eq!(confirm.status, 200);
     let with = format!("{unblock}&csrf={}", csrf_field(&confirm.body));

@@ -33,11 +33,12 @@ def browser():
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 
 
-def shot(d, name):
-    """A full-page screenshot: the window grows to the page's height first."""
+def shot(d, name, most=2000):
+    """A full-page screenshot (at most `most` pixels high): the window
+    grows to the page's height first."""
     height = d.execute_script("return document.documentElement.scrollHeight")
     width = d.get_window_size()["width"]
-    d.set_window_size(width, min(max(height + 120, 600), 4000))
+    d.set_window_size(width, min(max(height + 120, 600), most))
     d.save_screenshot(os.path.join(SHOTS, f"console-{name}.png"))
     d.set_window_size(width, 900)
 
@@ -111,7 +112,7 @@ def other_pages(d, seen):
     d.find_element(By.CSS_SELECTOR, "form[action='/rules/test'] button[type=submit]").click()
     row = wait_for(d, "#tested tbody tr")
     seen["tested"] = row.text
-    shot(d, "rules")
+    shot(d, "rules", most=1200)
     d.get(URL + "/live")
     wait_for(d, "#feed")
     WebDriverWait(d, WAIT).until(

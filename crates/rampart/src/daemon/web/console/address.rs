@@ -67,7 +67,7 @@ pub async fn handler(
     .await?;
     let has_deny = why.entries.iter().any(|e| e.kind == Kind::Deny);
     let data = minijinja::context! { query => raw, why => render::val(&why),
-        has_deny => has_deny, done => q.done };
+    has_deny => has_deny, done => q.done };
     render::page(Some(&s), "address.html", "address", data)
 }
 

@@ -55,7 +55,11 @@ pub async fn handler(
     Viewer(s): Viewer,
     Query(q): Query<ListsQuery>,
 ) -> Result<Response, PageError> {
-    let kind = q.kind.as_deref().and_then(Kind::parse).unwrap_or(Kind::Deny);
+    let kind = q
+        .kind
+        .as_deref()
+        .and_then(Kind::parse)
+        .unwrap_or(Kind::Deny);
     let temp = q.temp.is_some();
     let filter = q.q.clone().unwrap_or_default();
     let (entries, counts) = render::blocking(&web, move |w| {

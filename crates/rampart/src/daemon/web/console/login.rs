@@ -8,8 +8,8 @@
 //! address, and every wrong password is reported to the detector
 //! (reason `console`), exactly as for the API's login.
 
-use super::render::{self, PageError};
 use super::Posted;
+use super::render::{self, PageError};
 use crate::daemon::web::Web;
 use crate::daemon::web::auth::{self, LoginError, Session};
 use axum::extract::{ConnectInfo, Form, State};

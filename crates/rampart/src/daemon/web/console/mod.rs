@@ -99,7 +99,10 @@ impl State {
             }
             None => HashMap::new(),
         };
-        if last.as_ref().is_none_or(|(at, _)| at.elapsed().as_secs() >= 1) {
+        if last
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed().as_secs() >= 1)
+        {
             *last = Some((Instant::now(), now.clone()));
         }
         rates
@@ -113,7 +116,14 @@ pub async fn keep_recent(web: Arc<Web>) {
     let mut rx = web.feed.subscribe();
     loop {
         match rx.recv().await {
-            Ok(ev) => web.console.remember(ev.0.clone()),
+            Ok(ev) => {
+                let mut ev = ev.0.clone();
+                // events without their own time are stamped on arrival
+                ev.time = ev
+                    .time
+                    .or_else(|| Some(rampart_core::time::format_rfc3339(crate::settings::now())));
+                web.console.remember(ev);
+            }
             Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => return,
         }
@@ -187,8 +197,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<Web>> for Posted<T> {
         let Form(c) = Form::<CsrfField>::from_request(again(&parts), web)
             .await
             .map_err(|e| PageError::bad_request(e.body_text()).into_response())?;
-        verify_csrf(&session, c.csrf.as_deref())
-            .map_err(|e| PageError::from(e).into_response())?;
+        verify_csrf(&session, c.csrf.as_deref()).map_err(|e| PageError::from(e).into_response())?;
         let Form(t) = Form::<T>::from_request(again(&parts), web)
             .await
             .map_err(|e| PageError::bad_request(e.body_text()).into_response())?;

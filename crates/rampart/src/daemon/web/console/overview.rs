@@ -5,9 +5,9 @@
 //! previous look, errors, unread bytes behind the end of a followed
 //! file), from the daemon's own status.
 
+use super::Viewer;
 use super::plot::{self, Plot, Range};
 use super::render::{self, PageError};
-use super::Viewer;
 use crate::daemon::web::Web;
 use axum::extract::{Query, State};
 use axum::response::Response;

@@ -8,7 +8,7 @@ use super::{Posted, Viewer};
 use crate::daemon::web::Web;
 use crate::daemon::web::auth::Session;
 use crate::views::{BlocklistView, CountriesView, LineTestView};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -66,6 +66,7 @@ pub async fn blocklists(
 async fn rules_page(
     web: &Arc<Web>,
     s: &Session,
+    filter: &str,
     input: &str,
     tested: Option<Vec<LineTestView>>,
 ) -> Result<Response, PageError> {
@@ -73,25 +74,47 @@ async fn rules_page(
         crate::commands::rules::rule_views(&w.global, &w.rules)
     })
     .await?;
-    let rows: Vec<serde_json::Value> = views
+    let filter = filter.to_lowercase();
+    let mut rows: Vec<serde_json::Value> = views
         .iter()
+        .filter(|r| {
+            let hay = format!("{} {} {} {}", r.id, r.service, r.reason, r.description);
+            filter
+                .split_whitespace()
+                .all(|w| hay.to_lowercase().contains(w))
+        })
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or_default();
             v["hits"] = web.metrics.events_of(&r.id, &r.reason).into();
             v
         })
         .collect();
+    // the rules that recognised something first
+    rows.sort_by_key(|r| std::cmp::Reverse(r["hits"].as_u64().unwrap_or(0)));
     let data = minijinja::context! {
         rules => render::val(&rows),
+        total => views.len(),
+        q => filter,
         input => input.lines().map(str::to_string).collect::<Vec<_>>(),
         tested => tested.map(|t| render::val(&t)),
     };
     render::page(Some(s), "rules.html", "rules", data)
 }
 
-/// `GET /rules`.
-pub async fn rules(State(web): State<Arc<Web>>, Viewer(s): Viewer) -> Result<Response, PageError> {
-    rules_page(&web, &s, "", None).await
+/// The rules page's query.
+#[derive(Debug, Deserialize)]
+pub struct RulesQuery {
+    /// Words every shown rule contains (id, service, reason, description).
+    q: Option<String>,
+}
+
+/// `GET /rules?q=…`: the rules, those with hits first.
+pub async fn rules(
+    State(web): State<Arc<Web>>,
+    Viewer(s): Viewer,
+    Query(q): Query<RulesQuery>,
+) -> Result<Response, PageError> {
+    rules_page(&web, &s, q.q.as_deref().unwrap_or(""), "", None).await
 }
 
 /// The "test a line" form.
@@ -127,7 +150,7 @@ pub async fn rules_test(
         crate::commands::rules::test_lines(&loaded, &lines)
     })
     .await?;
-    rules_page(&web, &s, &f.lines, Some(tested)).await
+    rules_page(&web, &s, "", &f.lines, Some(tested)).await
 }
 
 /// Keys whose values the configuration page does not show.
@@ -183,6 +206,9 @@ mod tests {
                  [api]\nmetrics_token = \"abc\"\n";
         let m = masked(t);
         assert!(!m.contains("hunter2") && !m.contains("abc"), "{m}");
-        assert!(m.contains("host = \"mail\"") && m.contains("# token = \"x\""), "{m}");
+        assert!(
+            m.contains("host = \"mail\"") && m.contains("# token = \"x\""),
+            "{m}"
+        );
     }
 }

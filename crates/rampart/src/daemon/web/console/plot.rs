@@ -173,7 +173,10 @@ fn time_label(range: Range, t: Timestamp) -> String {
 }
 
 fn period(range: Range, start: Timestamp) -> String {
-    let (a, b) = (format_rfc3339(start), format_rfc3339(start + range.bucket_secs()));
+    let (a, b) = (
+        format_rfc3339(start),
+        format_rfc3339(start + range.bucket_secs()),
+    );
     let hm = |s: &str| s.get(11..16).unwrap_or("").to_string();
     match range {
         Range::Day => format!("{}–{} UTC", hm(&a), hm(&b)),
@@ -217,7 +220,10 @@ pub fn layout(range: Range, start: Timestamp, counts: &[BucketCount]) -> Plot {
     let mut bars = Vec::new();
     let mut filled = vec![0u64; n as usize];
     for s in &legend {
-        for c in counts.iter().filter(|c| c.bucket < n && c.reason == s.reason) {
+        for c in counts
+            .iter()
+            .filter(|c| c.bucket < n && c.reason == s.reason)
+        {
             let b = c.bucket as usize;
             let y0 = TOP + plot_h - (filled[b] + c.count) as f64 * scale;
             filled[b] += c.count;
@@ -303,7 +309,11 @@ mod tests {
             assert!(b.y >= p.top - 0.1 && b.y + b.h <= p.bottom + 0.1, "{b:?}");
         }
         // bucket 0: smtp sits on sshd
-        let sshd0 = p.bars.iter().find(|b| b.reason == "sshd" && b.count == 3).unwrap();
+        let sshd0 = p
+            .bars
+            .iter()
+            .find(|b| b.reason == "sshd" && b.count == 3)
+            .unwrap();
         let smtp0 = p.bars.iter().find(|b| b.reason == "smtp").unwrap();
         assert!((smtp0.y + smtp0.h - sshd0.y).abs() < 0.2);
         assert!(sshd0.h > smtp0.h * 2.5);

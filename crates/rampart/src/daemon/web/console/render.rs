@@ -229,8 +229,14 @@ mod tests {
             .unwrap();
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
-        assert!(!html.contains('\u{1b}') && !html.contains('\u{7}'), "{html}");
+        assert!(
+            !html.contains('\u{1b}') && !html.contains('\u{7}'),
+            "{html}"
+        );
         assert!(html.contains("\\x1b[31mred\\x07"), "{html}");
-        assert!(html.contains("&amp;") && html.contains("&quot;q&quot;"), "{html}");
+        assert!(
+            html.contains("&amp;") && html.contains("&quot;q&quot;"),
+            "{html}"
+        );
     }
 }
