@@ -39,6 +39,7 @@ mod outbox;
 pub mod schema;
 pub mod statedir;
 mod store;
+mod summary;
 mod target;
 
 pub use access::{Scope, TokenInfo, UserInfo};
@@ -51,3 +52,4 @@ pub use outbox::Queued;
 pub use schema::SCHEMA_VERSION;
 pub use statedir::{StateDir, StateDirError, StateLock};
 pub use store::{Options, Store};
+pub use summary::{BucketCount, DenyBrief};

@@ -165,7 +165,7 @@ pub fn routes() -> Router<Arc<Web>> {
 
 /// Runs `f` on a blocking thread; a usage error (bad address, duration)
 /// is 400, anything else 500.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     web: &Arc<Web>,
     f: impl FnOnce(&Web) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -238,7 +238,7 @@ async fn list(
     .map(Json)
 }
 
-fn addr(s: &str) -> Result<Net, ApiError> {
+pub(super) fn addr(s: &str) -> Result<Net, ApiError> {
     Net::parse(s).ok_or_else(|| {
         ApiError::bad_request(format!(
             "{s:?} is not an IPv4/IPv6 address or CIDR (e.g. 198.51.100.7, 203.0.113.0/24)"
@@ -280,7 +280,7 @@ async fn deny(
     WriteAccess(p): WriteAccess,
     Body(b): Body<AddBody>,
 ) -> Result<Json<AddView>, ApiError> {
-    add(web, p, Kind::Deny, b).await
+    add_entry(web, p, Kind::Deny, b).await.map(Json)
 }
 
 async fn allow(
@@ -288,7 +288,7 @@ async fn allow(
     WriteAccess(p): WriteAccess,
     Body(b): Body<AddBody>,
 ) -> Result<Json<AddView>, ApiError> {
-    add(web, p, Kind::Allow, b).await
+    add_entry(web, p, Kind::Allow, b).await.map(Json)
 }
 
 async fn ignore(
@@ -296,17 +296,18 @@ async fn ignore(
     WriteAccess(p): WriteAccess,
     Body(b): Body<AddBody>,
 ) -> Result<Json<AddView>, ApiError> {
-    add(web, p, Kind::Ignore, b).await
+    add_entry(web, p, Kind::Ignore, b).await.map(Json)
 }
 
 /// An add, as the CLI's: parsed and checked here (lockout protection;
-/// 409 without `force`), applied by the daemon's enforcer.
-async fn add(
+/// 409 without `force`), applied by the daemon's enforcer. The console's
+/// forms add through this too.
+pub(super) async fn add_entry(
     web: Arc<Web>,
     p: Principal,
     kind: Kind,
     b: AddBody,
-) -> Result<Json<AddView>, ApiError> {
+) -> Result<AddView, ApiError> {
     if kind == Kind::Ignore && b.duration.is_some() {
         return Err(ApiError::bad_request("ignore entries take no duration"));
     }
@@ -331,13 +332,11 @@ async fn add(
     }
     let out = change(&web, &req.change).await?;
     tracing::info!("api: {} {} by {}", kind.as_str(), req.net, p.who);
-    AddView::new(&out, now)
-        .map(Json)
-        .ok_or_else(|| ApiError::internal("the daemon reported no entry added"))
+    AddView::new(&out, now).ok_or_else(|| ApiError::internal("the daemon reported no entry added"))
 }
 
 /// Sends a change to the daemon's enforcer; its outcome.
-async fn change(web: &Web, c: &Change) -> Result<Outcome, ApiError> {
+pub(super) async fn change(web: &Web, c: &Change) -> Result<Outcome, ApiError> {
     let c = serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?;
     let reply = web
         .bridge
@@ -369,12 +368,22 @@ async fn unblock(
     WriteAccess(p): WriteAccess,
     Body(b): Body<UnblockBody>,
 ) -> Result<Json<RemovedView>, ApiError> {
+    unblock_entry(&web, &p, b).await.map(Json)
+}
+
+/// An unblock (the API's and the console's): the deny entries lifted by
+/// the enforcer, then the detectors' counts forgotten.
+pub(super) async fn unblock_entry(
+    web: &Web,
+    p: &Principal,
+    b: UnblockBody,
+) -> Result<RemovedView, ApiError> {
     let net = addr(&b.addr)?;
     let c = Change::Unblock {
         target: net,
         removal: Removal::by(p.by(), b.comment),
     };
-    let out = change(&web, &c).await?;
+    let out = change(web, &c).await?;
     let req = serde_json::json!({"cmd": "forget", "addr": net.to_string(), "by": p.by()});
     let forgot = web.bridge.ask(req).await["forgotten"]
         .as_u64()
@@ -386,7 +395,7 @@ async fn unblock(
             "{net} was not on the deny list"
         )));
     }
-    Ok(Json(v))
+    Ok(v)
 }
 
 /// `GET /api/v1/blocklists`: the definitions and refresh state (as

@@ -531,7 +531,7 @@ fn store_figures(r: &mut Registry, web: &Web) {
 
 /// Per followed file: its size minus the committed read position of the
 /// file now at that path (the whole file when it was not started yet).
-fn tailer_lag(web: &Web) -> Vec<(Labels, i64)> {
+pub(super) fn tailer_lag(web: &Web) -> Vec<(Labels, i64)> {
     use std::os::unix::fs::MetadataExt;
     let saved = web
         .with_store(|s| s.positions())

@@ -35,14 +35,14 @@
 //! - [`metrics`]: `/metrics` (prometheus-client).
 //! - [`openapi`]: `/api/v1/openapi.json`, checked against the router by a
 //!   test.
-//!
-//! The console's pages build on the same state ([`Web`]), extractors
-//! ([`auth::Session`], [`auth::ReadAccess`], [`auth::WriteAccess`]) and
-//! bridge.
+//! - [`console`]: the admin console's pages at `/`, built on the same
+//!   state ([`Web`]), sessions and bridge, reading through the API's
+//!   functions and changing through its change path.
 
 pub mod api;
 pub mod auth;
 pub mod bridge;
+pub mod console;
 pub mod metrics;
 pub mod openapi;
 pub mod server;
@@ -81,6 +81,8 @@ pub struct Web {
     pub metrics: Arc<metrics::Metrics>,
     /// The live feed (subscribe for server-sent events).
     pub feed: FeedSender,
+    /// What the console keeps between requests.
+    pub console: console::State,
     store_path: PathBuf,
     store: Mutex<Option<Store>>,
     bus: Arc<Bus>,
@@ -157,6 +159,7 @@ impl Web {
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(console::routes())
         .route("/metrics", axum::routing::get(metrics::handler))
         .layer(DefaultBodyLimit::max(server::MAX_BODY))
         .with_state(web)
@@ -204,6 +207,7 @@ pub fn start(config: &ApiConfig, parts: Parts) -> Result<Option<SocketAddr>> {
         store_path: parts.store_path,
         metrics: parts.metrics,
         feed: parts.events,
+        console: console::State::default(),
         store: Mutex::new(None),
         bus: parts.bus,
     });
@@ -219,6 +223,7 @@ pub fn start(config: &ApiConfig, parts: Parts) -> Result<Option<SocketAddr>> {
         .spawn(move || {
             yield_cpu();
             runtime.block_on(async move {
+                tokio::spawn(console::keep_recent(Arc::clone(&web)));
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => server::serve(l, tls, web).await,
                     Err(e) => tracing::error!("api: cannot use the listener: {e}"),
