@@ -732,6 +732,25 @@ use host::{Host, append, can_run, spawn_run, stop};
 
 const DAEMON_BASE: &str = "[reasons.sshd]\nthreshold = 1\n[detect]\nipv6_prefix = 128\n";
 
+/// The daemon's `/metrics` (the API on its default loopback address, in
+/// the daemon's namespace).
+fn metrics(ns: &str) -> String {
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "-s", "-m", "5"])
+        .arg("http://127.0.0.1:9767/metrics")
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The value of the sample named exactly `name` (with its labels), or 0.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .find_map(|rest| rest.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn status(h: &Host) -> Value {
     serde_json::from_str(&h.ok(&["status", "--json"])).unwrap()
 }
@@ -909,6 +928,21 @@ fn a_hung_smtp_server_and_a_webhook_that_times_out_delay_no_ban() {
     }
     wait_for("the failures in status", 30, || {
         status(&h)["daemon"]["alerts"]["failing"] == true
+    });
+    // and in the metrics: each channel's given-up messages
+    wait_for("the failures in the metrics", 30, || {
+        let m = metrics(ns.unwrap_or_default());
+        [
+            "email smtp://127.0.0.1:2526",
+            "webhook json http://127.0.0.1:2527/…",
+        ]
+        .iter()
+        .all(|c| {
+            metric(
+                &m,
+                &format!("rampart_alert_failures_total{{channel=\"{c}\"}}"),
+            ) > 0.0
+        })
     });
     let st = status(&h);
     let alerts = &st["daemon"]["alerts"];
