@@ -931,7 +931,7 @@ fn a_hung_smtp_server_and_a_webhook_that_times_out_delay_no_ban() {
     });
     // and in the metrics: each channel's given-up messages
     wait_for("the failures in the metrics", 30, || {
-        let m = metrics(ns.unwrap_or_default());
+        let m = metrics(&h.lab.srv.name);
         [
             "email smtp://127.0.0.1:2526",
             "webhook json http://127.0.0.1:2527/…",
