@@ -8,9 +8,9 @@
 //!   so the detector waits on one thing and wakes only when there is work.
 //! - [`Event`]: what the detector and the enforcer publish to the sinks
 //!   through the [`Bus`](super::bus::Bus): attacks, bans decided, applied
-//!   or failed, unblocks, source trouble. Sinks (the log, and next the
-//!   page, metrics, alerts, the fleet and the console's live feed) read
-//!   these, never ad-hoc strings.
+//!   or failed, unblocks, source trouble. Sinks (the log, the messenger's
+//!   page sets, metrics, alerts, the fleet and the console's live feed)
+//!   read these, never ad-hoc strings.
 
 use rampart_core::addr::Net;
 use rampart_core::time::Timestamp;

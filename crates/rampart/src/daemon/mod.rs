@@ -5,9 +5,10 @@
 //!  files ──────┐                                             ┌─▶ enforcer thread: kernel, then store
 //!  journal ────┤   Input (bounded,   Owner: engine, tracker,  │     (Pass: bans + read positions)
 //!  nflog ──────┼─▶ blocks when full) scans, limits, netblocks ┤
-//!  conntrack ──┤                     └ decide: escalation     └─▶ Bus ─▶ log, stall(test), and next:
-//!  control ────┤                                                         alerts, page, metrics,
-//!  signals ────┘ ◀── Enforced (the enforcer's reports) ──────              fleet, console feed
+//!  conntrack ──┤                     └ decide: escalation     └─▶ Bus ─▶ log, alerts, fleet, metrics,
+//!  control ────┤                                                         live feed, messenger's
+//!  signals ────┘ ◀── Enforced (the enforcer's reports) ──────              page sets, stall (tests)
+//!  fleet, web, messenger (tokio runtimes) ─ Input::Fleet / Control ─▶
 //! ```
 //!
 //! - [`sources`]: one thread per source, each blocking on its own kind of
@@ -26,7 +27,8 @@
 //! kernel must never depend on a network runtime. Network-facing sinks
 //! run behind their bus queues on threads of their own: the alerts
 //! ([`sinks::alerts`]) with blocking SMTP/HTTP clients and timeouts; the
-//! HTTP page and console, NATS may bring a tokio runtime of their own.
+//! API and console ([`web`]), the blocked person's page ([`messenger`]) and
+//! the fleet ([`fleet`]) each on a tokio current-thread runtime of its own.
 
 pub mod bus;
 pub mod control;
