@@ -38,23 +38,39 @@ impl LineTime<'_> {
     }
 }
 
-/// Recognises `Mmm dd hh:mm:ss` by shape (15 bytes) without computing it.
+/// Recognises `Mmm dd hh:mm:ss ` by shape (16 bytes) without computing it.
 fn bsd_shape(b: &[u8]) -> bool {
-    b.len() >= 16
-        && b[..3].iter().all(u8::is_ascii_alphabetic)
-        && b[3] == b' '
-        && (b[4] == b' ' || b[4].is_ascii_digit())
-        && b[5].is_ascii_digit()
-        && b[6] == b' '
-        && b[7].is_ascii_digit()
-        && b[8].is_ascii_digit()
-        && b[9] == b':'
-        && b[10].is_ascii_digit()
-        && b[11].is_ascii_digit()
-        && b[12] == b':'
-        && b[13].is_ascii_digit()
-        && b[14].is_ascii_digit()
-        && b[15] == b' '
+    let Some(Ok(head)) = b.get(..16).map(<[u8; 16]>::try_from) else {
+        return false;
+    };
+    // All fixed bytes and digits at once: the separators compared under a
+    // mask; a byte x is a digit when its high nibble is 3 and x + 6 keeps it
+    // (a carry out of a non-digit byte fails its own test first).
+    const fn at(positions: &[usize], byte: u8) -> u128 {
+        let mut v = 0;
+        let mut i = 0;
+        while i < positions.len() {
+            v |= (byte as u128) << (8 * positions[i]);
+            i += 1;
+        }
+        v
+    }
+    const SEPARATORS: [usize; 5] = [3, 6, 9, 12, 15];
+    const DIGITS_AT: [usize; 7] = [5, 7, 8, 10, 11, 13, 14];
+    const SEP_MASK: u128 = at(&SEPARATORS, 0xff);
+    const SEP: u128 = u128::from_le_bytes(*b"\0\0\0 \0\0 \0\0:\0\0:\0\0 ");
+    const DIGIT_MASK: u128 = at(&DIGITS_AT, 0xf0);
+    const DIGITS: u128 = at(&DIGITS_AT, 0x30);
+    const SIX: u128 = at(&DIGITS_AT, 0x06);
+    let v = u128::from_le_bytes(head);
+    let alpha = |c: u8| (c | 0x20).wrapping_sub(b'a') < 26;
+    v & SEP_MASK == SEP
+        && v & DIGIT_MASK == DIGITS
+        && v.wrapping_add(SIX) & DIGIT_MASK == DIGITS
+        && (head[4] == b' ' || head[4].is_ascii_digit())
+        && alpha(head[0])
+        && alpha(head[1])
+        && alpha(head[2])
 }
 
 /// A parsed line.
@@ -200,8 +216,75 @@ fn strip_msgid(m: &[u8]) -> &[u8] {
     m
 }
 
+/// The common case in one pass: `Mmm dd hh:mm:ss host prog[pid]: msg`
+/// (or `prog: msg`), one space between the fields, no `<PRI>`. Returns
+/// exactly what the general parser would, or `None` to leave any other
+/// shape (extra spaces, host-less, bracketed or odd tags, FreeBSD's
+/// `<facility.level>`, Solaris message ids) to it.
+#[inline]
+fn parse_bsd_common(line: &[u8]) -> Option<Envelope<'_>> {
+    if !bsd_shape(line) || !crate::time::month_known(line) {
+        return None;
+    }
+    let rest = &line[16..];
+    // the host: up to the first space, not starting with a space, `<` or `[`
+    let sp = rest[..rest.len().min(256)]
+        .iter()
+        .position(|&c| c == b' ')?;
+    if sp == 0 || matches!(rest[0], b'<' | b'[') || matches!(rest[sp - 1], b':' | b']' | b')') {
+        return None;
+    }
+    let after = &rest[sp + 1..];
+    // the tag: a letter, tag bytes, then `[digits]:` or `:`
+    if !after.first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let i = after[..after.len().min(64)]
+        .iter()
+        .position(|&c| !is_tag_byte(c))?;
+    let (pid, colon) = match after[i] {
+        b'[' => {
+            let digits = &after[i + 1..];
+            let n = digits[..digits.len().min(31)]
+                .iter()
+                .position(|c| !c.is_ascii_digit())?;
+            let close = i + 1 + n;
+            if n == 0 || after[close] != b']' {
+                return None;
+            }
+            (Some(&after[i + 1..close]), close + 1)
+        }
+        b':' => (None, i),
+        _ => return None,
+    };
+    if after.get(colon) != Some(&b':') {
+        return None;
+    }
+    let off = colon + 1 + usize::from(after.get(colon + 1) == Some(&b' '));
+    let message = &after[off..];
+    if message.starts_with(b"[ID ") {
+        return None;
+    }
+    Some(Envelope {
+        time: LineTime::Bsd(&line[..15]),
+        program: Some(&after[..i]),
+        host: Some(&rest[..sp]),
+        pid,
+        message,
+        after_time: rest,
+    })
+}
+
 /// Parses the envelope of one line.
 pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
+    match parse_bsd_common(line) {
+        Some(env) => env,
+        None => parse_general(line, ctx),
+    }
+}
+
+/// Every shape [`parse`] knows.
+fn parse_general<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
     let mut b = line;
     // <PRI>
     if b.first() == Some(&b'<')
@@ -611,6 +694,83 @@ mod tests {
             &ctx,
         );
         assert_eq!(env.message, b"Exit before auth");
+    }
+
+    /// The shape check as it was written byte by byte.
+    fn bsd_shape_reference(b: &[u8]) -> bool {
+        b.len() >= 16
+            && b[..3].iter().all(u8::is_ascii_alphabetic)
+            && b[3] == b' '
+            && (b[4] == b' ' || b[4].is_ascii_digit())
+            && [5, 7, 8, 10, 11, 13, 14]
+                .iter()
+                .all(|&i| b[i].is_ascii_digit())
+            && [6, 15].iter().all(|&i| b[i] == b' ')
+            && b[9] == b':'
+            && b[12] == b':'
+    }
+
+    #[test]
+    fn bsd_shape_checks_every_byte() {
+        for base in [&b"Nov 27 08:15:00 x"[..], b"Nov  7 08:15:00 x"] {
+            assert!(bsd_shape(base));
+            for pos in 0..16 {
+                for byte in 0..=255u8 {
+                    let mut b = base.to_vec();
+                    b[pos] = byte;
+                    assert_eq!(bsd_shape(&b), bsd_shape_reference(&b), "{b:?}");
+                }
+            }
+            assert!(!bsd_shape(&base[..15]));
+        }
+    }
+
+    #[test]
+    fn the_common_shape_parses_as_the_general_parser_does() {
+        let ctx = TimeContext::utc(REF);
+        let lines = [
+            "Nov 27 08:15:00 web1 sshd[123]: Failed password for root",
+            "Nov  7 08:15:00 web1 sshd[123]:Failed",
+            "Nov 27 08:15:00 web1 sshd[123]:",
+            "Nov 27 08:15:00 web1 sshd:  two spaces",
+            "Nov 27 08:15:00 web1 sshd[]: x",
+            "Nov 27 08:15:00 web1 sshd[12a]: x",
+            "Nov 27 08:15:00 web1 sshd[123] x",
+            "Nov 27 08:15:00 web1 sshd[123]",
+            "Nov 27 08:15:00 web1 sshd(7): x",
+            "Nov 27 08:15:00 web1  sshd[1]: x",
+            "Nov 27 08:15:00  web1 sshd[1]: x",
+            "Nov 27 08:15:00 web1: sshd[1]: x",
+            "Nov 27 08:15:00 [web1] sshd[1]: x",
+            "Nov 27 08:15:00 <auth.info> web1 sshd[1]: x",
+            "Nov 27 08:15:00 web1 sshd[1]: [ID 800047 auth.info] x",
+            "Nov 27 08:15:00 web1 1sshd[1]: x",
+            "Nov 27 08:15:00 web1 [sshd]: x",
+            "Nov 27 08:15:00 web1 postfix/submission/smtpd[9]: warning: x",
+            "Nov 27 08:15:00 web1",
+            "Nov 27 08:15:00 web1 ",
+            "Nov 27 08:15:00 imap-login: Info: x",
+            "Abc 27 08:15:00 web1 sshd[1]: x",
+            "Nov 27 08:15:00 web1 sshd[12345678901234567890123456789012]: x",
+            "Nov 27 08:15:00 web1 sshd[1234567890123456789012345678901]: x",
+        ];
+        let long_tag = format!("Nov 27 08:15:00 h {}[1]: x", "a".repeat(70));
+        let long_host = format!("Nov 27 08:15:00 {} sshd[1]: x", "h".repeat(300));
+        let mut fast = 0;
+        for l in lines
+            .iter()
+            .copied()
+            .chain([long_tag.as_str(), long_host.as_str()])
+        {
+            let b = l.as_bytes();
+            for end in 0..=b.len() {
+                if let Some(env) = parse_bsd_common(&b[..end]) {
+                    assert_eq!(env, parse_general(&b[..end], &ctx), "{:?}", &l[..end]);
+                    fast += 1;
+                }
+            }
+        }
+        assert!(fast > 50, "the common shape is recognised ({fast})");
     }
 
     #[test]
