@@ -21,6 +21,7 @@ use crate::jsonline::{self, Decoded};
 use crate::rule::{CAPTURE_NAMES, RuleDef};
 use crate::session::{self, Session, SessionCache};
 use crate::time::{TimeContext, Timestamp, parse_leading};
+use crate::walk::{Spans, Walker};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::captures::Captures;
@@ -42,6 +43,9 @@ pub struct Rule {
     pub reason_map: Vec<(String, String)>,
     /// The rule's own regex, for its captures (compiled on first use).
     single: OnceLock<Option<Regex>>,
+    /// The rule's pattern as a byte-by-byte walk, when it can be walked
+    /// exactly (compiled on the rule's first match).
+    walker: OnceLock<Option<Walker>>,
 }
 
 impl Rule {
@@ -50,6 +54,20 @@ impl Rule {
             .get_or_init(|| compile_single(&self.def).ok())
             .as_ref()
     }
+
+    fn walker(&self) -> Option<&Walker> {
+        self.walker
+            .get_or_init(|| {
+                let hir = syntax::parse_with(&self.def.regex, &syntax_config()).ok()?;
+                Walker::new(&hir)
+            })
+            .as_ref()
+    }
+}
+
+/// How every rule's regex is read: bytes, not Unicode text.
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
 }
 
 /// An error compiling rules.
@@ -199,6 +217,8 @@ pub struct Scratch {
     tags: TagCache,
     /// The last BSD timestamp computed.
     times: TimeCache,
+    /// Captures found by a rule's walker.
+    spans: Spans,
 }
 
 /// The last BSD syslog stamp (`Nov 27 08:15:00`) and its time: events
@@ -304,7 +324,7 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
         .map(|&i| rules[i as usize].def.regex.as_str())
         .collect();
     let regex = Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax_config())
         .configure(
             meta::Config::new()
                 .utf8_empty(false)
@@ -394,11 +414,7 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
 
 /// Whether every match of a pattern starts at the start of the haystack (`^...`).
 fn starts_anchored(pattern: &str) -> bool {
-    regex_automata::util::syntax::parse_with(
-        pattern,
-        &syntax::Config::new().unicode(false).utf8(false),
-    )
-    .is_ok_and(|hir| {
+    regex_automata::util::syntax::parse_with(pattern, &syntax_config()).is_ok_and(|hir| {
         hir.properties()
             .look_set_prefix()
             .contains(regex_syntax::hir::Look::Start)
@@ -407,7 +423,7 @@ fn starts_anchored(pattern: &str) -> bool {
 
 fn compile_single(def: &RuleDef) -> Result<Regex, CompileError> {
     Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax_config())
         // used only for anchored capture extraction on a line the combined
         // regex already matched: no lazy/full DFAs needed
         .configure(
@@ -451,27 +467,42 @@ fn check_captures(def: &RuleDef) -> Result<Regex, CompileError> {
     Ok(re)
 }
 
+/// Capture groups, from the rule's regex or from its walker.
+enum Caps<'c> {
+    Regex(&'c Captures),
+    Walk(&'c Spans),
+}
+
 /// The captures of one match, over the text the rule saw.
 struct Matched<'a, 'c> {
     msg: &'a [u8],
-    caps: &'c Captures,
+    caps: Caps<'c>,
 }
 
 impl<'a> Matched<'a, '_> {
+    /// The text of capture group `i`, if it took part in the match.
+    fn group(&self, i: usize) -> Option<&'a [u8]> {
+        let range = match self.caps {
+            Caps::Regex(c) => c.get_group(i)?.range(),
+            Caps::Walk(s) => {
+                let (start, end) = (*s.get(i)?)?;
+                start..end
+            }
+        };
+        self.msg.get(range)
+    }
+
     /// The first alternate of a capture that took part in the match.
     fn get(&self, s: Slot) -> Option<&'a [u8]> {
-        s.0.iter()
-            .flatten()
-            .find_map(|&i| self.caps.get_group(i))
-            .map(|sp| &self.msg[sp.range()])
+        s.0.iter().flatten().find_map(|&i| self.group(i))
     }
 
     /// Every alternate of a capture that took part, as text.
     fn all(&self, s: Slot) -> impl Iterator<Item = &'a str> + '_ {
         s.0.into_iter()
             .flatten()
-            .filter_map(|i| self.caps.get_group(i))
-            .filter_map(|sp| std::str::from_utf8(&self.msg[sp.range()]).ok())
+            .filter_map(|i| self.group(i))
+            .filter_map(|t| std::str::from_utf8(t).ok())
     }
 }
 
@@ -570,6 +601,7 @@ impl Engine {
                 def,
                 reason_map,
                 single,
+                walker: OnceLock::new(),
             });
         }
         let mut program_members: Vec<(String, Vec<RuleIdx>)> = Vec::new();
@@ -671,6 +703,7 @@ impl Engine {
             sessions: SessionCache::default(),
             tags: TagCache::default(),
             times: TimeCache::default(),
+            spans: Spans::new(),
         }
     }
 
@@ -802,25 +835,33 @@ impl Engine {
             return Err(Miss::NoMatch);
         };
         let pid = m.pattern().as_usize();
-        let scope_caps = &mut scratch.caps[si];
-        if scope_caps.is_empty() {
-            *scope_caps = scope.singles.iter().map(Regex::create_captures).collect();
-        }
-        let caps = &mut scope_caps[pid];
-        // Captures from the matched rule's own regex, over the same haystack
-        // from where the combined regex found the match.
-        scope.singles[pid].search_captures_with(
-            &mut cache.singles[pid],
-            &Input::new(msg).range(m.start()..).anchored(Anchored::Yes),
-            caps,
-        );
-        if !caps.is_match() {
-            return Err(Miss::NoMatch);
-        }
-        let slots = scope.slots[pid];
         let rule_idx = scope.rules[pid];
         let rule = &self.rules[rule_idx as usize];
-        let m = Matched { msg, caps: &*caps };
+        // Captures from the matched rule's walker, or else its own regex,
+        // over the same haystack from where the combined regex found the match.
+        let caps = if rule
+            .walker()
+            .is_some_and(|w| w.walk(msg, m.start(), &mut scratch.spans))
+        {
+            Caps::Walk(&scratch.spans)
+        } else {
+            let scope_caps = &mut scratch.caps[si];
+            if scope_caps.is_empty() {
+                *scope_caps = scope.singles.iter().map(Regex::create_captures).collect();
+            }
+            let caps = &mut scope_caps[pid];
+            scope.singles[pid].search_captures_with(
+                &mut cache.singles[pid],
+                &Input::new(msg).range(m.start()..).anchored(Anchored::Yes),
+                caps,
+            );
+            if !caps.is_match() {
+                return Err(Miss::NoMatch);
+            }
+            Caps::Regex(caps)
+        };
+        let slots = scope.slots[pid];
+        let m = Matched { msg, caps };
         let def = &rule.def;
         if def.ignore {
             return Err(Miss::Ignored(rule_idx));
