@@ -38,39 +38,48 @@ impl LineTime<'_> {
     }
 }
 
-/// Recognises `Mmm dd hh:mm:ss ` by shape (16 bytes) without computing it.
-fn bsd_shape(b: &[u8]) -> bool {
-    let Some(Ok(head)) = b.get(..16).map(<[u8; 16]>::try_from) else {
+/// Recognises a `Mmm dd hh:mm:ss ` stamp (16 bytes, an English month
+/// name) by its shape, without computing it.
+fn bsd_stamp(b: &[u8]) -> bool {
+    let Some((Ok(lo), Ok(hi))) = b
+        .get(..16)
+        .map(|h| (<[u8; 8]>::try_from(&h[..8]), <[u8; 8]>::try_from(&h[8..])))
+    else {
         return false;
     };
-    // All fixed bytes and digits at once: the separators compared under a
+    // Fixed bytes and digits eight at a time: separators compared under a
     // mask; a byte x is a digit when its high nibble is 3 and x + 6 keeps it
-    // (a carry out of a non-digit byte fails its own test first).
-    const fn at(positions: &[usize], byte: u8) -> u128 {
+    // (a carry out of a non-digit byte fails its own nibble test first).
+    const fn at(positions: &[usize], byte: u8) -> u64 {
         let mut v = 0;
         let mut i = 0;
         while i < positions.len() {
-            v |= (byte as u128) << (8 * positions[i]);
+            v |= (byte as u64) << (8 * positions[i]);
             i += 1;
         }
         v
     }
-    const SEPARATORS: [usize; 5] = [3, 6, 9, 12, 15];
-    const DIGITS_AT: [usize; 7] = [5, 7, 8, 10, 11, 13, 14];
-    const SEP_MASK: u128 = at(&SEPARATORS, 0xff);
-    const SEP: u128 = u128::from_le_bytes(*b"\0\0\0 \0\0 \0\0:\0\0:\0\0 ");
-    const DIGIT_MASK: u128 = at(&DIGITS_AT, 0xf0);
-    const DIGITS: u128 = at(&DIGITS_AT, 0x30);
-    const SIX: u128 = at(&DIGITS_AT, 0x06);
-    let v = u128::from_le_bytes(head);
-    let alpha = |c: u8| (c | 0x20).wrapping_sub(b'a') < 26;
-    v & SEP_MASK == SEP
-        && v & DIGIT_MASK == DIGITS
-        && v.wrapping_add(SIX) & DIGIT_MASK == DIGITS
-        && (head[4] == b' ' || head[4].is_ascii_digit())
-        && alpha(head[0])
-        && alpha(head[1])
-        && alpha(head[2])
+    // "Mmm dd h" (position 4: a space or a digit, checked apart) and "h:mm:ss "
+    const LO_SEP: [usize; 2] = [3, 6];
+    const LO_DIGITS: [usize; 2] = [5, 7];
+    const HI_SEP: [usize; 3] = [1, 4, 7];
+    const HI_DIGITS: [usize; 5] = [0, 2, 3, 5, 6];
+    const LO_SEP_MASK: u64 = at(&LO_SEP, 0xff);
+    const LO_SEPS: u64 = at(&LO_SEP, b' ');
+    const HI_SEP_MASK: u64 = at(&HI_SEP, 0xff);
+    const HI_SEPS: u64 = u64::from_le_bytes(*b"\0:\0\0:\0\0 ");
+    let digits = |v: u64, pos: &[usize]| {
+        let (mask, want, six) = (at(pos, 0xf0), at(pos, 0x30), at(pos, 0x06));
+        v & mask == want && v.wrapping_add(six) & mask == want
+    };
+    let (lo, hi) = (u64::from_le_bytes(lo), u64::from_le_bytes(hi));
+    lo & LO_SEP_MASK == LO_SEPS
+        && hi & HI_SEP_MASK == HI_SEPS
+        && digits(hi, &HI_DIGITS)
+        && digits(lo, &LO_DIGITS)
+        && (b[4] == b' ' || b[4].is_ascii_digit())
+        // a month name also means three letters
+        && crate::time::month_known(b)
 }
 
 /// A parsed line.
@@ -223,7 +232,7 @@ fn strip_msgid(m: &[u8]) -> &[u8] {
 /// `<facility.level>`, Solaris message ids) to it.
 #[inline]
 fn parse_bsd_common(line: &[u8]) -> Option<Envelope<'_>> {
-    if !bsd_shape(line) || !crate::time::month_known(line) {
+    if !bsd_stamp(line) {
         return None;
     }
     let rest = &line[16..];
@@ -307,7 +316,7 @@ fn parse_general<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
             };
         }
     }
-    let parsed = if bsd_shape(b) && crate::time::month_known(b) {
+    let parsed = if bsd_stamp(b) {
         Some((LineTime::Bsd(&b[..15]), 15))
     } else {
         parse_leading(b, ctx).map(|(t, used)| (LineTime::Known(t), used))
@@ -696,8 +705,8 @@ mod tests {
         assert_eq!(env.message, b"Exit before auth");
     }
 
-    /// The shape check as it was written byte by byte.
-    fn bsd_shape_reference(b: &[u8]) -> bool {
+    /// The stamp check as it was written byte by byte.
+    fn bsd_stamp_reference(b: &[u8]) -> bool {
         b.len() >= 16
             && b[..3].iter().all(u8::is_ascii_alphabetic)
             && b[3] == b' '
@@ -708,20 +717,21 @@ mod tests {
             && [6, 15].iter().all(|&i| b[i] == b' ')
             && b[9] == b':'
             && b[12] == b':'
+            && crate::time::month_known(b)
     }
 
     #[test]
-    fn bsd_shape_checks_every_byte() {
+    fn bsd_stamp_checks_every_byte() {
         for base in [&b"Nov 27 08:15:00 x"[..], b"Nov  7 08:15:00 x"] {
-            assert!(bsd_shape(base));
+            assert!(bsd_stamp(base));
             for pos in 0..16 {
                 for byte in 0..=255u8 {
                     let mut b = base.to_vec();
                     b[pos] = byte;
-                    assert_eq!(bsd_shape(&b), bsd_shape_reference(&b), "{b:?}");
+                    assert_eq!(bsd_stamp(&b), bsd_stamp_reference(&b), "{b:?}");
                 }
             }
-            assert!(!bsd_shape(&base[..15]));
+            assert!(!bsd_stamp(&base[..15]));
         }
     }
 
