@@ -117,10 +117,50 @@ enum Node {
 /// being the whole match.
 pub type Spans = Vec<Option<(usize, usize)>>;
 
+/// One step of a walk: [`Node`]s once checked, with capture groups as
+/// marks in the sequence and byte sets as lookup tables.
+#[derive(Debug, Clone)]
+enum Op {
+    /// These bytes, also as 8-byte words and masks to compare at once.
+    Literal {
+        bytes: Box<[u8]>,
+        words: Box<[(u64, u64)]>,
+    },
+    /// One byte of the set.
+    One(Box<[bool; 256]>),
+    /// `min..=max` bytes of the set, as many as there are.
+    Run {
+        bytes: Box<[bool; 256]>,
+        min: usize,
+        max: usize,
+    },
+    /// `min..=max` times the body, repeated while the next byte can start it.
+    Repeat {
+        first: Set,
+        body: Vec<Op>,
+        min: u32,
+        max: Option<u32>,
+    },
+    /// The alternative the next byte can start, else the one that can be empty.
+    Alt {
+        firsts: Vec<Set>,
+        branches: Vec<Vec<Op>>,
+        empty: Option<usize>,
+    },
+    /// A capture group starts here.
+    Open(usize),
+    /// A capture group ends here.
+    Close(usize),
+    /// `^`: the start of the line.
+    Start,
+    /// `$`: the end of the line.
+    End,
+}
+
 /// A pattern compiled for walking.
 #[derive(Debug, Clone)]
 pub struct Walker {
-    nodes: Vec<Node>,
+    ops: Vec<Op>,
     groups: usize,
 }
 
@@ -144,7 +184,10 @@ impl Walker {
         if !matches!(nodes.last(), Some(Node::End)) || !deterministic(&nodes, Set::default()) {
             return None;
         }
-        Some(Walker { nodes, groups })
+        Some(Walker {
+            ops: lowered(&nodes),
+            groups,
+        })
     }
 
     /// Walks `hay` from `start`; on a match fills `spans` (group 0 is the
@@ -152,7 +195,7 @@ impl Walker {
     pub fn walk(&self, hay: &[u8], start: usize, spans: &mut Spans) -> bool {
         spans.clear();
         spans.resize(self.groups, None);
-        match seq(&self.nodes, hay, start, spans) {
+        match run(&self.ops, hay, start, spans) {
             Some(end) => {
                 spans[0] = Some((start, end));
                 true
@@ -312,27 +355,110 @@ fn node_deterministic(n: &Node, follow: Set) -> bool {
     }
 }
 
-fn seq(nodes: &[Node], hay: &[u8], mut pos: usize, spans: &mut Spans) -> Option<usize> {
+/// Checked nodes as the steps of a walk.
+fn lower(nodes: &[Node], out: &mut Vec<Op>) {
+    let table = |set: &Set| Box::new(std::array::from_fn(|b| set.has(b as u8)));
     for n in nodes {
-        pos = step(n, hay, pos, spans)?;
+        let op = match n {
+            Node::Literal(b) => Op::Literal {
+                bytes: b.clone(),
+                words: b
+                    .chunks(8)
+                    .map(|c| {
+                        let mut w = [0; 8];
+                        w[..c.len()].copy_from_slice(c);
+                        let mask = u64::MAX >> (8 * (8 - c.len()));
+                        (u64::from_le_bytes(w), mask)
+                    })
+                    .collect(),
+            },
+            Node::One(set) => Op::One(table(set)),
+            Node::Run { set, min, max } => Op::Run {
+                bytes: table(set),
+                min: *min as usize,
+                max: max.map_or(usize::MAX, |m| m as usize),
+            },
+            Node::Repeat {
+                first,
+                body,
+                min,
+                max,
+            } => Op::Repeat {
+                first: *first,
+                body: lowered(body),
+                min: *min,
+                max: *max,
+            },
+            Node::Alt {
+                firsts,
+                branches,
+                empty,
+            } => Op::Alt {
+                firsts: firsts.clone(),
+                branches: branches.iter().map(|b| lowered(b)).collect(),
+                empty: *empty,
+            },
+            Node::Capture { index, body } => {
+                if *index > 0 {
+                    out.push(Op::Open(*index));
+                }
+                lower(body, out);
+                if *index == 0 {
+                    continue;
+                }
+                Op::Close(*index)
+            }
+            Node::Start => Op::Start,
+            Node::End => Op::End,
+        };
+        out.push(op);
+    }
+}
+
+fn lowered(nodes: &[Node]) -> Vec<Op> {
+    let mut ops = Vec::new();
+    lower(nodes, &mut ops);
+    ops
+}
+
+fn run(ops: &[Op], hay: &[u8], mut pos: usize, spans: &mut Spans) -> Option<usize> {
+    for op in ops {
+        pos = step(op, hay, pos, spans)?;
     }
     Some(pos)
 }
 
-fn step(n: &Node, hay: &[u8], pos: usize, spans: &mut Spans) -> Option<usize> {
-    match n {
-        Node::Literal(b) => hay.get(pos..)?.starts_with(b).then(|| pos + b.len()),
-        Node::One(set) => set.has(*hay.get(pos)?).then_some(pos + 1),
-        Node::Run { set, min, max } => {
-            let rest = hay.get(pos..)?;
-            let limit = max.map_or(rest.len(), |m| rest.len().min(m as usize));
-            let n = rest[..limit]
-                .iter()
-                .position(|&b| !set.has(b))
-                .unwrap_or(limit);
-            (n >= *min as usize).then_some(pos + n)
+/// Whether `bytes` (as `words`) are at `pos`.
+#[inline]
+fn literal_at(bytes: &[u8], words: &[(u64, u64)], hay: &[u8], pos: usize) -> bool {
+    let mut at = pos;
+    for &(word, mask) in words {
+        match hay.get(at..at + 8).map(<[u8; 8]>::try_from) {
+            Some(Ok(w)) if u64::from_le_bytes(w) & mask == word => at += 8,
+            Some(Ok(_)) => return false,
+            // near the end of the line: byte by byte
+            _ => return hay.get(pos..).is_some_and(|h| h.starts_with(bytes)),
         }
-        Node::Repeat {
+    }
+    true
+}
+
+fn step(op: &Op, hay: &[u8], pos: usize, spans: &mut Spans) -> Option<usize> {
+    match op {
+        Op::Literal { bytes, words } => {
+            literal_at(bytes, words, hay, pos).then(|| pos + bytes.len())
+        }
+        Op::One(set) => set[usize::from(*hay.get(pos)?)].then_some(pos + 1),
+        Op::Run { bytes, min, max } => {
+            let rest = hay.get(pos..)?;
+            let rest = &rest[..rest.len().min(*max)];
+            let n = rest
+                .iter()
+                .position(|&b| !bytes[usize::from(b)])
+                .unwrap_or(rest.len());
+            (n >= *min).then_some(pos + n)
+        }
+        Op::Repeat {
             first,
             body,
             min,
@@ -341,28 +467,32 @@ fn step(n: &Node, hay: &[u8], pos: usize, spans: &mut Spans) -> Option<usize> {
             let mut pos = pos;
             let mut count = 0;
             while max.is_none_or(|m| count < m) && (count < *min || first.at(hay, pos)) {
-                pos = seq(body, hay, pos, spans)?;
+                pos = run(body, hay, pos, spans)?;
                 count += 1;
             }
             Some(pos)
         }
-        Node::Alt {
+        Op::Alt {
             firsts,
             branches,
             empty,
         } => {
             let i = firsts.iter().position(|f| f.at(hay, pos)).or(*empty)?;
-            seq(&branches[i], hay, pos, spans)
+            run(&branches[i], hay, pos, spans)
         }
-        Node::Capture { index, body } => {
-            let end = seq(body, hay, pos, spans)?;
-            if *index > 0 {
-                spans[*index] = Some((pos, end));
+        // a walk never backtracks: a group opened is closed, or the walk fails
+        Op::Open(i) => {
+            spans[*i] = Some((pos, pos));
+            Some(pos)
+        }
+        Op::Close(i) => {
+            if let Some(span) = &mut spans[*i] {
+                span.1 = pos;
             }
-            Some(end)
+            Some(pos)
         }
-        Node::Start => (pos == 0).then_some(pos),
-        Node::End => (pos == hay.len()).then_some(pos),
+        Op::Start => (pos == 0).then_some(pos),
+        Op::End => (pos == hay.len()).then_some(pos),
     }
 }
 
