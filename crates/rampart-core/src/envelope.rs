@@ -237,9 +237,7 @@ fn parse_bsd_common(line: &[u8]) -> Option<Envelope<'_>> {
     }
     let rest = &line[16..];
     // the host: up to the first space, not starting with a space, `<` or `[`
-    let sp = rest[..rest.len().min(256)]
-        .iter()
-        .position(|&c| c == b' ')?;
+    let sp = first_space(&rest[..rest.len().min(256)])?;
     if sp == 0 || matches!(rest[0], b'<' | b'[') || matches!(rest[sp - 1], b':' | b']' | b')') {
         return None;
     }
@@ -254,9 +252,7 @@ fn parse_bsd_common(line: &[u8]) -> Option<Envelope<'_>> {
     let (pid, colon) = match after[i] {
         b'[' => {
             let digits = &after[i + 1..];
-            let n = digits[..digits.len().min(31)]
-                .iter()
-                .position(|c| !c.is_ascii_digit())?;
+            let n = first_non_digit(&digits[..digits.len().min(31)])?;
             let close = i + 1 + n;
             if n == 0 || after[close] != b']' {
                 return None;
@@ -282,6 +278,64 @@ fn parse_bsd_common(line: &[u8]) -> Option<Envelope<'_>> {
         message,
         after_time: rest,
     })
+}
+
+const LOW_BITS: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The first byte of `b` that the word test marks (its high bit set in
+/// the test's result), eight bytes at a time.
+#[inline]
+fn first_marked(b: &[u8], test: impl Fn(u64) -> u64, byte: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0; 8];
+        w.copy_from_slice(c);
+        let marks = test(u64::from_le_bytes(w));
+        if marks != 0 {
+            return Some(at + (marks.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| byte(c))
+        .map(|p| at + p)
+}
+
+/// The index of the first space in `b`.
+fn first_space(b: &[u8]) -> Option<usize> {
+    // a zero byte of w ^ spaces: the borrow of (x - 1) reaches its high bit
+    // only through a zero byte, so the lowest mark is exact
+    let spaces = u64::from_le_bytes([b' '; 8]);
+    first_marked(
+        b,
+        |w| {
+            let x = w ^ spaces;
+            x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+        },
+        |c| c == b' ',
+    )
+}
+
+/// The index of the first byte of `b` that is not an ASCII digit.
+fn first_non_digit(b: &[u8]) -> Option<usize> {
+    // y = x ^ '0' is a digit's value; a byte is not a digit when y > 9:
+    // its low seven bits plus 0x76 reach the high bit (no carry out of a
+    // byte), or its own high bit is set
+    let zeros = u64::from_le_bytes([b'0'; 8]);
+    let low7 = u64::from_le_bytes([0x7f; 8]);
+    let add = u64::from_le_bytes([0x76; 8]);
+    first_marked(
+        b,
+        |w| {
+            let y = w ^ zeros;
+            (((y & low7) + add) | y) & HIGH_BITS
+        },
+        |c| !c.is_ascii_digit(),
+    )
 }
 
 /// Parses the envelope of one line.
@@ -732,6 +786,26 @@ mod tests {
                 }
             }
             assert!(!bsd_stamp(&base[..15]));
+        }
+    }
+
+    #[test]
+    fn word_searches_find_the_first_byte() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for filler in [b'a', b'5', b'~', 0x80, 0xff, b'\0', b'/'] {
+                    let mut b = vec![filler; len];
+                    for byte in [b' ', b'x', b'0', b'9', b':', 0xb0, 0x39 ^ 0x80] {
+                        if at < len {
+                            b[at] = byte;
+                        }
+                        let space = b.iter().position(|&c| c == b' ');
+                        let non_digit = b.iter().position(|c| !c.is_ascii_digit());
+                        assert_eq!(first_space(&b), space, "{b:?}");
+                        assert_eq!(first_non_digit(&b), non_digit, "{b:?}");
+                    }
+                }
+            }
         }
     }
 
