@@ -343,7 +343,7 @@ impl TagCache {
             return lookup(tag);
         }
         let slot = &mut self.slots[(tag.len() ^ usize::from(last) ^ usize::from(first) >> 2) & 15];
-        if usize::from(slot.0) == tag.len() && &slot.1[..tag.len()] == tag {
+        if usize::from(slot.0) == tag.len() && same_short(&slot.1[..tag.len()], tag) {
             return slot.2;
         }
         let scope = lookup(tag);
@@ -351,6 +351,23 @@ impl TagCache {
         slot.1[..tag.len()].copy_from_slice(tag);
         slot.2 = scope;
         scope
+    }
+}
+
+/// Whether two slices of the same length are equal, for the short ones
+/// without a call: two overlapping loads cover 4 to 16 bytes.
+#[inline]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+        let mut w = [0; N];
+        w.copy_from_slice(&s[at..at + N]);
+        w
+    }
+    let n = a.len();
+    match n {
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        4..8 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        _ => a == b,
     }
 }
 
@@ -1200,6 +1217,19 @@ regex = '^Disconnecting: Too many authentication failures'
             ),
             Err(Miss::Ignored(1))
         );
+    }
+
+    #[test]
+    fn short_slices_compare_like_slices() {
+        let a: Vec<u8> = (0..20).collect();
+        for n in 0..=20 {
+            for diff in 0..n {
+                let mut b = a[..n].to_vec();
+                assert!(same_short(&a[..n], &b));
+                b[diff] ^= 0x40;
+                assert!(!same_short(&a[..n], &b), "{n} {diff}");
+            }
+        }
     }
 
     #[test]
