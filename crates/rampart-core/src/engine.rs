@@ -21,11 +21,14 @@ use crate::jsonline::{self, Decoded};
 use crate::rule::{CAPTURE_NAMES, RuleDef};
 use crate::session::{self, Session, SessionCache};
 use crate::time::{TimeContext, Timestamp, parse_leading};
+use crate::walk::{Spans, Walker};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson;
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input};
+use regex_automata::{Anchored, Input, hybrid};
+use regex_syntax::hir::{Hir, HirKind};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -40,8 +43,11 @@ pub struct Rule {
     pub def: RuleDef,
     /// Lower-cased `svc` → reason code.
     pub reason_map: Vec<(String, String)>,
-    /// The rule's own regex, for its captures (compiled on first use).
+    /// The rule's own regex, for its captures when its pattern cannot be
+    /// walked (compiled on first use).
     single: OnceLock<Option<Regex>>,
+    /// How the rule's captures are found (made on the rule's first match).
+    reader: OnceLock<Reader>,
 }
 
 impl Rule {
@@ -50,6 +56,53 @@ impl Rule {
             .get_or_init(|| compile_single(&self.def).ok())
             .as_ref()
     }
+
+    fn reader(&self) -> &Reader {
+        self.reader.get_or_init(|| {
+            let Ok(hir) = syntax::parse_with(&self.def.regex, &syntax_config()) else {
+                return Reader::default();
+            };
+            let mut names = Vec::new();
+            capture_names(&hir, &mut names);
+            Reader {
+                walker: Walker::new(&hir),
+                slots: Slots::named(&names),
+            }
+        })
+    }
+}
+
+/// How a rule's captures are found and where each name is.
+#[derive(Debug, Clone, Default)]
+struct Reader {
+    /// The pattern as a byte-by-byte walk, when it can be walked exactly.
+    walker: Option<Walker>,
+    /// The capture groups of each name.
+    slots: Slots,
+}
+
+/// The named capture groups of a pattern and their indices.
+fn capture_names<'h>(hir: &'h Hir, out: &mut Vec<(&'h str, usize)>) {
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            if let (Some(name), Ok(i)) = (c.name.as_deref(), usize::try_from(c.index)) {
+                out.push((name, i));
+            }
+            capture_names(&c.sub, out);
+        }
+        HirKind::Repetition(r) => capture_names(&r.sub, out),
+        HirKind::Concat(hs) | HirKind::Alternation(hs) => {
+            for h in hs {
+                capture_names(h, out);
+            }
+        }
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
+}
+
+/// How every rule's regex is read: bytes, not Unicode text.
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
 }
 
 /// An error compiling rules.
@@ -106,6 +159,31 @@ struct Slots {
     svc: Slot,
 }
 
+impl Slots {
+    fn named(names: &[(&str, usize)]) -> Slots {
+        let slot = |name: &str| {
+            let index = |n: &str| names.iter().find(|(m, _)| *m == n).map(|&(_, i)| i);
+            Slot([
+                index(name),
+                index(&format!("{name}2")),
+                index(&format!("{name}3")),
+                index(&format!("{name}4")),
+            ])
+        };
+        Slots {
+            ip: slot("ip"),
+            ip_port: slot("ipport"),
+            user: slot("user"),
+            port: slot("port"),
+            count: slot("count"),
+            rule_id: slot("rule_id"),
+            time: slot("time"),
+            forwarded: slot("forwarded"),
+            svc: slot("svc"),
+        }
+    }
+}
+
 /// A scope compiled on first use: a scan of an auth.log never pays for
 /// the web rules.
 #[derive(Debug)]
@@ -116,15 +194,18 @@ struct LazyScope {
 
 #[derive(Debug)]
 struct Scope {
-    /// All the scope's rules as one multi-pattern regex: which rule matched.
-    regex: Regex,
-    /// Pattern index → rule index.
+    /// When every pattern is anchored at `^`: their forward lazy DFA, which
+    /// says which rule matched (the match starts at 0) without the combined
+    /// regex's layers.
+    dfa: Option<hybrid::dfa::DFA>,
+    /// All the scope's rules as one multi-pattern regex: which rule matched
+    /// and where, for scopes with patterns that match anywhere (and should
+    /// the lazy DFA ever give up). Built on first use.
+    regex: OnceLock<Option<Regex>>,
+    /// Pattern index → rule index. Each rule's captures come from its own
+    /// walker or regex (a small NFA makes capture extraction several times
+    /// cheaper than on the combined one).
     rules: Vec<RuleIdx>,
-    /// Pattern index → that rule alone, for its captures (a small NFA makes
-    /// capture extraction several times cheaper than on the combined one).
-    singles: Vec<Regex>,
-    /// Capture slots of `singles`.
-    slots: Vec<Slots>,
     /// `None` when some rule in the scope has no literal: always run the regex.
     prefilter: Option<AhoCorasick>,
 }
@@ -186,11 +267,9 @@ pub struct JsonOptions {
 /// Reusable per-thread scratch space for [`Engine::match_line`].
 #[derive(Debug)]
 pub struct Scratch {
-    /// Per scope, per pattern: captures of the single-rule regex.
-    caps: Vec<Vec<Captures>>,
-    /// Per scope: the search caches of the combined regex and of each
-    /// single-rule regex (owned here, so no search goes through the
-    /// regexes' shared cache pools).
+    /// Per scope: the search caches of the lazy DFA, the combined regex
+    /// and each single-rule regex (owned here, so no search goes through
+    /// the regexes' shared cache pools).
     caches: Vec<Option<ScopeCaches>>,
     /// The last address seen per (host, program, pid): for rules whose
     /// line does not repeat it (`ip_from_session`).
@@ -199,6 +278,8 @@ pub struct Scratch {
     tags: TagCache,
     /// The last BSD timestamp computed.
     times: TimeCache,
+    /// Captures found by a rule's walker.
+    spans: Spans,
 }
 
 /// The last BSD syslog stamp (`Nov 27 08:15:00`) and its time: events
@@ -230,11 +311,13 @@ impl TimeCache {
     }
 }
 
-/// A scope's regex search caches.
+/// A scope's search caches, each made on first use.
 #[derive(Debug)]
 struct ScopeCaches {
-    combined: meta::Cache,
-    singles: Vec<meta::Cache>,
+    dfa: Option<hybrid::dfa::Cache>,
+    combined: Option<meta::Cache>,
+    /// Per pattern: the cache and captures of the rule's own regex.
+    singles: Vec<Option<(meta::Cache, Captures)>>,
 }
 
 /// Program tags whose scope is remembered; a tag longer than this is
@@ -260,7 +343,7 @@ impl TagCache {
             return lookup(tag);
         }
         let slot = &mut self.slots[(tag.len() ^ usize::from(last) ^ usize::from(first) >> 2) & 15];
-        if usize::from(slot.0) == tag.len() && &slot.1[..tag.len()] == tag {
+        if usize::from(slot.0) == tag.len() && same_short(&slot.1[..tag.len()], tag) {
             return slot.2;
         }
         let scope = lookup(tag);
@@ -268,6 +351,23 @@ impl TagCache {
         slot.1[..tag.len()].copy_from_slice(tag);
         slot.2 = scope;
         scope
+    }
+}
+
+/// Whether two slices of the same length are equal, for the short ones
+/// without a call: two overlapping loads cover 4 to 16 bytes.
+#[inline]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+        let mut w = [0; N];
+        w.copy_from_slice(&s[at..at + N]);
+        w
+    }
+    let n = a.len();
+    match n {
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        4..8 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        _ => a == b,
     }
 }
 
@@ -285,26 +385,10 @@ pub struct Engine {
     pub max_line_bytes: usize,
 }
 
-fn slot(regex: &Regex, pid: usize, name: &str) -> Slot {
-    let Ok(p) = regex_automata::PatternID::new(pid) else {
-        return Slot::default();
-    };
-    let gi = regex.group_info();
-    Slot([
-        gi.to_index(p, name),
-        gi.to_index(p, &format!("{name}2")),
-        gi.to_index(p, &format!("{name}3")),
-        gi.to_index(p, &format!("{name}4")),
-    ])
-}
-
-fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileError> {
-    let patterns: Vec<&str> = members
-        .iter()
-        .map(|&i| rules[i as usize].def.regex.as_str())
-        .collect();
-    let regex = Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+/// The scope's patterns as one multi-pattern regex.
+fn build_combined(rules: &[Rule], members: &[RuleIdx]) -> Result<Regex, CompileError> {
+    Regex::builder()
+        .syntax(syntax_config())
         .configure(
             meta::Config::new()
                 .utf8_empty(false)
@@ -314,7 +398,7 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
                 .onepass(false)
                 .match_kind(regex_automata::MatchKind::LeftmostFirst),
         )
-        .build_many(&patterns)
+        .build_many(&patterns(rules, members))
         .map_err(|e| {
             let rule = e
                 .pattern()
@@ -325,33 +409,35 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
                 rule,
                 message: e.to_string(),
             }
-        })?;
-    let singles: Vec<Regex> = members
-        .iter()
-        .map(|&i| {
-            rules[i as usize]
-                .single()
-                .cloned()
-                .ok_or_else(|| CompileError::Regex {
-                    rule: rules[i as usize].def.id.clone(),
-                    message: "does not compile".into(),
-                })
         })
-        .collect::<Result<_, _>>()?;
-    let slots = singles
+}
+
+/// The patterns as one NFA (`None` if they do not compile: the combined
+/// regex then names the rule).
+fn build_nfa(patterns: &[&str]) -> Option<thompson::NFA> {
+    thompson::Compiler::new()
+        .syntax(syntax_config())
+        .configure(thompson::Config::new().utf8(false))
+        .build_many(patterns)
+        .ok()
+}
+
+/// The patterns' forward lazy DFA, leftmost-first like the combined regex.
+fn build_dfa(nfa: thompson::NFA) -> Option<hybrid::dfa::DFA> {
+    hybrid::dfa::Builder::new()
+        .configure(hybrid::dfa::Config::new().match_kind(regex_automata::MatchKind::LeftmostFirst))
+        .build_from_nfa(nfa)
+        .ok()
+}
+
+fn patterns<'r>(rules: &'r [Rule], members: &[RuleIdx]) -> Vec<&'r str> {
+    members
         .iter()
-        .map(|r| Slots {
-            ip: slot(r, 0, "ip"),
-            ip_port: slot(r, 0, "ipport"),
-            user: slot(r, 0, "user"),
-            port: slot(r, 0, "port"),
-            count: slot(r, 0, "count"),
-            rule_id: slot(r, 0, "rule_id"),
-            time: slot(r, 0, "time"),
-            forwarded: slot(r, 0, "forwarded"),
-            svc: slot(r, 0, "svc"),
-        })
-        .collect();
+        .map(|&i| rules[i as usize].def.regex.as_str())
+        .collect()
+}
+
+fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileError> {
     let all_have_literals = members
         .iter()
         .all(|&i| !rules[i as usize].def.literals.is_empty());
@@ -360,9 +446,10 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
     // measured cheaper than scanning the whole line for literals (auth.log
     // benchmark: 11% fewer instructions); the literal prefilter serves the
     // scopes that have patterns matching anywhere in the line.
-    let all_anchored = members
-        .iter()
-        .all(|&i| starts_anchored(&rules[i as usize].def.regex));
+    let nfa = build_nfa(&patterns(rules, members));
+    let all_anchored = nfa
+        .as_ref()
+        .is_some_and(thompson::NFA::is_always_start_anchored);
     let prefilter = if all_have_literals && !all_anchored {
         let mut lits: Vec<&str> = members
             .iter()
@@ -383,31 +470,22 @@ fn build_scope(rules: &[Rule], members: &[RuleIdx]) -> Result<Scope, CompileErro
     } else {
         None
     };
+    let regex = OnceLock::new();
+    let dfa = nfa.filter(|_| all_anchored).and_then(build_dfa);
+    if dfa.is_none() {
+        let _ = regex.set(Some(build_combined(rules, members)?));
+    }
     Ok(Scope {
+        dfa,
         regex,
         rules: members.to_vec(),
-        singles,
-        slots,
         prefilter,
-    })
-}
-
-/// Whether every match of a pattern starts at the start of the haystack (`^...`).
-fn starts_anchored(pattern: &str) -> bool {
-    regex_automata::util::syntax::parse_with(
-        pattern,
-        &syntax::Config::new().unicode(false).utf8(false),
-    )
-    .is_ok_and(|hir| {
-        hir.properties()
-            .look_set_prefix()
-            .contains(regex_syntax::hir::Look::Start)
     })
 }
 
 fn compile_single(def: &RuleDef) -> Result<Regex, CompileError> {
     Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax_config())
         // used only for anchored capture extraction on a line the combined
         // regex already matched: no lazy/full DFAs needed
         .configure(
@@ -451,27 +529,42 @@ fn check_captures(def: &RuleDef) -> Result<Regex, CompileError> {
     Ok(re)
 }
 
+/// Capture groups, from the rule's regex or from its walker.
+enum Caps<'c> {
+    Regex(&'c Captures),
+    Walk(&'c Spans),
+}
+
 /// The captures of one match, over the text the rule saw.
 struct Matched<'a, 'c> {
     msg: &'a [u8],
-    caps: &'c Captures,
+    caps: Caps<'c>,
 }
 
 impl<'a> Matched<'a, '_> {
+    /// The text of capture group `i`, if it took part in the match.
+    fn group(&self, i: usize) -> Option<&'a [u8]> {
+        let range = match self.caps {
+            Caps::Regex(c) => c.get_group(i)?.range(),
+            Caps::Walk(s) => {
+                let (start, end) = (*s.get(i)?)?;
+                start..end
+            }
+        };
+        self.msg.get(range)
+    }
+
     /// The first alternate of a capture that took part in the match.
     fn get(&self, s: Slot) -> Option<&'a [u8]> {
-        s.0.iter()
-            .flatten()
-            .find_map(|&i| self.caps.get_group(i))
-            .map(|sp| &self.msg[sp.range()])
+        s.0.iter().flatten().find_map(|&i| self.group(i))
     }
 
     /// Every alternate of a capture that took part, as text.
     fn all(&self, s: Slot) -> impl Iterator<Item = &'a str> + '_ {
         s.0.into_iter()
             .flatten()
-            .filter_map(|i| self.caps.get_group(i))
-            .filter_map(|sp| std::str::from_utf8(&self.msg[sp.range()]).ok())
+            .filter_map(|i| self.group(i))
+            .filter_map(|t| std::str::from_utf8(t).ok())
     }
 }
 
@@ -570,6 +663,7 @@ impl Engine {
                 def,
                 reason_map,
                 single,
+                reader: OnceLock::new(),
             });
         }
         let mut program_members: Vec<(String, Vec<RuleIdx>)> = Vec::new();
@@ -666,11 +760,11 @@ impl Engine {
     /// Scratch space sized for this engine.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            caps: self.scopes.iter().map(|_| Vec::new()).collect(),
             caches: self.scopes.iter().map(|_| None).collect(),
             sessions: SessionCache::default(),
             tags: TagCache::default(),
             times: TimeCache::default(),
+            spans: Spans::new(),
         }
     }
 
@@ -792,35 +886,40 @@ impl Engine {
             return Err(Miss::NoMatch);
         }
         let cache = scratch.caches[si].get_or_insert_with(|| ScopeCaches {
-            combined: scope.regex.create_cache(),
-            singles: scope.singles.iter().map(Regex::create_cache).collect(),
+            dfa: None,
+            combined: None,
+            singles: scope.rules.iter().map(|_| None).collect(),
         });
-        let Some(m) = scope
-            .regex
-            .search_with(&mut cache.combined, &Input::new(msg))
-        else {
+        let Some((pid, start)) = self.find(si, scope, cache, msg) else {
             return Err(Miss::NoMatch);
         };
-        let pid = m.pattern().as_usize();
-        let scope_caps = &mut scratch.caps[si];
-        if scope_caps.is_empty() {
-            *scope_caps = scope.singles.iter().map(Regex::create_captures).collect();
-        }
-        let caps = &mut scope_caps[pid];
-        // Captures from the matched rule's own regex, over the same haystack
-        // from where the combined regex found the match.
-        scope.singles[pid].search_captures_with(
-            &mut cache.singles[pid],
-            &Input::new(msg).range(m.start()..).anchored(Anchored::Yes),
-            caps,
-        );
-        if !caps.is_match() {
-            return Err(Miss::NoMatch);
-        }
-        let slots = scope.slots[pid];
         let rule_idx = scope.rules[pid];
         let rule = &self.rules[rule_idx as usize];
-        let m = Matched { msg, caps: &*caps };
+        let reader = rule.reader();
+        // Captures from the matched rule's walker, or else its own regex,
+        // over the same haystack from where the match starts.
+        let caps = if reader
+            .walker
+            .as_ref()
+            .is_some_and(|w| w.walk(msg, start, &mut scratch.spans))
+        {
+            Caps::Walk(&scratch.spans)
+        } else {
+            let single = rule.single().ok_or(Miss::NoMatch)?;
+            let (c, caps) = cache.singles[pid]
+                .get_or_insert_with(|| (single.create_cache(), single.create_captures()));
+            single.search_captures_with(
+                c,
+                &Input::new(msg).range(start..).anchored(Anchored::Yes),
+                caps,
+            );
+            if !caps.is_match() {
+                return Err(Miss::NoMatch);
+            }
+            Caps::Regex(caps)
+        };
+        let slots = reader.slots;
+        let m = Matched { msg, caps };
         let def = &rule.def;
         if def.ignore {
             return Err(Miss::Ignored(rule_idx));
@@ -875,6 +974,32 @@ impl Engine {
             time,
             repeat,
         })
+    }
+
+    /// Which of a scope's patterns matches `msg` (leftmost-first), and
+    /// where its match starts.
+    fn find(
+        &self,
+        si: usize,
+        scope: &Scope,
+        cache: &mut ScopeCaches,
+        msg: &[u8],
+    ) -> Option<(usize, usize)> {
+        if let Some(dfa) = &scope.dfa {
+            let c = cache.dfa.get_or_insert_with(|| dfa.create_cache());
+            // Every pattern starts with `^`. The lazy DFA cannot give up as
+            // configured; if it did, the combined regex would answer.
+            if let Ok(m) = dfa.try_search_fwd(c, &Input::new(msg).anchored(Anchored::Yes)) {
+                return m.map(|m| (m.pattern().as_usize(), 0));
+            }
+        }
+        let regex = scope
+            .regex
+            .get_or_init(|| build_combined(&self.rules, &self.scopes[si].members).ok())
+            .as_ref()?;
+        let c = cache.combined.get_or_insert_with(|| regex.create_cache());
+        let m = regex.search_with(c, &Input::new(msg))?;
+        Some((m.pattern().as_usize(), m.start()))
     }
 
     /// Behind a proxy the connecting address is the proxy's: believe the
@@ -1095,11 +1220,24 @@ regex = '^Disconnecting: Too many authentication failures'
     }
 
     #[test]
+    fn short_slices_compare_like_slices() {
+        let a: Vec<u8> = (0..20).collect();
+        for n in 0..=20 {
+            for diff in 0..n {
+                let mut b = a[..n].to_vec();
+                assert!(same_short(&a[..n], &b));
+                b[diff] ^= 0x40;
+                assert!(!same_short(&a[..n], &b), "{n} {diff}");
+            }
+        }
+    }
+
+    #[test]
     fn anchoring_is_detected() {
-        assert!(starts_anchored("^Failed (?P<ip>x)"));
-        assert!(starts_anchored("^(?:a|b)c"));
-        assert!(!starts_anchored("(?:^a|b)"));
-        assert!(!starts_anchored("Failed"));
+        let anchored = |p: &[&str]| build_nfa(p).unwrap().is_always_start_anchored();
+        assert!(anchored(&["^Failed (?P<ip>x)", "^(?:a|b)c"]));
+        assert!(!anchored(&["(?:^a|b)"]));
+        assert!(!anchored(&["^a", "Failed"]));
     }
 
     #[test]

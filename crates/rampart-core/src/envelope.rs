@@ -38,23 +38,48 @@ impl LineTime<'_> {
     }
 }
 
-/// Recognises `Mmm dd hh:mm:ss` by shape (15 bytes) without computing it.
-fn bsd_shape(b: &[u8]) -> bool {
-    b.len() >= 16
-        && b[..3].iter().all(u8::is_ascii_alphabetic)
-        && b[3] == b' '
+/// Recognises a `Mmm dd hh:mm:ss ` stamp (16 bytes, an English month
+/// name) by its shape, without computing it.
+fn bsd_stamp(b: &[u8]) -> bool {
+    let Some((Ok(lo), Ok(hi))) = b
+        .get(..16)
+        .map(|h| (<[u8; 8]>::try_from(&h[..8]), <[u8; 8]>::try_from(&h[8..])))
+    else {
+        return false;
+    };
+    // Fixed bytes and digits eight at a time: separators compared under a
+    // mask; a byte x is a digit when its high nibble is 3 and x + 6 keeps it
+    // (a carry out of a non-digit byte fails its own nibble test first).
+    const fn at(positions: &[usize], byte: u8) -> u64 {
+        let mut v = 0;
+        let mut i = 0;
+        while i < positions.len() {
+            v |= (byte as u64) << (8 * positions[i]);
+            i += 1;
+        }
+        v
+    }
+    // "Mmm dd h" (position 4: a space or a digit, checked apart) and "h:mm:ss "
+    const LO_SEP: [usize; 2] = [3, 6];
+    const LO_DIGITS: [usize; 2] = [5, 7];
+    const HI_SEP: [usize; 3] = [1, 4, 7];
+    const HI_DIGITS: [usize; 5] = [0, 2, 3, 5, 6];
+    const LO_SEP_MASK: u64 = at(&LO_SEP, 0xff);
+    const LO_SEPS: u64 = at(&LO_SEP, b' ');
+    const HI_SEP_MASK: u64 = at(&HI_SEP, 0xff);
+    const HI_SEPS: u64 = u64::from_le_bytes(*b"\0:\0\0:\0\0 ");
+    let digits = |v: u64, pos: &[usize]| {
+        let (mask, want, six) = (at(pos, 0xf0), at(pos, 0x30), at(pos, 0x06));
+        v & mask == want && v.wrapping_add(six) & mask == want
+    };
+    let (lo, hi) = (u64::from_le_bytes(lo), u64::from_le_bytes(hi));
+    lo & LO_SEP_MASK == LO_SEPS
+        && hi & HI_SEP_MASK == HI_SEPS
+        && digits(hi, &HI_DIGITS)
+        && digits(lo, &LO_DIGITS)
         && (b[4] == b' ' || b[4].is_ascii_digit())
-        && b[5].is_ascii_digit()
-        && b[6] == b' '
-        && b[7].is_ascii_digit()
-        && b[8].is_ascii_digit()
-        && b[9] == b':'
-        && b[10].is_ascii_digit()
-        && b[11].is_ascii_digit()
-        && b[12] == b':'
-        && b[13].is_ascii_digit()
-        && b[14].is_ascii_digit()
-        && b[15] == b' '
+        // a month name also means three letters
+        && crate::time::month_known(b)
 }
 
 /// A parsed line.
@@ -200,8 +225,129 @@ fn strip_msgid(m: &[u8]) -> &[u8] {
     m
 }
 
+/// The common case in one pass: `Mmm dd hh:mm:ss host prog[pid]: msg`
+/// (or `prog: msg`), one space between the fields, no `<PRI>`. Returns
+/// exactly what the general parser would, or `None` to leave any other
+/// shape (extra spaces, host-less, bracketed or odd tags, FreeBSD's
+/// `<facility.level>`, Solaris message ids) to it.
+#[inline]
+fn parse_bsd_common(line: &[u8]) -> Option<Envelope<'_>> {
+    if !bsd_stamp(line) {
+        return None;
+    }
+    let rest = &line[16..];
+    // the host: up to the first space, not starting with a space, `<` or `[`
+    let sp = first_space(&rest[..rest.len().min(256)])?;
+    if sp == 0 || matches!(rest[0], b'<' | b'[') || matches!(rest[sp - 1], b':' | b']' | b')') {
+        return None;
+    }
+    let after = &rest[sp + 1..];
+    // the tag: a letter, tag bytes, then `[digits]:` or `:`
+    if !after.first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let i = after[..after.len().min(64)]
+        .iter()
+        .position(|&c| !is_tag_byte(c))?;
+    let (pid, colon) = match after[i] {
+        b'[' => {
+            let digits = &after[i + 1..];
+            let n = first_non_digit(&digits[..digits.len().min(31)])?;
+            let close = i + 1 + n;
+            if n == 0 || after[close] != b']' {
+                return None;
+            }
+            (Some(&after[i + 1..close]), close + 1)
+        }
+        b':' => (None, i),
+        _ => return None,
+    };
+    if after.get(colon) != Some(&b':') {
+        return None;
+    }
+    let off = colon + 1 + usize::from(after.get(colon + 1) == Some(&b' '));
+    let message = &after[off..];
+    if message.starts_with(b"[ID ") {
+        return None;
+    }
+    Some(Envelope {
+        time: LineTime::Bsd(&line[..15]),
+        program: Some(&after[..i]),
+        host: Some(&rest[..sp]),
+        pid,
+        message,
+        after_time: rest,
+    })
+}
+
+const LOW_BITS: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The first byte of `b` that the word test marks (its high bit set in
+/// the test's result), eight bytes at a time.
+#[inline]
+fn first_marked(b: &[u8], test: impl Fn(u64) -> u64, byte: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0; 8];
+        w.copy_from_slice(c);
+        let marks = test(u64::from_le_bytes(w));
+        if marks != 0 {
+            return Some(at + (marks.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| byte(c))
+        .map(|p| at + p)
+}
+
+/// The index of the first space in `b`.
+fn first_space(b: &[u8]) -> Option<usize> {
+    // a zero byte of w ^ spaces: the borrow of (x - 1) reaches its high bit
+    // only through a zero byte, so the lowest mark is exact
+    let spaces = u64::from_le_bytes([b' '; 8]);
+    first_marked(
+        b,
+        |w| {
+            let x = w ^ spaces;
+            x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+        },
+        |c| c == b' ',
+    )
+}
+
+/// The index of the first byte of `b` that is not an ASCII digit.
+fn first_non_digit(b: &[u8]) -> Option<usize> {
+    // y = x ^ '0' is a digit's value; a byte is not a digit when y > 9:
+    // its low seven bits plus 0x76 reach the high bit (no carry out of a
+    // byte), or its own high bit is set
+    let zeros = u64::from_le_bytes([b'0'; 8]);
+    let low7 = u64::from_le_bytes([0x7f; 8]);
+    let add = u64::from_le_bytes([0x76; 8]);
+    first_marked(
+        b,
+        |w| {
+            let y = w ^ zeros;
+            (((y & low7) + add) | y) & HIGH_BITS
+        },
+        |c| !c.is_ascii_digit(),
+    )
+}
+
 /// Parses the envelope of one line.
 pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
+    match parse_bsd_common(line) {
+        Some(env) => env,
+        None => parse_general(line, ctx),
+    }
+}
+
+/// Every shape [`parse`] knows.
+fn parse_general<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
     let mut b = line;
     // <PRI>
     if b.first() == Some(&b'<')
@@ -224,7 +370,7 @@ pub fn parse<'a>(line: &'a [u8], ctx: &TimeContext) -> Envelope<'a> {
             };
         }
     }
-    let parsed = if bsd_shape(b) && crate::time::month_known(b) {
+    let parsed = if bsd_stamp(b) {
         Some((LineTime::Bsd(&b[..15]), 15))
     } else {
         parse_leading(b, ctx).map(|(t, used)| (LineTime::Known(t), used))
@@ -611,6 +757,104 @@ mod tests {
             &ctx,
         );
         assert_eq!(env.message, b"Exit before auth");
+    }
+
+    /// The stamp check as it was written byte by byte.
+    fn bsd_stamp_reference(b: &[u8]) -> bool {
+        b.len() >= 16
+            && b[..3].iter().all(u8::is_ascii_alphabetic)
+            && b[3] == b' '
+            && (b[4] == b' ' || b[4].is_ascii_digit())
+            && [5, 7, 8, 10, 11, 13, 14]
+                .iter()
+                .all(|&i| b[i].is_ascii_digit())
+            && [6, 15].iter().all(|&i| b[i] == b' ')
+            && b[9] == b':'
+            && b[12] == b':'
+            && crate::time::month_known(b)
+    }
+
+    #[test]
+    fn bsd_stamp_checks_every_byte() {
+        for base in [&b"Nov 27 08:15:00 x"[..], b"Nov  7 08:15:00 x"] {
+            assert!(bsd_stamp(base));
+            for pos in 0..16 {
+                for byte in 0..=255u8 {
+                    let mut b = base.to_vec();
+                    b[pos] = byte;
+                    assert_eq!(bsd_stamp(&b), bsd_stamp_reference(&b), "{b:?}");
+                }
+            }
+            assert!(!bsd_stamp(&base[..15]));
+        }
+    }
+
+    #[test]
+    fn word_searches_find_the_first_byte() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for filler in [b'a', b'5', b'~', 0x80, 0xff, b'\0', b'/'] {
+                    let mut b = vec![filler; len];
+                    for byte in [b' ', b'x', b'0', b'9', b':', 0xb0, 0x39 ^ 0x80] {
+                        if at < len {
+                            b[at] = byte;
+                        }
+                        let space = b.iter().position(|&c| c == b' ');
+                        let non_digit = b.iter().position(|c| !c.is_ascii_digit());
+                        assert_eq!(first_space(&b), space, "{b:?}");
+                        assert_eq!(first_non_digit(&b), non_digit, "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_shape_parses_as_the_general_parser_does() {
+        let ctx = TimeContext::utc(REF);
+        let lines = [
+            "Nov 27 08:15:00 web1 sshd[123]: Failed password for root",
+            "Nov  7 08:15:00 web1 sshd[123]:Failed",
+            "Nov 27 08:15:00 web1 sshd[123]:",
+            "Nov 27 08:15:00 web1 sshd:  two spaces",
+            "Nov 27 08:15:00 web1 sshd[]: x",
+            "Nov 27 08:15:00 web1 sshd[12a]: x",
+            "Nov 27 08:15:00 web1 sshd[123] x",
+            "Nov 27 08:15:00 web1 sshd[123]",
+            "Nov 27 08:15:00 web1 sshd(7): x",
+            "Nov 27 08:15:00 web1  sshd[1]: x",
+            "Nov 27 08:15:00  web1 sshd[1]: x",
+            "Nov 27 08:15:00 web1: sshd[1]: x",
+            "Nov 27 08:15:00 [web1] sshd[1]: x",
+            "Nov 27 08:15:00 <auth.info> web1 sshd[1]: x",
+            "Nov 27 08:15:00 web1 sshd[1]: [ID 800047 auth.info] x",
+            "Nov 27 08:15:00 web1 1sshd[1]: x",
+            "Nov 27 08:15:00 web1 [sshd]: x",
+            "Nov 27 08:15:00 web1 postfix/submission/smtpd[9]: warning: x",
+            "Nov 27 08:15:00 web1",
+            "Nov 27 08:15:00 web1 ",
+            "Nov 27 08:15:00 imap-login: Info: x",
+            "Abc 27 08:15:00 web1 sshd[1]: x",
+            "Nov 27 08:15:00 web1 sshd[12345678901234567890123456789012]: x",
+            "Nov 27 08:15:00 web1 sshd[1234567890123456789012345678901]: x",
+        ];
+        let long_tag = format!("Nov 27 08:15:00 h {}[1]: x", "a".repeat(70));
+        let long_host = format!("Nov 27 08:15:00 {} sshd[1]: x", "h".repeat(300));
+        let mut fast = 0;
+        for l in lines
+            .iter()
+            .copied()
+            .chain([long_tag.as_str(), long_host.as_str()])
+        {
+            let b = l.as_bytes();
+            for end in 0..=b.len() {
+                if let Some(env) = parse_bsd_common(&b[..end]) {
+                    assert_eq!(env, parse_general(&b[..end], &ctx), "{:?}", &l[..end]);
+                    fast += 1;
+                }
+            }
+        }
+        assert!(fast > 50, "the common shape is recognised ({fast})");
     }
 
     #[test]

@@ -29,3 +29,4 @@ pub mod text;
 pub mod time;
 pub mod tracker;
 pub mod vectors;
+mod walk;

@@ -292,27 +292,35 @@ pub fn month_known(b: &[u8]) -> bool {
 
 fn month_from(b: &[u8]) -> Option<u32> {
     let [a, b, c, ..] = *b else { return None };
-    // the three letters, lower-cased, as one word: one integer match
+    // the three letters, lower-cased, as one word; a perfect hash of the
+    // twelve names picks the one table row it can be
     let m = u32::from_le_bytes([a | 0x20, b | 0x20, c | 0x20, 0]);
-    const fn w(s: &[u8; 3]) -> u32 {
-        u32::from_le_bytes([s[0], s[1], s[2], 0])
-    }
-    Some(match m {
-        x if x == w(b"jan") => 1,
-        x if x == w(b"feb") => 2,
-        x if x == w(b"mar") => 3,
-        x if x == w(b"apr") => 4,
-        x if x == w(b"may") => 5,
-        x if x == w(b"jun") => 6,
-        x if x == w(b"jul") => 7,
-        x if x == w(b"aug") => 8,
-        x if x == w(b"sep") => 9,
-        x if x == w(b"oct") => 10,
-        x if x == w(b"nov") => 11,
-        x if x == w(b"dec") => 12,
-        _ => return None,
-    })
+    let (name, month) = MONTHS[(m.wrapping_mul(MONTH_HASH) >> 28) as usize];
+    (name == m && month != 0).then_some(month)
 }
+
+/// A multiplier under which the top four bits of the twelve month words
+/// differ.
+const MONTH_HASH: u32 = 0x4dc3_8505;
+
+/// Month words (`jan` as a little-endian `u32`) and numbers, by hash.
+const MONTHS: [(u32, u32); 16] = {
+    let names: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    let mut table = [(0, 0); 16];
+    let mut i = 0;
+    while i < 12 {
+        let n = names[i];
+        let word = u32::from_le_bytes([n[0], n[1], n[2], 0]);
+        let slot = (word.wrapping_mul(MONTH_HASH) >> 28) as usize;
+        assert!(table[slot].1 == 0, "the month hash must not collide");
+        table[slot] = (word, i as u32 + 1);
+        i += 1;
+    }
+    table
+};
 
 /// A tiny cursor over bytes for the fixed-shape timestamp parsers.
 struct Cur<'a> {
@@ -593,6 +601,37 @@ mod tests {
 
     fn t(s: &str) -> Option<(String, usize)> {
         parse_leading(s.as_bytes(), &TimeContext::utc(REF)).map(|(t, n)| (format_rfc3339(t), n))
+    }
+
+    #[test]
+    fn month_names_in_any_case_and_nothing_else() {
+        let names = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ];
+        let reference = |b: &[u8]| {
+            let lower = b.get(..3)?.to_ascii_lowercase();
+            let i = names.iter().position(|n| n.as_bytes() == lower)?;
+            Some(i as u32 + 1)
+        };
+        for (i, n) in names.iter().enumerate() {
+            for case in 0..8 {
+                let mut w: Vec<u8> = n.bytes().collect();
+                for (j, c) in w.iter_mut().enumerate() {
+                    if case >> j & 1 == 1 {
+                        c.make_ascii_uppercase();
+                    }
+                }
+                assert_eq!(month_from(&w), Some(i as u32 + 1));
+                for pos in 0..3 {
+                    for byte in 0..=255u8 {
+                        let mut m = w.clone();
+                        m[pos] = byte;
+                        assert_eq!(month_from(&m), reference(&m), "{m:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(month_from(b"no"), None);
     }
 
     #[test]
