@@ -586,18 +586,23 @@ fn twenty_wrong_console_passwords_get_the_guesser_banned() {
 /// client) until `stop`; returns how many were answered.
 fn hammer(h: &Host, token: &str, stop: &std::sync::atomic::AtomicBool) -> u64 {
     use std::io::{Read, Write};
-    let paths = [
-        "/api/v1/list",
-        "/metrics",
-        "/api/v1/why/198.51.100.7",
-        "/api/v1/rules",
-    ];
+    // RAMPART_BENCH_PATHS="/metrics,/api/v1/list" picks the requests
+    let chosen = std::env::var("RAMPART_BENCH_PATHS")
+        .unwrap_or_else(|_| "/api/v1/list,/metrics,/api/v1/why/198.51.100.7,/api/v1/rules".into());
+    let paths: Vec<&str> = chosen.split(',').collect();
     h.lab.srv.run(|| {
         // clients would be remote; here they share the 2 cores, so they
         // get the web runtime's priority rather than outranking it
-        // (RAMPART_BENCH_CLIENT_NICE=0 for clients at the detector's)
-        let nice = std::env::var("RAMPART_BENCH_CLIENT_NICE").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-        let _ = rustix::process::setpriority_process(None, nice);
+        // (RAMPART_BENCH_CLIENT_NICE=0 for clients at the detector's,
+        // =idle for SCHED_IDLE clients: as if they ran on another machine)
+        let nice = std::env::var("RAMPART_BENCH_CLIENT_NICE").unwrap_or_default();
+        if nice == "idle" {
+            use thread_priority::unix::*;
+            let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+            set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle).unwrap();
+        } else {
+            let _ = rustix::process::setpriority_process(None, nice.parse().unwrap_or(10));
+        }
         let mut n = 0u64;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let path = paths[(n as usize) % paths.len()];

@@ -20,10 +20,13 @@
 //!   browser loses feed events (counted), it never slows a ban;
 //! - reads of the store use the web's own SQLite connection (WAL: readers
 //!   never block the enforcer's writes);
-//! - the web threads run at nice 10 with at most [`BLOCKING_THREADS`]
-//!   blocking jobs at once: clients hammering the API (`why` and the
-//!   rules cost real CPU) cannot take the CPU from the detector, which
-//!   the cost benchmark (`tests/api.rs`, `bench_api_cost`) measures.
+//! - the web threads run under `SCHED_IDLE` (falling back to nice 10
+//!   where that is refused) with at most [`BLOCKING_THREADS`] blocking
+//!   jobs at once: clients hammering the API (`why` and the rules cost
+//!   real CPU) cannot take the CPU from the detector — a waking detector
+//!   or enforcer thread preempts an idle-class thread at once, where a
+//!   niced one can keep the core for the rest of its slice. The cost
+//!   benchmark (`tests/api.rs`, `bench_api_cost`) measures it.
 //!
 //! # Modules
 //!
@@ -169,12 +172,24 @@ pub fn router(web: Arc<Web>) -> Router {
 /// loading, argon2 — at most this many at once, whatever the clients do.
 const BLOCKING_THREADS: usize = 4;
 
-/// The web runtime's nice value: on a busy machine the detector and the
-/// enforcer (nice 0) get the CPU first, so API clients cannot slow a ban.
+/// The web runtime's nice value where `SCHED_IDLE` is refused (some
+/// container runtimes filter `sched_setscheduler`).
 const WEB_NICE: i32 = 10;
 
-/// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+/// Lowers the calling thread's CPU priority (Linux: the policy and nice
+/// are per thread): `SCHED_IDLE`, so that on a busy machine the detector
+/// and the enforcer (`SCHED_OTHER`, nice 0) always get the CPU first and
+/// API clients cannot slow a ban; nice 10 if that is refused.
 fn yield_cpu() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    let min = thread_priority::ThreadPriority::Min;
+    if set_thread_priority_and_policy(thread_native_id(), min, idle).is_ok() {
+        return;
+    }
     if let Err(e) = rustix::process::setpriority_process(None, WEB_NICE) {
         tracing::debug!("api: cannot lower the web threads' priority: {e}");
     }
