@@ -253,12 +253,7 @@ async fn why(
     Path(a): Path<String>,
 ) -> Result<Json<WhyView>, ApiError> {
     let ip = addr(&a)?.addr;
-    blocking(&web, move |w| {
-        let mut ctx = crate::fw::Ctx::open(&w.global, false)?;
-        crate::commands::lists::why_of(&mut ctx, ip)
-    })
-    .await
-    .map(Json)
+    blocking(&web, move |w| w.why(ip)).await.map(Json)
 }
 
 /// The body of `POST /api/v1/deny`, `allow` and `ignore`.

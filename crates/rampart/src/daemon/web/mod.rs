@@ -19,7 +19,9 @@
 //!   (`sinks::feed`, `sinks::metrics`) behind drop-newest queues: a stuck
 //!   browser loses feed events (counted), it never slows a ban;
 //! - reads of the store use the web's own SQLite connection (WAL: readers
-//!   never block the enforcer's writes);
+//!   never block the enforcer's writes), and `why` keeps its firewall
+//!   context for a few seconds ([`Web::why`]): opening a connection per
+//!   request delayed the enforcer's writes;
 //! - the web threads run under `SCHED_IDLE` (falling back to nice 10
 //!   where that is refused) with at most [`BLOCKING_THREADS`] blocking
 //!   jobs at once: clients hammering the API (`why` and the rules cost
@@ -88,6 +90,7 @@ pub struct Web {
     pub console: console::State,
     store_path: PathBuf,
     store: Mutex<Option<Store>>,
+    why: Mutex<Option<(std::time::Instant, crate::fw::Ctx)>>,
     bus: Arc<Bus>,
 }
 
@@ -144,6 +147,31 @@ impl Web {
         out.unwrap_or_else(|| Err(anyhow::anyhow!("the ban store is not open")))
     }
 
+    /// Everything `rampart why ADDR` says about `ip`, from a firewall
+    /// context (configuration, store connection, netlink socket) kept for
+    /// [`WHY_CONTEXT_LIFE`] instead of opened per request: opening one
+    /// (the database, its WAL index) delays the enforcer's next write,
+    /// which hammered `why` requests made visible in ban latency. Call it
+    /// from a blocking thread.
+    pub fn why(&self, ip: IpAddr) -> Result<crate::views::WhyView> {
+        let mut guard = self.why.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = guard
+            .take()
+            .filter(|(t, _)| t.elapsed() <= WHY_CONTEXT_LIFE);
+        let (opened, mut ctx) = match kept {
+            Some(c) => c,
+            None => (
+                std::time::Instant::now(),
+                crate::fw::Ctx::open(&self.global, false)?,
+            ),
+        };
+        let why = crate::commands::lists::why_of(&mut ctx, ip);
+        if why.is_ok() {
+            *guard = Some((opened, ctx));
+        }
+        why
+    }
+
     /// The API token whose secret hashes to `hash`.
     fn token(&self, hash: &str) -> Result<Option<TokenInfo>> {
         self.with_store(|s| s.token_by_hash(hash))
@@ -167,6 +195,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .layer(DefaultBodyLimit::max(server::MAX_BODY))
         .with_state(web)
 }
+
+/// How long `why` keeps its firewall context: a configuration change
+/// (the sets' layout) is seen at most this late.
+const WHY_CONTEXT_LIFE: Duration = Duration::from_secs(10);
 
 /// Blocking threads of the web runtime: store reads, `why`, rule
 /// loading, argon2 — at most this many at once, whatever the clients do.
@@ -224,6 +256,7 @@ pub fn start(config: &ApiConfig, parts: Parts) -> Result<Option<SocketAddr>> {
         feed: parts.events,
         console: console::State::default(),
         store: Mutex::new(None),
+        why: Mutex::new(None),
         bus: parts.bus,
     });
     let runtime = tokio::runtime::Builder::new_current_thread()

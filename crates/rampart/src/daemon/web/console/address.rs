@@ -60,11 +60,7 @@ pub async fn handler(
             );
         }
     };
-    let why = render::blocking(&web, move |w| {
-        let mut ctx = crate::fw::Ctx::open(&w.global, false)?;
-        crate::commands::lists::why_of(&mut ctx, ip)
-    })
-    .await?;
+    let why = render::blocking(&web, move |w| w.why(ip)).await?;
     let has_deny = why.entries.iter().any(|e| e.kind == Kind::Deny);
     let data = minijinja::context! { query => raw, why => render::val(&why),
     has_deny => has_deny, done => q.done };
