@@ -9,7 +9,7 @@ use rampart_store::{Kind, Store};
 use crate::change::{Change, Outcome, run, store_spans};
 use crate::error::{Error, Result};
 use crate::kernel::{Kernel, ListPlan, Plan};
-use crate::segment::{Diff, Expiry, Segment, diff, segments};
+use crate::segment::{Diff, Expiry, Segment, diff, push_merged, segments};
 
 /// An in-memory mirror of the deny list: the live entries (the store's and
 /// the daemon's bans not yet recorded there) and the segments the kernel
@@ -29,6 +29,9 @@ pub struct Mirror {
     pending: Vec<(Net, Segment)>,
     /// What the kernel's deny sets hold (as last sent).
     kernel: Vec<Segment>,
+    /// How many spans there were at the last full recomputation (which
+    /// drops expired ones): inserts alone may double them, then recompute.
+    recomputed: usize,
     data_version: i64,
 }
 
@@ -40,6 +43,7 @@ impl Mirror {
             spans: Vec::new(),
             pending: Vec::new(),
             kernel: Vec::new(),
+            recomputed: 0,
             data_version: 0,
         };
         m.resync(store, kernel, now)?;
@@ -66,14 +70,27 @@ impl Mirror {
             .iter()
             .map(|&(n, e)| (n, Segment::of_net(n, Expiry::from_option(e))))
             .collect();
-        let mut spans: Vec<Segment> = self
-            .spans
-            .iter()
-            .copied()
-            .filter(|s| s.expiry > Expiry::At(now))
-            .collect();
-        spans.extend(added.iter().map(|(_, s)| *s));
-        let after = segments(&spans, now);
+        let mut fresh: Vec<Segment> = added.iter().map(|(_, s)| *s).collect();
+        fresh.sort_unstable_by_key(Segment::key);
+        let (spans, after) = match self.insert_apart(&fresh, now) {
+            Some(after) => {
+                let mut spans = self.spans.clone();
+                spans.extend_from_slice(&fresh);
+                (spans, after)
+            }
+            None => {
+                let mut spans: Vec<Segment> = self
+                    .spans
+                    .iter()
+                    .copied()
+                    .filter(|s| s.expiry > Expiry::At(now))
+                    .collect();
+                spans.extend_from_slice(&fresh);
+                let after = segments(&spans, now);
+                self.recomputed = spans.len();
+                (spans, after)
+            }
+        };
         let d = diff(&self.kernel, &after, 0);
         if d.is_empty() && kernel.read(&SetList::Deny, now)?.is_none() {
             // nothing to send, but nothing to send it to either
@@ -93,6 +110,47 @@ impl Mirror {
         self.pending.extend(added);
         self.kernel = after;
         Ok(d)
+    }
+
+    /// The kernel's segments with `fresh` (sorted) merged in, when that is
+    /// all a full recomputation would change: every new segment is live
+    /// and overlaps no other new one and none the kernel holds (touching
+    /// ones of equal expiry are joined, as [`segments`] joins them), and
+    /// the spans have at most doubled since the last recomputation (which
+    /// drops the expired ones). `None`: recompute ([`segments`] over every span). A
+    /// burst of distinct bans (a fleet catching up) then costs one linear
+    /// merge per batch instead of a sort and sweep of the whole set.
+    fn insert_apart(&self, fresh: &[Segment], now: Timestamp) -> Option<Vec<Segment>> {
+        let apart = |a: &Segment, b: &Segment| a.family != b.family || a.last < b.first;
+        let live = |s: &Segment| s.first <= s.last && s.expiry > Expiry::At(now);
+        let ok = !fresh.is_empty()
+            && self.spans.len() <= 2 * self.recomputed + 1024
+            && fresh.iter().all(live)
+            && fresh.windows(2).all(|w| apart(&w[0], &w[1]))
+            && fresh.iter().all(|f| {
+                let at = self.kernel.partition_point(|k| k.key() < f.key());
+                at.checked_sub(1)
+                    .and_then(|i| self.kernel.get(i))
+                    .is_none_or(|k| apart(k, f))
+                    && self.kernel.get(at).is_none_or(|k| apart(f, k))
+            });
+        if !ok {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.kernel.len() + fresh.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.kernel.len() || j < fresh.len() {
+            let take_old = j == fresh.len()
+                || (i < self.kernel.len() && self.kernel[i].key() < fresh[j].key());
+            if take_old {
+                push_merged(&mut out, self.kernel[i]);
+                i += 1;
+            } else {
+                push_merged(&mut out, fresh[j]);
+                j += 1;
+            }
+        }
+        Some(out)
     }
 
     /// The daemon recorded these targets in the store: they are no longer
@@ -139,6 +197,7 @@ impl Mirror {
         let out = run(store, kernel, change, now, &pending, true)?;
         let mut spans = store_spans(store, Kind::Deny, now)?;
         spans.extend_from_slice(&pending);
+        self.recomputed = spans.len();
         self.spans = spans;
         self.kernel = match out.plan.lists.iter().find(|l| l.list == SetList::Deny) {
             Some(l) => l.after.clone(),

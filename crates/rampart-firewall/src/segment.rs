@@ -123,7 +123,7 @@ impl Segment {
             .map(|t| u64::try_from(t - now).unwrap_or(0).max(1))
     }
 
-    fn key(&self) -> (Family, u128, u128) {
+    pub(crate) fn key(&self) -> (Family, u128, u128) {
         (self.family, self.first, self.last)
     }
 }
@@ -185,7 +185,7 @@ fn sweep(spans: &[Segment], family: Family, out: &mut Vec<Segment>) {
     }
 }
 
-fn push_merged(out: &mut Vec<Segment>, s: Segment) {
+pub(crate) fn push_merged(out: &mut Vec<Segment>, s: Segment) {
     if let Some(prev) = out.last_mut()
         && prev.family == s.family
         && prev.expiry == s.expiry

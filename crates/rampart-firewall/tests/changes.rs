@@ -6,7 +6,7 @@ use rampart_core::addr::Net;
 use rampart_core::config::Config;
 use rampart_firewall::{
     Change, Error, Expiry, Kernel, Layout, MAX_TIMEOUT_SECS, Mirror, Segment, apply_change, plan,
-    report,
+    report, segments,
 };
 use rampart_nft::SetList;
 use rampart_store::{AddAction, Kind, NewEntry, Origin, Removal, Store};
@@ -286,4 +286,55 @@ fn the_mirror_bans_kernel_first_and_resyncs_after_another_writer() {
     assert_eq!(kernel_set(&mut f, &SetList::Deny).len(), 4);
     let seg = Segment::of_net(net("198.51.100.0/24"), Expiry::At(NOW + 60));
     assert!(seg.contains("198.51.100.1".parse().unwrap()));
+}
+
+/// Batches of bans (distinct hosts, neighbours with equal and different
+/// expiries, repeats, networks over earlier hosts, IPv4 and IPv6): after
+/// each batch the kernel holds exactly the union a full recomputation
+/// gives, whether the mirror took its insert-only path or recomputed.
+#[test]
+fn the_mirror_kernel_matches_a_full_recomputation_after_every_batch() {
+    let mut f = fixture();
+    let mut m = Mirror::load(&mut f.store, &mut f.kernel, NOW).unwrap();
+    let mut all: Vec<Segment> = Vec::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..300 {
+        let n = 1 + (next() % 8) as usize;
+        let batch: Vec<(Net, Option<i64>)> = (0..n)
+            .map(|_| {
+                let r = next();
+                let host = (r >> 8) % 64;
+                let target = match r % 4 {
+                    0 => format!("198.51.100.{host}"),
+                    1 => format!("2001:db8:0:{host:x}::/64"),
+                    2 => format!("198.51.100.{}/30", host & !3),
+                    _ => format!("203.0.113.{}", (r >> 16) % 256),
+                };
+                let expiry = (r >> 24) % 3 == 0;
+                (
+                    net(&target),
+                    (!expiry).then_some(NOW + 60 * (1 + (r >> 32) as i64 % 3)),
+                )
+            })
+            .collect();
+        m.ban(&mut f.kernel, &batch, NOW).unwrap();
+        all.extend(
+            batch
+                .iter()
+                .map(|&(n, e)| Segment::of_net(n, Expiry::from_option(e))),
+        );
+        let want: Vec<Segment> = segments(&all, NOW);
+        let got = f
+            .kernel
+            .read(&SetList::Deny, NOW)
+            .unwrap()
+            .unwrap_or_default();
+        assert_eq!(got, want);
+    }
 }

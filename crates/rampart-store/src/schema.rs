@@ -138,6 +138,13 @@ CREATE TABLE console_users (
 ) STRICT;
 "#,
     },
+    Migration {
+        version: 6,
+        description: "entries by kind (the allow and ignore lists are read without scanning every ban)",
+        sql: r#"
+CREATE INDEX entries_kind ON entries (kind);
+"#,
+    },
 ];
 
 /// The schema version this build writes.

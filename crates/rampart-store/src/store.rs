@@ -1166,6 +1166,29 @@ fn create_private(path: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Listing one kind (the daemon reads the allow and ignore lists after
+    /// every commit of another connection) searches the kind index
+    /// instead of scanning every ban.
+    #[test]
+    fn one_kind_is_listed_through_its_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("rampart.db")).expect("open");
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT {ENTRY_COLS} FROM entries WHERE {IN_FORCE} AND kind = ?2 ORDER BY id"
+        );
+        let mut stmt = store.conn().prepare(&sql).expect("prepare");
+        let plan: Vec<String> = stmt
+            .query_map(params![0, "allow"], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert!(
+            plan.iter().any(|p| p.contains("USING INDEX entries_kind")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
     /// A database written by a version-1 Rampart (no escalation levels)
     /// is migrated on open, keeping its entries and history.
     #[test]
