@@ -72,12 +72,9 @@ impl Mirror {
             .collect();
         let mut fresh: Vec<Segment> = added.iter().map(|(_, s)| *s).collect();
         fresh.sort_unstable_by_key(Segment::key);
+        // the fast path leaves the spans to extend after the kernel took it
         let (spans, after) = match self.insert_apart(&fresh, now) {
-            Some(after) => {
-                let mut spans = self.spans.clone();
-                spans.extend_from_slice(&fresh);
-                (spans, after)
-            }
+            Some(after) => (None, after),
             None => {
                 let mut spans: Vec<Segment> = self
                     .spans
@@ -88,7 +85,7 @@ impl Mirror {
                 spans.extend_from_slice(&fresh);
                 let after = segments(&spans, now);
                 self.recomputed = spans.len();
-                (spans, after)
+                (Some(spans), after)
             }
         };
         let d = diff(&self.kernel, &after, 0);
@@ -100,16 +97,23 @@ impl Mirror {
             now,
             lists: vec![ListPlan {
                 list: SetList::Deny,
-                diff: d.clone(),
-                after: after.clone(),
+                diff: d,
+                after,
             }],
             ..Plan::default()
         };
         kernel.execute(&plan)?;
-        self.spans = spans;
+        match spans {
+            Some(s) => self.spans = s,
+            None => self.spans.extend_from_slice(&fresh),
+        }
         self.pending.extend(added);
-        self.kernel = after;
-        Ok(d)
+        let mut sent = Diff::default();
+        for l in plan.lists {
+            self.kernel = l.after;
+            sent = l.diff;
+        }
+        Ok(sent)
     }
 
     /// The kernel's segments with `fresh` (sorted) merged in, when that is
