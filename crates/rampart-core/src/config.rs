@@ -406,6 +406,15 @@ impl Ctx<'_> {
             message,
         });
     }
+    /// `key`'s value `v` is not accepted: "bad value V: expected …".
+    fn bad(&mut self, v: &Val<'_>, key: &str, expected: &str) {
+        let shown = self.shown(v);
+        self.err(
+            v.span().start,
+            key,
+            format!("bad value {shown}: expected {expected}"),
+        );
+    }
     fn shown(&self, v: &Val<'_>) -> String {
         let s = &self.text[v.span().start.min(self.text.len())..v.span().end.min(self.text.len())];
         let s: String = s.chars().take(80).collect();

@@ -353,12 +353,7 @@ fn summary_at(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Option<u32> {
         (h < 24 && m < 60 && s.len() == 5).then_some(h * 60 + m)
     });
     if parsed.is_none() {
-        let shown = cx.shown(v);
-        cx.err(
-            v.span().start,
-            key,
-            format!("bad value {shown}: expected a time of day \"HH:MM\" (UTC), e.g. \"06:00\""),
-        );
+        cx.bad(v, key, "a time of day \"HH:MM\" (UTC), e.g. \"06:00\"");
     }
     parsed
 }
@@ -440,12 +435,7 @@ fn starttls(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Option<StartTls> {
         _ => None,
     };
     if r.is_none() {
-        let shown = cx.shown(v);
-        cx.err(
-            v.span().start,
-            key,
-            format!("bad value {shown}: expected \"required\", \"opportunistic\" or \"never\""),
-        );
+        cx.bad(v, key, "\"required\", \"opportunistic\" or \"never\"");
     }
     r
 }
@@ -454,12 +444,7 @@ fn absolute_path(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>, p: &str) -> Option<St
     if p.starts_with('/') {
         return Some(p.to_string());
     }
-    let shown = cx.shown(v);
-    cx.err(
-        v.span().start,
-        key,
-        format!("bad value {shown}: expected an absolute path"),
-    );
+    cx.bad(v, key, "an absolute path");
     None
 }
 
@@ -617,12 +602,7 @@ fn webhooks(cx: &mut Ctx<'_>, v: &Val<'_>) -> Vec<WebhookConfig> {
         DeValue::Array(a) => a.iter().filter_map(|item| webhook(cx, item)).collect(),
         DeValue::Table(_) => webhook(cx, v).into_iter().collect(),
         _ => {
-            let shown = cx.shown(v);
-            cx.err(
-                v.span().start,
-                "alerts.webhook",
-                format!("bad value {shown}: expected [[alerts.webhook]] tables"),
-            );
+            cx.bad(v, "alerts.webhook", "[[alerts.webhook]] tables");
             Vec::new()
         }
     }

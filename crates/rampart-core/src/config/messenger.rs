@@ -380,13 +380,10 @@ fn url(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Option<String> {
     if ok && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some(s.to_string());
     }
-    let shown = cx.shown(v);
-    cx.err(
-        v.span().start,
+    cx.bad(
+        v,
         key,
-        format!(
-            "bad value {shown}: expected an http:// or https:// URL (or a path starting with /)"
-        ),
+        "an http:// or https:// URL (or a path starting with /)",
     );
     None
 }
@@ -399,12 +396,7 @@ fn email(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Option<String> {
     if ok {
         return Some(s.to_string());
     }
-    let shown = cx.shown(v);
-    cx.err(
-        v.span().start,
-        key,
-        format!("bad value {shown}: expected an e-mail address like \"support@example.net\""),
-    );
+    cx.bad(v, key, "an e-mail address like \"support@example.net\"");
     None
 }
 
@@ -420,23 +412,13 @@ fn language(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Option<String> {
     if language_ok(&s) {
         return Some(s);
     }
-    let shown = cx.shown(v);
-    cx.err(
-        v.span().start,
-        key,
-        format!("bad value {shown}: expected a language tag like \"en\" or \"pt-br\""),
-    );
+    cx.bad(v, key, "a language tag like \"en\" or \"pt-br\"");
     None
 }
 
 fn ports(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Vec<u16> {
     let toml::de::DeValue::Array(a) = v.get_ref() else {
-        let shown = cx.shown(v);
-        cx.err(
-            v.span().start,
-            key,
-            format!("bad value {shown}: expected a list of ports, e.g. [80, 443]"),
-        );
+        cx.bad(v, key, "a list of ports, e.g. [80, 443]");
         return Vec::new();
     };
     a.iter()
@@ -446,14 +428,7 @@ fn ports(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Vec<u16> {
 
 fn text_ports(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Vec<TextPort> {
     let toml::de::DeValue::Array(a) = v.get_ref() else {
-        let shown = cx.shown(v);
-        cx.err(
-            v.span().start,
-            key,
-            format!(
-                "bad value {shown}: expected a list like [25, 587, 110, 143, 21, \"2525/smtp\"]"
-            ),
-        );
+        cx.bad(v, key, "a list like [25, 587, 110, 143, 21, \"2525/smtp\"]");
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -499,14 +474,7 @@ fn reason_list(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>, reasons: &[&str]) -> Ve
 
 fn certificates(cx: &mut Ctx<'_>, key: &str, v: &Val<'_>) -> Vec<CertFiles> {
     let toml::de::DeValue::Array(a) = v.get_ref() else {
-        let shown = cx.shown(v);
-        cx.err(
-            v.span().start,
-            key,
-            format!(
-                "bad value {shown}: expected a list of {{ cert = \"...\", key = \"...\" }} tables"
-            ),
-        );
+        cx.bad(v, key, "a list of { cert = \"...\", key = \"...\" } tables");
         return Vec::new();
     };
     let mut out = Vec::new();

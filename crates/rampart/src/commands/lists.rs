@@ -252,17 +252,22 @@ pub fn unblock(global: &Global, a: &AddrArgs) -> Result<u8> {
     })
 }
 
+/// The lists named by `--deny`, `--allow` and `--ignore` (none: empty).
+fn chosen_kinds(deny: bool, allow: bool, ignore: bool) -> Vec<Kind> {
+    [
+        (deny, Kind::Deny),
+        (allow, Kind::Allow),
+        (ignore, Kind::Ignore),
+    ]
+    .into_iter()
+    .filter_map(|(on, k)| on.then_some(k))
+    .collect()
+}
+
 /// `rampart remove`.
 pub fn remove(global: &Global, a: &RemoveArgs) -> Result<u8> {
     with_json_errors(a.json, || {
-        let mut kinds: Vec<Kind> = [
-            (a.deny, Kind::Deny),
-            (a.allow, Kind::Allow),
-            (a.ignore, Kind::Ignore),
-        ]
-        .into_iter()
-        .filter_map(|(on, k)| on.then_some(k))
-        .collect();
+        let mut kinds = chosen_kinds(a.deny, a.allow, a.ignore);
         if kinds.is_empty() {
             kinds = Kind::ALL.to_vec();
         }
@@ -363,14 +368,7 @@ pub fn entries(
 pub fn list(global: &Global, a: &ListArgs) -> Result<u8> {
     let ctx = Ctx::open(global, false)?;
     let now = now();
-    let kinds: Vec<Kind> = [
-        (a.deny, Kind::Deny),
-        (a.allow, Kind::Allow),
-        (a.ignore, Kind::Ignore),
-    ]
-    .into_iter()
-    .filter_map(|(on, k)| on.then_some(k))
-    .collect();
+    let kinds = chosen_kinds(a.deny, a.allow, a.ignore);
     let entries = entries(&ctx.store, &kinds, a.temp, now)?;
     if a.json {
         println!(

@@ -146,6 +146,35 @@ impl Shared {
         }
     }
 
+    /// The next connection to serve, from any source under its limit and
+    /// while a connection slot is free (the slot is held until dropped);
+    /// the others are closed at once and counted.
+    pub async fn next_admitted(
+        self: &Arc<Self>,
+        listener: &tokio::net::TcpListener,
+    ) -> (
+        tokio::net::TcpStream,
+        SocketAddr,
+        tokio::sync::OwnedSemaphorePermit,
+    ) {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            let peer = SocketAddr::new(rampart_core::addr::normalise(peer.ip()), peer.port());
+            let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+                self.stats
+                    .limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            };
+            if self.admit(peer) {
+                return (stream, peer, slot);
+            }
+        }
+    }
+
     /// Whether a new connection from `peer` is served (per-source limit).
     pub fn admit(&self, peer: SocketAddr) -> bool {
         let ok = self.per_source.allow(peer.ip(), Instant::now());

@@ -28,18 +28,7 @@ const CONNECTION_TIME: Duration = Duration::from_secs(10);
 /// Accepts connections until the runtime ends.
 pub async fn serve(listener: TcpListener, sh: Arc<Shared>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let peer = SocketAddr::new(rampart_core::addr::normalise(peer.ip()), peer.port());
-        let Ok(slot) = Arc::clone(&sh.slots).try_acquire_owned() else {
-            sh.stats.limited.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        if !sh.admit(peer) {
-            continue;
-        }
+        let (stream, peer, slot) = sh.next_admitted(&listener).await;
         let sh = Arc::clone(&sh);
         tokio::spawn(async move {
             let _ = tokio::time::timeout(CONNECTION_TIME, answer(stream, peer, sh)).await;

@@ -40,18 +40,7 @@ const TLS_RECORD: u8 = 0x16;
 pub async fn serve(listener: TcpListener, sh: Arc<Shared>) {
     let app = routes(Arc::clone(&sh));
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let peer = SocketAddr::new(rampart_core::addr::normalise(peer.ip()), peer.port());
-        let Ok(slot) = Arc::clone(&sh.slots).try_acquire_owned() else {
-            sh.stats.limited.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        if !sh.admit(peer) {
-            continue;
-        }
+        let (stream, peer, slot) = sh.next_admitted(&listener).await;
         let (sh, app) = (Arc::clone(&sh), app.clone());
         tokio::spawn(async move {
             let _ = tokio::time::timeout(CONNECTION_TIME, connection(stream, peer, sh, app)).await;
