@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use rampart_core::addr::Net;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -131,46 +131,110 @@ pub enum Rejected {
     BadSignature,
 }
 
-/// The public keys whose decisions are believed.
+/// The public keys whose decisions are believed, each decompressed once
+/// (a point decompression costs as much as a tenth of a verification).
 #[derive(Debug, Clone, Default)]
-pub struct Trusted(HashSet<[u8; 32]>);
+pub struct Trusted(HashMap<[u8; 32], VerifyingKey>);
 
-impl Trusted {
-    /// From base64 keys; the bad ones are returned for an error message.
-    pub fn new(keys: &[String]) -> Result<Trusted, String> {
-        let mut set = HashSet::new();
-        for k in keys {
-            let raw = public_key(k).ok_or_else(|| format!("not an ed25519 public key: {k:?}"))?;
-            set.insert(raw.to_bytes());
-        }
-        Ok(Trusted(set))
-    }
+/// A message whose envelope parsed and whose signer is trusted, before
+/// its signature is checked.
+struct Sealed {
+    text: String,
+    sig: Signature,
+    key: VerifyingKey,
+}
 
-    /// Verifies a message: the decision, if a trusted key signed it.
-    pub fn open(&self, msg: &[u8]) -> Result<Decision, Rejected> {
-        let env: Envelope = serde_json::from_slice(msg).map_err(|_| Rejected::Malformed)?;
-        let key = public_key(&env.k).ok_or(Rejected::Malformed)?;
-        if !self.0.contains(key.as_bytes()) {
-            return Err(Rejected::Untrusted);
-        }
-        let sig = B64
-            .decode(&env.s)
-            .ok()
-            .and_then(|b| Signature::from_slice(&b).ok())
-            .ok_or(Rejected::Malformed)?;
-        key.verify(env.d.as_bytes(), &sig)
-            .map_err(|_| Rejected::BadSignature)?;
-        let d: Decision = serde_json::from_str(&env.d).map_err(|_| Rejected::Malformed)?;
+impl Sealed {
+    /// The decision inside, once the signature has been checked.
+    fn decision(self) -> Result<Decision, Rejected> {
+        let d: Decision = serde_json::from_str(&self.text).map_err(|_| Rejected::Malformed)?;
         if d.v != VERSION || d.net().is_none() {
             return Err(Rejected::Malformed);
         }
         Ok(d)
     }
+
+    fn verify(&self) -> Result<(), Rejected> {
+        self.key
+            .verify(self.text.as_bytes(), &self.sig)
+            .map_err(|_| Rejected::BadSignature)
+    }
+}
+
+impl Trusted {
+    /// From base64 keys; the bad ones are returned for an error message.
+    pub fn new(keys: &[String]) -> Result<Trusted, String> {
+        let mut map = HashMap::new();
+        for k in keys {
+            let raw = public_key(k).ok_or_else(|| format!("not an ed25519 public key: {k:?}"))?;
+            map.insert(raw.to_bytes(), raw);
+        }
+        Ok(Trusted(map))
+    }
+
+    /// Verifies a message: the decision, if a trusted key signed it.
+    pub fn open(&self, msg: &[u8]) -> Result<Decision, Rejected> {
+        let sealed = self.unseal(msg)?;
+        sealed.verify()?;
+        sealed.decision()
+    }
+
+    /// [`open`](Self::open) for many messages, in order. The signatures of
+    /// trusted signers are checked together (ed25519 batch verification,
+    /// about half the cost of one by one from eight messages on); when
+    /// the batch fails, each is checked alone to find the bad ones.
+    pub fn open_all<'m>(
+        &self,
+        msgs: impl IntoIterator<Item = &'m [u8]>,
+    ) -> Vec<Result<Decision, Rejected>> {
+        let unsealed: Vec<Result<Sealed, Rejected>> =
+            msgs.into_iter().map(|m| self.unseal(m)).collect();
+        let sealed: Vec<&Sealed> = unsealed.iter().filter_map(|s| s.as_ref().ok()).collect();
+        let all_good = sealed.len() > 1 && verify_together(&sealed);
+        unsealed
+            .into_iter()
+            .map(|s| {
+                let s = s?;
+                if !all_good {
+                    s.verify()?;
+                }
+                s.decision()
+            })
+            .collect()
+    }
+
+    /// The envelope parsed, its signer looked up; the signature not checked.
+    fn unseal(&self, msg: &[u8]) -> Result<Sealed, Rejected> {
+        let env: Envelope = serde_json::from_slice(msg).map_err(|_| Rejected::Malformed)?;
+        let raw = raw_key(&env.k).ok_or(Rejected::Malformed)?;
+        let key = *self.0.get(&raw).ok_or(Rejected::Untrusted)?;
+        let sig = B64
+            .decode(&env.s)
+            .ok()
+            .and_then(|b| Signature::from_slice(&b).ok())
+            .ok_or(Rejected::Malformed)?;
+        Ok(Sealed {
+            text: env.d,
+            sig,
+            key,
+        })
+    }
+}
+
+/// One batch verification of every message in `sealed`.
+fn verify_together(sealed: &[&Sealed]) -> bool {
+    let texts: Vec<&[u8]> = sealed.iter().map(|s| s.text.as_bytes()).collect();
+    let sigs: Vec<Signature> = sealed.iter().map(|s| s.sig).collect();
+    let keys: Vec<VerifyingKey> = sealed.iter().map(|s| s.key).collect();
+    ed25519_dalek::verify_batch(&texts, &sigs, &keys).is_ok()
+}
+
+fn raw_key(b64: &str) -> Option<[u8; 32]> {
+    B64.decode(b64.trim()).ok()?.try_into().ok()
 }
 
 fn public_key(b64: &str) -> Option<VerifyingKey> {
-    let raw: [u8; 32] = B64.decode(b64.trim()).ok()?.try_into().ok()?;
-    VerifyingKey::from_bytes(&raw).ok()
+    VerifyingKey::from_bytes(&raw_key(b64)?).ok()
 }
 
 /// A key's public half, as `trusted_keys` lists it.
@@ -291,6 +355,37 @@ mod tests {
             .replace("203.0.113.5", "203.0.113.6");
         assert_eq!(trusted.open(text.as_bytes()), Err(Rejected::BadSignature));
         assert_eq!(trusted.open(b"{}"), Err(Rejected::Malformed));
+    }
+
+    #[test]
+    fn a_batch_is_opened_in_order_and_a_bad_signature_in_it_is_found() {
+        let good = key(1);
+        let trusted = Trusted::new(&[public_b64(&good)]).unwrap();
+        let at = |n: u8| {
+            let mut d = decision();
+            d.target = format!("203.0.113.{n}");
+            d
+        };
+        let sealed: Vec<Vec<u8>> = (1..=9).map(|n| seal(&at(n), &good)).collect();
+        let all: Vec<&[u8]> = sealed.iter().map(|m| &m[..]).collect();
+        let want: Vec<_> = (1..=9).map(|n| Ok(at(n))).collect();
+        assert_eq!(trusted.open_all(all.iter().copied()), want);
+
+        let tampered = String::from_utf8(sealed[4].clone())
+            .unwrap()
+            .replace("203.0.113.5", "203.0.113.50");
+        let stranger = seal(&at(6), &key(2));
+        let mut mixed = all.clone();
+        mixed[4] = tampered.as_bytes();
+        mixed[5] = &stranger;
+        mixed[6] = b"not json";
+        let got = trusted.open_all(mixed.iter().copied());
+        assert_eq!(got[4], Err(Rejected::BadSignature));
+        assert_eq!(got[5], Err(Rejected::Untrusted));
+        assert_eq!(got[6], Err(Rejected::Malformed));
+        for i in [0, 1, 2, 3, 7, 8] {
+            assert_eq!(got[i], want[i], "message {i}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! A bus sink like the others (drop-newest queue: a slow web runtime
 //! loses events, counted in `status`, and never slows detection). Its
-//! thread turns each event into JSON once and hands it to a tokio
+//! thread turns each event into a [`FeedEvent`] and hands it to a tokio
 //! broadcast channel; every connected client has its own bounded
 //! receiver there, and a client that falls behind skips what it missed
 //! (the SSE stream says how many) instead of holding the others up.
@@ -12,7 +12,7 @@ use super::Sink;
 use crate::daemon::events::{BanOrigin, Event};
 use rampart_core::time::format_rfc3339;
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
 /// Events each client may fall behind by before it skips.
@@ -119,8 +119,25 @@ impl FeedEvent {
     }
 }
 
+/// One event on the feed, with its JSON made once, by the first client
+/// that needs it (the console's memory of recent events never does).
+#[derive(Debug)]
+pub struct FeedItem {
+    /// The event.
+    pub event: FeedEvent,
+    json: OnceLock<String>,
+}
+
+impl FeedItem {
+    /// The event as JSON (an SSE message's `data`).
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.event).unwrap_or_default())
+    }
+}
+
 /// The feed's sending side; clients subscribe to it.
-pub type FeedSender = broadcast::Sender<Arc<(FeedEvent, String)>>;
+pub type FeedSender = broadcast::Sender<Arc<FeedItem>>;
 
 /// A new feed channel.
 pub fn channel() -> FeedSender {
@@ -147,9 +164,9 @@ impl Sink for FeedSink {
         if self.tx.receiver_count() == 0 {
             return; // nobody is watching: no JSON to build
         }
-        let f = FeedEvent::of(ev);
-        if let Ok(json) = serde_json::to_string(&f) {
-            let _ = self.tx.send(Arc::new((f, json)));
-        }
+        let _ = self.tx.send(Arc::new(FeedItem {
+            event: FeedEvent::of(ev),
+            json: OnceLock::new(),
+        }));
     }
 }

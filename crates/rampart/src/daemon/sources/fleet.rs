@@ -154,21 +154,19 @@ impl FleetSource {
         batch: Vec<Result<jetstream::Message, consumer::push::OrderedError>>,
         feed: &Feed,
     ) {
-        let mut out = Vec::new();
         let mut pending = None;
+        let mut payloads = Vec::with_capacity(batch.len());
         for m in batch {
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::debug!("fleet: {e}");
-                    continue;
+            match m {
+                Ok(m) => {
+                    pending = m.info().ok().map(|i| i.pending).or(pending);
+                    payloads.push(m.payload.clone());
                 }
-            };
-            pending = m.info().ok().map(|i| i.pending).or(pending);
-            if let Some(d) = self.judge(&m.payload) {
-                out.push(d);
+                Err(e) => tracing::debug!("fleet: {e}"),
             }
         }
+        let opened = self.trusted.open_all(payloads.iter().map(|p| &p[..]));
+        let out: Vec<FleetDecision> = opened.into_iter().filter_map(|d| self.judge(d)).collect();
         let awaiting = self.gate.awaiting() as u64;
         self.shared.update(|s| {
             s.pending = pending.unwrap_or(s.pending);
@@ -182,10 +180,10 @@ impl FleetSource {
         }
     }
 
-    /// One message: verified, counted, judged.
-    fn judge(&mut self, payload: &[u8]) -> Option<FleetDecision> {
+    /// One opened message: counted, judged.
+    fn judge(&mut self, opened: Result<Decision, Rejected>) -> Option<FleetDecision> {
         let now = now_ms();
-        let d = match self.trusted.open(payload) {
+        let d = match opened {
             Ok(d) => d,
             Err(r) => {
                 self.shared.update(|s| {

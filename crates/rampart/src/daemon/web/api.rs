@@ -484,7 +484,7 @@ async fn events(State(web): State<Arc<Web>>, _a: ReadAccess) -> impl IntoRespons
     let rx = web.feed.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = match rx.recv().await {
-            Ok(ev) => Sse::default().event(ev.0.kind).data(ev.1.clone()),
+            Ok(ev) => Sse::default().event(ev.event.kind).data(ev.json()),
             Err(RecvError::Lagged(n)) => Sse::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };

@@ -117,7 +117,7 @@ pub async fn keep_recent(web: Arc<Web>) {
     loop {
         match rx.recv().await {
             Ok(ev) => {
-                let mut ev = ev.0.clone();
+                let mut ev = ev.event.clone();
                 // events without their own time are stamped on arrival
                 ev.time = ev
                     .time
