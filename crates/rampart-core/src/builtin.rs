@@ -52,7 +52,17 @@ pub fn pack_version() -> String {
 pub fn rule_count() -> usize {
     FILES
         .iter()
-        .map(|(_, t)| t.lines().filter(|l| l.trim() == "[[rule]]").count())
+        .map(|(_, t)| {
+            headers(t)
+                .filter(|&(line, h)| {
+                    h == Header::Rule
+                        && t[line..]
+                            .lines()
+                            .next()
+                            .is_some_and(|l| l.trim() == "[[rule]]")
+                })
+                .count()
+        })
         .sum()
 }
 
@@ -71,22 +81,54 @@ pub fn rules_without_vectors() -> Result<Vec<RuleDef>, RuleFileError> {
 /// The text of a rule file without its `[[rule.match]]` and
 /// `[[rule.nomatch]]` tables. In TOML a table runs until the next header,
 /// and a rule's vectors follow its keys, so everything from a vector header
-/// to the next `[[rule]]` header is the vector's.
+/// to the next `[[rule]]` header is the vector's. Headers are found with a
+/// substring search rather than line by line (this runs at every start).
 fn strip_vectors(text: &str) -> String {
     let mut out = String::with_capacity(text.len() / 2);
-    let mut in_vector = false;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.starts_with("[[rule.match]]") || t.starts_with("[[rule.nomatch]]") {
-            in_vector = true;
-        } else if t.starts_with("[[rule]]") {
-            in_vector = false;
-        }
-        if !in_vector {
-            out.push_str(line);
+    let mut kept_from = Some(0);
+    for (line, header) in headers(text) {
+        match header {
+            Header::Rule => {
+                kept_from.get_or_insert(line);
+            }
+            Header::Vector => {
+                if let Some(from) = kept_from.take() {
+                    out.push_str(&text[from..line]);
+                }
+            }
         }
     }
+    if let Some(from) = kept_from {
+        out.push_str(&text[from..]);
+    }
     out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    /// `[[rule]]`
+    Rule,
+    /// `[[rule.match]]` or `[[rule.nomatch]]`
+    Vector,
+}
+
+/// The rule and vector table headers of `text` (only whitespace before them
+/// on their line), with the offsets of their lines.
+fn headers(text: &str) -> impl Iterator<Item = (usize, Header)> + '_ {
+    memchr::memmem::find_iter(text.as_bytes(), "[[rule").filter_map(move |at| {
+        let line = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        if !text[line..at].trim_start().is_empty() {
+            return None;
+        }
+        let rest = &text[at..];
+        if rest.starts_with("[[rule]]") {
+            Some((line, Header::Rule))
+        } else if rest.starts_with("[[rule.match]]") || rest.starts_with("[[rule.nomatch]]") {
+            Some((line, Header::Vector))
+        } else {
+            None
+        }
+    })
 }
 
 fn parse_all(
@@ -175,6 +217,41 @@ mod tests {
             );
             assert!(b.must_match.is_empty() && b.must_not_match.is_empty());
         }
+    }
+
+    /// The line-by-line reading the substring search replaced.
+    fn strip_vectors_by_lines(text: &str) -> String {
+        let mut out = String::new();
+        let mut in_vector = false;
+        for line in text.split_inclusive('\n') {
+            let t = line.trim_start();
+            if t.starts_with("[[rule.match]]") || t.starts_with("[[rule.nomatch]]") {
+                in_vector = true;
+            } else if t.starts_with("[[rule]]") {
+                in_vector = false;
+            }
+            if !in_vector {
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stripping_finds_the_same_headers_as_reading_line_by_line() {
+        let odd = "a = 1\n[[rule]]\nx = \"[[rule.match]] inside\"\n  [[rule.match]]\nline = 1\n\t[[rule.nomatch]]\n[[rule]]\ny = 2\n[[rule.match]]";
+        for text in super::FILES
+            .iter()
+            .map(|(_, t)| *t)
+            .chain([odd, "", "[[rule]]"])
+        {
+            assert_eq!(super::strip_vectors(text), strip_vectors_by_lines(text));
+        }
+        let by_lines: usize = super::FILES
+            .iter()
+            .map(|(_, t)| t.lines().filter(|l| l.trim() == "[[rule]]").count())
+            .sum();
+        assert_eq!(super::rule_count(), by_lines);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Everything is linear in the line length; lines above
 //! [`Engine::max_line_bytes`] are skipped and counted by the caller.
 
-use crate::addr::{Net, parse_addr, parse_addr_port};
+use crate::addr::{Net, parse_addr, parse_addr_port, parse_dotted_quad};
 use crate::envelope::{self, Envelope};
 use crate::fxhash::FxHashMap;
 use crate::jsonline::{self, Decoded};
@@ -143,7 +143,7 @@ pub enum CompileError {
 /// Capture group indices of one name and its alternates (`ip`, `ip2`,
 /// `ip3`, `ip4`: for patterns whose alternation has the field in several places).
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot([Option<usize>; 4]);
+struct Slot([Option<u16>; 4]);
 
 /// Per-pattern capture group indices, resolved once.
 #[derive(Debug, Clone, Copy, Default)]
@@ -162,7 +162,10 @@ struct Slots {
 impl Slots {
     fn named(names: &[(&str, usize)]) -> Slots {
         let slot = |name: &str| {
-            let index = |n: &str| names.iter().find(|(m, _)| *m == n).map(|&(_, i)| i);
+            let index = |n: &str| {
+                let i = names.iter().find(|(m, _)| *m == n).map(|&(_, i)| i)?;
+                u16::try_from(i).ok()
+            };
             Slot([
                 index(name),
                 index(&format!("{name}2")),
@@ -556,16 +559,30 @@ impl<'a> Matched<'a, '_> {
 
     /// The first alternate of a capture that took part in the match.
     fn get(&self, s: Slot) -> Option<&'a [u8]> {
-        s.0.iter().flatten().find_map(|&i| self.group(i))
+        s.0.iter()
+            .flatten()
+            .find_map(|&i| self.group(usize::from(i)))
     }
 
     /// Every alternate of a capture that took part, as text.
     fn all(&self, s: Slot) -> impl Iterator<Item = &'a str> + '_ {
         s.0.into_iter()
             .flatten()
-            .filter_map(|i| self.group(i))
+            .filter_map(|i| self.group(usize::from(i)))
             .filter_map(|t| std::str::from_utf8(t).ok())
     }
+}
+
+/// A captured decimal number (a port, a repeat count): ASCII digits only;
+/// `None` when empty or beyond `u64` (the caller narrows it).
+fn decimal(b: &[u8]) -> Option<u64> {
+    if b.is_empty() {
+        return None;
+    }
+    b.iter().try_fold(0u64, |n, &c| {
+        let d = c.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 /// Whom a match blames: the `ip` capture (`ipport`: followed by a port,
@@ -592,7 +609,9 @@ fn blamed(
         return Ok(ip);
     }
     let parsed = match m.get(slots.ip) {
-        Some(t) => std::str::from_utf8(t).ok().and_then(parse_addr),
+        Some(t) => {
+            parse_dotted_quad(t).or_else(|| std::str::from_utf8(t).ok().and_then(parse_addr))
+        }
         None => m
             .get(slots.ip_port)
             .and_then(|t| std::str::from_utf8(t).ok())
@@ -835,6 +854,7 @@ impl Engine {
 
     /// Matches any line: JSON lines (Suricata alerts, JSON access logs) are
     /// decoded into `buf` first, everything else goes to [`Engine::match_line`].
+    #[inline]
     pub fn match_any<'a>(
         &'a self,
         line: &'a [u8],
@@ -846,6 +866,20 @@ impl Engine {
         if line.first() != Some(&b'{') {
             return self.match_line(line, ctx, scratch);
         }
+        self.match_json(line, ctx, json, scratch, buf)
+    }
+
+    /// [`Engine::match_any`] for a JSON line (out of line: most lines are
+    /// not JSON, and the plain path stays small enough to inline).
+    #[inline(never)]
+    fn match_json<'a>(
+        &'a self,
+        line: &'a [u8],
+        ctx: &TimeContext,
+        json: &JsonOptions,
+        scratch: &mut Scratch,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<Hit<'a>, Miss> {
         let Some((kind, time)) = jsonline::decode(line, json.max_severity, &json.own, buf) else {
             return Err(Miss::NoMatch);
         };
@@ -918,7 +952,7 @@ impl Engine {
             }
             Caps::Regex(caps)
         };
-        let slots = reader.slots;
+        let slots = &reader.slots;
         let m = Matched { msg, caps };
         let def = &rule.def;
         if def.ignore {
@@ -937,10 +971,11 @@ impl Engine {
         } else {
             None
         };
-        let ip = blamed(def, &slots, &m, known)?;
+        let ip = blamed(def, slots, &m, known)?;
         let count = m
             .get(slots.count)
-            .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u32>().ok())
+            .and_then(decimal)
+            .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(1)
             .clamp(1, 10_000);
         let repeat = match key {
@@ -953,7 +988,8 @@ impl Engine {
         let ip = self.behind_proxy(ip, m.get(slots.forwarded))?;
         let port = m
             .get(slots.port)
-            .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
+            .and_then(decimal)
+            .and_then(|n| u16::try_from(n).ok());
         let reason = m
             .get(slots.svc)
             .and_then(|svc| {
@@ -1093,6 +1129,37 @@ regex = '^warning: [^\[]*\[(?P<ip>[^\]]+)\]: SASL \S+ authentication failed'
             h.ip.to_string(),
             format!("{}/{}", h.reason, h.count),
         ))
+    }
+
+    #[test]
+    fn captured_numbers_read_as_str_parse_would() {
+        for t in [
+            "0",
+            "22",
+            "65535",
+            "65536",
+            "4294967295",
+            "4294967296",
+            "",
+            "+1",
+            "-1",
+            "1a",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+        ] {
+            let b = t.as_bytes();
+            assert_eq!(
+                decimal(b).and_then(|n| u16::try_from(n).ok()),
+                t.parse::<u16>().ok().filter(|_| !t.starts_with('+')),
+                "{t:?}"
+            );
+            assert_eq!(
+                decimal(b).and_then(|n| u32::try_from(n).ok()),
+                t.parse::<u32>().ok().filter(|_| !t.starts_with('+')),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

@@ -119,12 +119,26 @@ struct InputSummary {
     source: String,
 }
 
+fn end_run(run: &mut (String, u64), per_reason: &mut BTreeMap<String, ReasonSummary>) {
+    if run.1 > 0 {
+        per_reason
+            .entry(std::mem::take(&mut run.0))
+            .or_default()
+            .events += run.1;
+        run.1 = 0;
+    }
+}
+
 struct Scan<'a> {
     det: Detector,
     bans: Vec<BanRecord>,
     /// target → index of its current ban record
     active: HashMap<Net, usize>,
     per_reason: BTreeMap<String, ReasonSummary>,
+    /// Events of the reason of the last one, not yet added to
+    /// `per_reason` (logs come in long runs of one reason: one string
+    /// comparison per event instead of a map look-up).
+    run: (String, u64),
     evidence_max: usize,
     events_out: Option<Box<dyn Write + 'a>>,
     /// `--program`: the inputs are this program's output.
@@ -132,6 +146,11 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
+    /// Adds the current run of events to `per_reason`.
+    fn end_run(&mut self) {
+        end_run(&mut self.run, &mut self.per_reason);
+    }
+
     fn record(&mut self, d: &BanDecision) {
         let g = &self.det.tracker().groups()[usize::from(d.group)];
         let rule = self.det.rule(d.rule).id.clone();
@@ -175,13 +194,11 @@ impl Scan<'_> {
             let Some((ev, outcome)) = processed else {
                 return Ok(());
             };
-            match self.per_reason.get_mut(ev.reason) {
-                Some(s) => s.events += 1,
-                None => {
-                    let s = self.per_reason.entry(ev.reason.to_string()).or_default();
-                    s.events += 1;
-                }
+            if self.run.0 != ev.reason {
+                end_run(&mut self.run, &mut self.per_reason);
+                self.run.0 = ev.reason.to_string();
             }
+            self.run.1 += 1;
             if let Some(w) = self.events_out.as_mut() {
                 write_event(w, source, n, &ev, matches!(outcome, Outcome::Repeat))?;
             }
@@ -278,6 +295,7 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
         bans: Vec::new(),
         active: HashMap::new(),
         per_reason: BTreeMap::new(),
+        run: (String::new(), 0),
         evidence_max: if a.json || a.events { 5 } else { a.evidence },
         events_out,
         program: a.program.clone(),
@@ -336,6 +354,7 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     if let Some(mut w) = scan.events_out.take() {
         w.flush()?;
     }
+    scan.end_run();
     let elapsed = started.elapsed().as_secs_f64();
     let mut addrs: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for b in &scan.bans {
