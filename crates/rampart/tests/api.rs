@@ -292,6 +292,45 @@ fn every_endpoint_answers_with_the_clis_shapes_and_refuses_whom_it_must() {
     assert_eq!(curl(&h, "GET", "/api/v1/openapi.json", &[], None).0, 200);
 }
 
+/// Each thread of `pid`: (name, scheduling policy, nice), from
+/// `/proc/PID/task/TID/stat` (fields 41 and 19).
+fn threads(pid: u32) -> Vec<(String, u32, i32)> {
+    let mut out = vec![];
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap();
+        let (head, tail) = stat.rsplit_once(')').unwrap();
+        let name = head.split_once('(').unwrap().1.to_string();
+        let f: Vec<&str> = tail.split_whitespace().collect();
+        // `tail` starts at field 3
+        out.push((name, f[41 - 3].parse().unwrap(), f[19 - 3].parse().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn the_web_threads_yield_the_cpu_to_detection_and_enforcement() {
+    if !can_run("api_sched") {
+        return;
+    }
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    let (h, d, ro, _rw) = start("sch", "");
+    // a request, so that the runtime has run its handlers
+    assert_eq!(curl(&h, "GET", "/api/v1/status", &bearer(&ro), None).0, 200);
+    let all = threads(d.id());
+    let policy = |name: &str| {
+        all.iter()
+            .find(|t| t.0 == name)
+            .map(|t| (t.1, t.2))
+            .unwrap_or_else(|| panic!("no thread {name:?} in {all:?}"))
+    };
+    assert_eq!(policy("web").0, SCHED_IDLE, "{all:?}");
+    assert_eq!(policy("enforcer"), (SCHED_OTHER, 0), "{all:?}");
+    for t in all.iter().filter(|t| t.0.starts_with("web")) {
+        assert_eq!(t.1, SCHED_IDLE, "{t:?}");
+    }
+}
+
 #[test]
 fn console_sessions_need_their_csrf_token_to_change_anything() {
     if !can_run("api_sessions") {
