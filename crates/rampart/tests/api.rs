@@ -314,7 +314,7 @@ fn the_web_threads_yield_the_cpu_to_detection_and_enforcement() {
     }
     const SCHED_OTHER: u32 = 0;
     const SCHED_IDLE: u32 = 5;
-    let (h, d, ro, _rw) = start("sch", "");
+    let (h, d, ro, _rw) = start("prio", "");
     // a request, so that the runtime has run its handlers
     assert_eq!(curl(&h, "GET", "/api/v1/status", &bearer(&ro), None).0, 200);
     let all = threads(d.id());
