@@ -26,11 +26,14 @@ pub fn parse_dotted_quad(b: &[u8]) -> Option<IpAddr> {
         let start = i;
         let mut n = 0u32;
         while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            if i - start == 3 {
+                return None; // a fourth digit
+            }
             n = n * 10 + u32::from(d);
             i += 1;
         }
         let len = i - start;
-        if len == 0 || len > 3 || (len > 1 && b[start] == b'0') {
+        if len == 0 || (len > 1 && b[start] == b'0') {
             return None;
         }
         *o = u8::try_from(n).ok()?;
