@@ -14,31 +14,21 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// `None` for anything else, which the caller then gives to
 /// [`parse_addr`]; on `Some` the two always agree (a test checks it).
 pub fn parse_dotted_quad(b: &[u8]) -> Option<IpAddr> {
+    let mut c = crate::time::Cur::new(b);
     let mut octets = [0u8; 4];
-    let mut i = 0;
     for (k, o) in octets.iter_mut().enumerate() {
         if k > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
+            c.byte(b'.')?;
         }
-        let start = i;
-        let mut n = 0u32;
-        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
-            if i - start == 3 {
-                return None; // a fourth digit
-            }
-            n = n * 10 + u32::from(d);
-            i += 1;
-        }
-        let len = i - start;
-        if len == 0 || (len > 1 && b[start] == b'0') {
-            return None;
+        let start = c.at();
+        let n = c.digits(1, 3)?;
+        if c.at() - start > 1 && b[start] == b'0' {
+            return None; // a leading zero
         }
         *o = u8::try_from(n).ok()?;
     }
-    (i == b.len()).then_some(IpAddr::V4(Ipv4Addr::from(octets)))
+    // a fourth digit or anything else after the last part: not a plain quad
+    (c.at() == b.len()).then_some(IpAddr::V4(Ipv4Addr::from(octets)))
 }
 
 /// Parses an address as a service writes it, tolerating brackets, a port

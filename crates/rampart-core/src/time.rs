@@ -322,14 +322,24 @@ const MONTHS: [(u32, u32); 16] = {
     table
 };
 
-/// A tiny cursor over bytes for the fixed-shape timestamp parsers.
-struct Cur<'a> {
+/// A tiny cursor over bytes for the fixed-shape parsers (timestamps,
+/// dotted quads).
+pub(crate) struct Cur<'a> {
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cur<'a> {
-    fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
+    /// At the start of `b`.
+    pub(crate) fn new(b: &'a [u8]) -> Cur<'a> {
+        Cur { b, i: 0 }
+    }
+    /// The offset reached.
+    pub(crate) fn at(&self) -> usize {
+        self.i
+    }
+    /// `min` to `max` ASCII digits as a number.
+    pub(crate) fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
         let start = self.i;
         let mut v: u32 = 0;
         while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit() {
@@ -338,7 +348,8 @@ impl<'a> Cur<'a> {
         }
         (self.i - start >= min).then_some(v)
     }
-    fn byte(&mut self, c: u8) -> Option<()> {
+    /// The byte `c`, consumed.
+    pub(crate) fn byte(&mut self, c: u8) -> Option<()> {
         (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
     }
     fn peek(&self) -> Option<u8> {
@@ -480,7 +491,7 @@ fn parse_bare(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
 /// `2026-11-27T08:15:00`, `2026/11/27 08:15:00`, `27/Nov/2026:08:15:00 +0100`,
 /// `27-Nov-2026 08:15:00`, `27-11-2026 08:15:00`.
 fn parse_numeric(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
-    let mut c = Cur { b, i: 0 };
+    let mut c = Cur::new(b);
     let a = c.digits(1, 4)?;
     let a_len = c.i;
     let sep = c.peek()?;
@@ -537,7 +548,7 @@ fn parse_numeric(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
 /// `Nov 27 08:15:00` (year inferred), `Nov 27 2026 08:15:00`,
 /// `Fri Nov 27 08:15:00[.123] 2026`, `Fri Nov 27 2026 08:15:00`.
 fn parse_named(b: &[u8], ctx: &TimeContext) -> Option<(Timestamp, usize)> {
-    let mut c = Cur { b, i: 0 };
+    let mut c = Cur::new(b);
     let m = match c.month() {
         Some(m) if c.peek() == Some(b' ') => m,
         _ => {

@@ -119,13 +119,30 @@ struct InputSummary {
     source: String,
 }
 
-fn end_run(run: &mut (String, u64), per_reason: &mut BTreeMap<String, ReasonSummary>) {
-    if run.1 > 0 {
-        per_reason
-            .entry(std::mem::take(&mut run.0))
-            .or_default()
-            .events += run.1;
-        run.1 = 0;
+/// Events of one reason not yet added to the per-reason summary: logs come
+/// in long runs of one reason, so counting an event is one string
+/// comparison instead of a map look-up.
+#[derive(Default)]
+struct Run {
+    reason: String,
+    events: u64,
+}
+
+impl Run {
+    fn count(&mut self, reason: &str, per_reason: &mut BTreeMap<String, ReasonSummary>) {
+        if self.reason != reason {
+            self.end(per_reason);
+            self.reason = reason.to_string();
+        }
+        self.events += 1;
+    }
+
+    fn end(&mut self, per_reason: &mut BTreeMap<String, ReasonSummary>) {
+        if self.events > 0 {
+            let reason = std::mem::take(&mut self.reason);
+            per_reason.entry(reason).or_default().events += self.events;
+            self.events = 0;
+        }
     }
 }
 
@@ -135,10 +152,7 @@ struct Scan<'a> {
     /// target → index of its current ban record
     active: HashMap<Net, usize>,
     per_reason: BTreeMap<String, ReasonSummary>,
-    /// Events of the reason of the last one, not yet added to
-    /// `per_reason` (logs come in long runs of one reason: one string
-    /// comparison per event instead of a map look-up).
-    run: (String, u64),
+    run: Run,
     evidence_max: usize,
     events_out: Option<Box<dyn Write + 'a>>,
     /// `--program`: the inputs are this program's output.
@@ -146,11 +160,6 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    /// Adds the current run of events to `per_reason`.
-    fn end_run(&mut self) {
-        end_run(&mut self.run, &mut self.per_reason);
-    }
-
     fn record(&mut self, d: &BanDecision) {
         let g = &self.det.tracker().groups()[usize::from(d.group)];
         let rule = self.det.rule(d.rule).id.clone();
@@ -194,11 +203,7 @@ impl Scan<'_> {
             let Some((ev, outcome)) = processed else {
                 return Ok(());
             };
-            if self.run.0 != ev.reason {
-                end_run(&mut self.run, &mut self.per_reason);
-                self.run.0 = ev.reason.to_string();
-            }
-            self.run.1 += 1;
+            self.run.count(ev.reason, &mut self.per_reason);
             if let Some(w) = self.events_out.as_mut() {
                 write_event(w, source, n, &ev, matches!(outcome, Outcome::Repeat))?;
             }
@@ -295,7 +300,7 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
         bans: Vec::new(),
         active: HashMap::new(),
         per_reason: BTreeMap::new(),
-        run: (String::new(), 0),
+        run: Run::default(),
         evidence_max: if a.json || a.events { 5 } else { a.evidence },
         events_out,
         program: a.program.clone(),
@@ -354,7 +359,7 @@ pub fn run(global: &Global, a: &ScanArgs) -> Result<u8> {
     if let Some(mut w) = scan.events_out.take() {
         w.flush()?;
     }
-    scan.end_run();
+    scan.run.end(&mut scan.per_reason);
     let elapsed = started.elapsed().as_secs_f64();
     let mut addrs: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for b in &scan.bans {
